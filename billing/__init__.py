@@ -1,0 +1,1 @@
+"""Plans, Stripe Checkout and Customer Portal links, webhook events and entitlements."""

@@ -1,0 +1,1 @@
+"""The provisioning Telegram bot: thin handlers over the provisioner's services."""

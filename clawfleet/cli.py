@@ -1,0 +1,188 @@
+"""The `clawfleet` command: serve, migrate, keys, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from clawfleet import __version__
+from clawfleet.logs import configure_logging
+from clawfleet.settings import Settings, SettingsError, load_settings
+from db.engine import create_engine, describe_url
+from db.keyfile import key_file, load_keyring, read_key_file, write_key_file
+from db.migrate import pending_model_changes, upgrade
+from db.redaction import redact
+from db.rotation import rotate_secrets
+from db.sealing import KeyRingError, SealedSecretError, generate_key
+
+log = structlog.get_logger("clawfleet")
+
+
+class CommandError(Exception):
+    """Ends the command with one readable line on stderr and exit status 1."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clawfleet",
+        description="ClawFleet: a private OpenClaw assistant for everyone. "
+        "Configured by CLAWFLEET_* environment variables (or a .env file).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the platform (web app, bot, provisioner) in one process",
+                                description="Apply pending migrations, then serve until SIGTERM or Ctrl-C.")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date",
+                                  description="Apply every pending migration to CLAWFLEET_DATABASE_URL.")
+    migrate.add_argument("--check", action="store_true",
+                         help="apply nothing; exit 1 unless the database matches the models")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    keys = commands.add_parser("keys", help="manage the keys that seal secrets at rest",
+                               description="Manage the key ring that seals API keys and bot tokens.")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    rotate = key_commands.add_parser(
+        "rotate",
+        help="re-seal every secret under the first key",
+        description="Re-seal every stored secret under the first key of the ring, so older keys can be "
+        "dropped. With CLAWFLEET_SECRET_KEYS set: put the new key first there, run this, then remove the "
+        "old keys. With the generated key file: --new-key and --drop-old do both steps for you.",
+    )
+    rotate.add_argument("--new-key", action="store_true", help="key file only: add a fresh key in front first")
+    rotate.add_argument("--drop-old", action="store_true",
+                        help="key file only: after re-sealing, remove every key but the first")
+    rotate.set_defaults(handler=cmd_keys_rotate)
+    generate = key_commands.add_parser("generate", help="print a new random key",
+                                       description="Print a new key for CLAWFLEET_SECRET_KEYS.")
+    generate.set_defaults(handler=cmd_keys_generate)
+
+    runtime = commands.add_parser("runtime", help="manage the process runtime's OpenClaw",
+                                  description="The process runtime runs gateways with Node.js 24 and a pinned "
+                                  "OpenClaw installed into CLAWFLEET_RUNTIME_DIR (default: DATA_DIR/runtime).")
+    runtime_commands = runtime.add_subparsers(dest="runtime_command", required=True, metavar="ACTION")
+    runtime_install = runtime_commands.add_parser(
+        "install", help="install Node.js 24 and the pinned OpenClaw (nothing to do when present)",
+        description="Install Node.js 24 and OpenClaw CLAWFLEET_OPENCLAW_VERSION from the npm registry into "
+        "CLAWFLEET_RUNTIME_DIR. Safe to repeat: present parts are kept, interrupted ones redone.")
+    runtime_install.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                                 help="install here (default: CLAWFLEET_RUNTIME_DIR, else DATA_DIR/runtime)")
+    runtime_install.set_defaults(handler=cmd_runtime_install)
+
+    version = commands.add_parser("version", help="print the version", description="Print ClawFleet's version.")
+    version.set_defaults(handler=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.handler is cmd_version or args.handler is cmd_keys_generate:
+        return args.handler(args, None)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"clawfleet: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        return args.handler(args, settings)
+    except CommandError as exc:
+        print(f"clawfleet: {redact(str(exc))}", file=sys.stderr)
+        return 1
+
+
+def cmd_version(_args: argparse.Namespace, _settings: None) -> int:
+    print(f"clawfleet {__version__}")
+    return 0
+
+
+def cmd_keys_generate(_args: argparse.Namespace, _settings: None) -> int:
+    print(generate_key())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.check:
+        changes = asyncio.run(_with_engine(settings, pending_model_changes))
+        for change in changes:
+            print(f"not migrated: {change}")
+        print("database matches the models" if not changes else f"{len(changes)} difference(s)")
+        return 1 if changes else 0
+    asyncio.run(_with_engine(settings, upgrade))
+    print(f"database at {describe_url(settings.database_url)} is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from clawfleet.server import serve  # imports the web stack only when serving
+
+    if not args.no_migrate:
+        asyncio.run(_with_engine(settings, upgrade))
+    serve(settings)
+    return 0
+
+
+def cmd_runtime_install(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from provisioner.openclaw.install import InstallError, find_install, install
+
+    target = args.dir or settings.resolved_runtime_dir
+    present = find_install(target, settings.openclaw_version) is not None
+    began = time.monotonic()
+    try:
+        done = install(target, settings.openclaw_version)
+    except InstallError as exc:
+        raise CommandError(f"could not install OpenClaw {settings.openclaw_version} into {target}: {exc}") from None
+    what = "was already installed" if present else f"installed in {time.monotonic() - began:.0f} s"
+    print(f"OpenClaw {done.version} with Node.js 24 in {done.root}: {what}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    configured = [key.get_secret_value() for key in settings.secret_keys]
+    path = key_file(settings.data_dir)
+    if (args.new_key or args.drop_old) and configured:
+        raise CommandError(
+            "--new-key and --drop-old manage the generated key file, but CLAWFLEET_SECRET_KEYS is set: "
+            "put a new key (clawfleet keys generate) first in CLAWFLEET_SECRET_KEYS, run rotate, "
+            "then remove the old keys"
+        )
+    try:
+        if args.new_key:
+            load_keyring(settings.data_dir, [])  # makes the file if this is the first run
+            write_key_file(path, [generate_key(), *read_key_file(path)])
+        ring = load_keyring(settings.data_dir, configured)
+        report = asyncio.run(_with_engine(settings, lambda engine: rotate_secrets(engine, ring)))
+    except (KeyRingError, SealedSecretError) as exc:
+        raise CommandError(f"cannot rotate: {exc}") from None
+    tables = ", ".join(f"{table}: {count}" for table, count in report.per_table.items())
+    print(f"re-sealed {report.resealed} secret(s) under key {ring.primary_id} ({tables}); "
+          f"{report.already_current} already under it")
+    if args.drop_old:
+        write_key_file(path, read_key_file(path)[:1])
+        print(f"removed the old keys from {path}")
+    return 0
+
+
+async def _with_engine(settings: Settings, action):
+    engine = create_engine(settings.database_url)
+    try:
+        return await action(engine)
+    except (OSError, OperationalError, InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise CommandError(f"cannot use the database at {describe_url(settings.database_url)}: {reason}") from None
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

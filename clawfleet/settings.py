@@ -1,0 +1,154 @@
+"""Typed settings: every `CLAWFLEET_*` variable, read once at start and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_OPENCLAW_VERSION = "2026.9.6"
+
+
+def _host_memory_mb() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+
+
+def _split_csv(value: object) -> object:
+    """`a,b , c` -> ["a", "b", "c"]; lists pass through (tests build settings directly)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLAWFLEET_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""  # empty: SQLite file inside data_dir
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=1, le=65535)
+    public_url: str = "http://localhost:8080"
+    instance_domain: str = "localhost"
+
+    runtime: Literal["process", "docker"] = "process"
+    docker_url: str | None = None
+    openclaw_version: str = DEFAULT_OPENCLAW_VERSION
+    openclaw_image: str = ""  # empty: clawfleet/openclaw:<openclaw_version>
+    runtime_dir: Path | None = None  # process runtime's Node.js + OpenClaw; empty: <data_dir>/runtime
+
+    secret_keys: Annotated[list[SecretStr], NoDecode] = []
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = TELEGRAM_API_URL
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: SecretStr | None = None
+
+    provider_urls: Annotated[dict[str, str], NoDecode] = {}
+
+    access: Literal["open", "allowlist", "invite"] = "open"
+    allowed_telegram_ids: Annotated[list[int], NoDecode] = []
+    allowed_emails: Annotated[list[str], NoDecode] = []
+
+    max_instances_per_user: int = Field(1, ge=0)
+    memory_budget_mb: int = Field(default_factory=lambda: _host_memory_mb() * 8 // 10, gt=0)
+    start_timeout_s: float = Field(120, gt=0)
+    reconcile_interval_s: float = Field(30, gt=0)
+    backoff_base_s: float = Field(10, gt=0)
+    backoff_max_s: float = Field(300, gt=0)
+    max_concurrent_starts: int = Field(2, ge=1)
+    data_retention_days: int = Field(30, ge=0)
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_url: str | None = None
+
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("secret_keys", "allowed_emails", "allowed_telegram_ids", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("provider_urls", mode="before")
+    @classmethod
+    def _provider_map(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        urls: dict[str, str] = {}
+        for position, item in enumerate(_split_csv(value), start=1):
+            provider, sep, url = item.partition("=")
+            if not sep or not provider.strip() or not url.strip().startswith(("http://", "https://")):
+                # the value itself is not echoed: a proxy URL may carry credentials
+                raise ValueError(f"expected provider=http(s)://url pairs separated by commas; item {position} is not")
+            urls[provider.strip()] = url.strip().rstrip("/")
+        return urls
+
+    @field_validator("public_url", "telegram_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derived_defaults(self) -> Settings:
+        # frozen model: fill derived defaults through object.__setattr__ once, at validation
+        if not self.database_url:
+            db_file = (self.data_dir / "clawfleet.db").resolve()
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{db_file}")
+        if not self.openclaw_image:
+            object.__setattr__(self, "openclaw_image", f"clawfleet/openclaw:{self.openclaw_version}")
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ValueError("CLAWFLEET_BACKOFF_MAX_S must be at least CLAWFLEET_BACKOFF_BASE_S")
+        if self.telegram_mode == "webhook" and self.telegram_webhook_secret is None:
+            raise ValueError("CLAWFLEET_TELEGRAM_MODE=webhook needs CLAWFLEET_TELEGRAM_WEBHOOK_SECRET")
+        return self
+
+    @property
+    def resolved_runtime_dir(self) -> Path:
+        return self.runtime_dir or self.data_dir / "runtime"
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.stripe_secret_key is not None
+
+    @property
+    def bot_enabled(self) -> bool:
+        return self.telegram_bot_token is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """A bad configuration value, explained in one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if field:
+            problems.append(f"CLAWFLEET_{field.upper()}: {message}")
+        else:
+            problems.append(message)
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,262 @@
+"""The schema. Secrets live only in columns marked sealed (see db.sealing); nothing else holds one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
+
+from db.types import JSONDocument, UTCDateTime, utcnow
+
+# Stable constraint names, so migrations can alter them (SQLite batch mode needs names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SEALED = {"sealed": True}  # column info marker: the value is a db.sealing ciphertext
+
+INSTANCE_STATUSES = (
+    "awaiting_payment",
+    "provisioning",
+    "running",
+    "stopped",
+    "error",
+    "suspended",
+    "deleting",
+)
+
+
+def _construct(self: Base, **kwargs: Any) -> None:
+    """Give every row its UUID at construction: sealed secrets bind to the id before insert."""
+    cls = type(self)
+    if "id" in cls.__mapper__.columns and kwargs.get("id") is None:
+        kwargs["id"] = uuid.uuid4()
+    for key, value in kwargs.items():
+        if not hasattr(cls, key):
+            raise TypeError(f"{key!r} is an invalid keyword argument for {cls.__name__}")
+        setattr(self, key, value)
+
+
+class Base(DeclarativeBase):
+    registry = registry(constructor=_construct)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __repr__(self) -> str:
+        # ids only: a repr must never carry a secret or personal data into a log line
+        return f"<{type(self).__name__} {getattr(self, 'id', '?')}>"
+
+
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class User(Base):
+    """A person. Logs in with email and password, with a Telegram identity, or both."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(email IS NOT NULL AND password_hash IS NOT NULL) OR telegram_user_id IS NOT NULL",
+            name="login_method",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    # passive_deletes: the database's ON DELETE CASCADE removes them, no loading first
+    instances: Mapped[list[Instance]] = relationship(
+        back_populates="user", passive_deletes=True, lazy="raise"
+    )
+
+
+class Instance(Base):
+    """One user's OpenClaw gateway. `status` is the only state machine (GUIDE: instance status)."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in INSTANCE_STATUSES) + ")",
+            name="status_known",
+        ),
+        Index("ix_instances_user_id", "user_id"),
+        Index("ix_instances_status", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(32), default="provisioning", nullable=False)
+    status_reason: Mapped[str | None] = mapped_column(Text)  # readable by the owner
+    subdomain: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+
+    runtime: Mapped[str] = mapped_column(String(32), nullable=False)
+    runtime_state: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, nullable=False)
+    port: Mapped[int | None] = mapped_column(Integer)
+    endpoint_url: Mapped[str | None] = mapped_column(String(255))
+
+    model_provider: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str] = mapped_column(String(128), nullable=False)
+    api_key_sealed: Mapped[str] = mapped_column(Text, nullable=False, info=SEALED)
+    gateway_secret_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    telegram_bot_token_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    # From getMe. Unique: tokens are sealed (not comparable), but one bot serves one instance.
+    telegram_bot_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_bot_username: Mapped[str | None] = mapped_column(String(64))
+    # Who the instance's bot answers without pairing (dmPolicy allowlist).
+    telegram_allow_from: Mapped[int | None] = mapped_column(BigInteger)
+
+    # One action at a time: taken with a conditional UPDATE (db.leases).
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+    last_active_at: Mapped[datetime] = _created()
+
+    user: Mapped[User] = relationship(back_populates="instances", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.id} {self.status}>"
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)  # active, canceled, past_due…
+    plan: Mapped[str] = mapped_column(String(32), nullable=False)
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class AuditLog(Base):
+    """Who did what. Outlives the user and the instance it speaks of (no cascade)."""
+
+    __tablename__ = "audit_logs"
+    __table_args__ = (
+        Index("ix_audit_logs_user_id_created_at", "user_id", "created_at"),
+        Index("ix_audit_logs_instance_id", "instance_id"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)  # user, admin, reconciler, stripe…
+    action: Mapped[str] = mapped_column(String(100), nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
+class LoginLink(Base):
+    """A one-time dashboard login the bot hands out; only the token's hash is stored."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiToken(Base):
+    """Bearer tokens: API tokens a user makes, and dashboard/login sessions. Stored hashed."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="api", nullable=False)  # api | session
+    name: Mapped[str] = mapped_column(String(100), default="", nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)  # shown in lists, not secret
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEvent(Base):
+    """Events already handled: providers deliver at least once, so each is acted on once."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("source", "event_id", name="uq_webhook_events_source_event"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    source: Mapped[str] = mapped_column(String(32), nullable=False)  # stripe, telegram…
+    event_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    received_at: Mapped[datetime] = _created()
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BotState(Base):
+    """The bot's persistence (conversation states, user and chat data), one JSON row per key."""
+
+    __tablename__ = "bot_state"
+    __table_args__ = (UniqueConstraint("namespace", "key", name="uq_bot_state_namespace_key"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    namespace: Mapped[str] = mapped_column(String(64), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    data: Mapped[Any] = mapped_column(JSONDocument, nullable=False)
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Lease(Base):
+    """A named singleton lease (Telegram polling, the reconciler, the Stripe sync)."""
+
+    __tablename__ = "leases"
+
+    id: Mapped[uuid.UUID] = _id()
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,28 @@
+"""Masks anything shaped like a credential in free text: log lines, gateway log tails, errors."""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[redacted]"
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # Telegram bot tokens (also inside Bot API URLs, /bot<token>/...). The bot id before the
+    # colon is public and useful when reading logs, so it stays.
+    (re.compile(r"(\d+):[A-Za-z0-9_-]{30,}"), r"\1:" + REDACTED),
+    # Provider keys: OpenAI sk-..., sk-proj-..., Anthropic sk-ant-..., Moonshot sk-...
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-" + REDACTED),
+    # Stripe secret, restricted and webhook signing keys.
+    (re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{8,}"), r"\1_\2_" + REDACTED),
+    (re.compile(r"\bwhsec_[A-Za-z0-9]{8,}"), "whsec_" + REDACTED),
+    # ClawFleet's own API and session tokens (db.tokens makes them with this prefix).
+    (re.compile(r"\bcf_[A-Za-z0-9_-]{16,}"), "cf_" + REDACTED),
+    # Authorization headers, whatever the scheme's token looks like.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+]
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

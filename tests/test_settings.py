@@ -1,0 +1,93 @@
+import subprocess
+import sys
+
+import pytest
+
+from clawfleet.settings import Settings, SettingsError, load_settings
+
+ENV_PREFIX = "CLAWFLEET_"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+
+
+def test_defaults_follow_the_contract(tmp_path) -> None:
+    settings = load_settings()
+    assert settings.database_url == f"sqlite+aiosqlite:///{(tmp_path / 'data' / 'clawfleet.db')}"
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.runtime == "process"
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.openclaw_image == f"clawfleet/openclaw:{settings.openclaw_version}"
+    assert settings.memory_budget_mb > 0
+    assert not settings.billing_enabled and not settings.bot_enabled
+
+
+def test_environment_values_are_parsed(monkeypatch) -> None:
+    monkeypatch.setenv("CLAWFLEET_HTTP_PORT", "9090")
+    monkeypatch.setenv("CLAWFLEET_SECRET_KEYS", " key-one, key-two ")
+    monkeypatch.setenv("CLAWFLEET_PROVIDER_URLS", "anthropic=http://127.0.0.1:9/a/,openai=http://127.0.0.1:9/o")
+    monkeypatch.setenv("CLAWFLEET_ALLOWED_TELEGRAM_IDS", "1,22")
+    monkeypatch.setenv("CLAWFLEET_TELEGRAM_BOT_TOKEN", "123:secret-token-value")
+    settings = load_settings()
+    assert settings.http_port == 9090
+    assert [k.get_secret_value() for k in settings.secret_keys] == ["key-one", "key-two"]
+    assert settings.provider_urls == {"anthropic": "http://127.0.0.1:9/a", "openai": "http://127.0.0.1:9/o"}
+    assert settings.allowed_telegram_ids == [1, 22]
+    assert settings.bot_enabled
+    assert "secret-token-value" not in repr(settings)
+
+
+def test_dotenv_file_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text("CLAWFLEET_RUNTIME=docker\n")
+    assert load_settings().runtime == "docker"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("CLAWFLEET_HTTP_PORT", "eighty", "CLAWFLEET_HTTP_PORT: Input should be a valid integer"),
+        ("CLAWFLEET_HTTP_PORT", "70000", "CLAWFLEET_HTTP_PORT: Input should be less than or equal to 65535"),
+        ("CLAWFLEET_RUNTIME", "kubernetes", "CLAWFLEET_RUNTIME: Input should be 'process' or 'docker'"),
+        ("CLAWFLEET_PROVIDER_URLS", "anthropic", "CLAWFLEET_PROVIDER_URLS: expected provider=http(s)://url"),
+        ("CLAWFLEET_PUBLIC_URL", "example.com", "CLAWFLEET_PUBLIC_URL: must start with http:// or https://"),
+        ("CLAWFLEET_ALLOWED_TELEGRAM_IDS", "1,x", "CLAWFLEET_ALLOWED_TELEGRAM_IDS"),
+        ("CLAWFLEET_MAX_CONCURRENT_STARTS", "0", "CLAWFLEET_MAX_CONCURRENT_STARTS"),
+    ],
+)
+def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_webhook_mode_needs_its_secret(monkeypatch) -> None:
+    monkeypatch.setenv("CLAWFLEET_TELEGRAM_MODE", "webhook")
+    with pytest.raises(SettingsError, match="CLAWFLEET_TELEGRAM_WEBHOOK_SECRET"):
+        load_settings()
+
+
+def test_settings_are_read_only() -> None:
+    settings = Settings()
+    with pytest.raises(Exception):
+        settings.http_port = 1  # type: ignore[misc]
+
+
+def test_start_up_stops_with_one_line(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "CLAWFLEET_HTTP_PORT": "eighty", "CLAWFLEET_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "clawfleet.cli", "serve"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "clawfleet: invalid configuration: CLAWFLEET_HTTP_PORT: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+    assert not (tmp_path / "clawfleet.db").exists()

@@ -1,0 +1,1 @@
+"""The aiohttp app: REST API, dashboard, webhooks, per-instance proxy, health and metrics."""
