@@ -1,0 +1,95 @@
+"""Builds the provisioner from settings: runtime, manager, services (one per process)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from clawfleet.settings import TELEGRAM_API_URL, Settings
+from db.sealing import KeyRing
+from provisioner.accounts import Accounts
+from provisioner.entitlements import Entitlements, OperatorDefaults
+from provisioner.manager import InstanceManager, ManagerConfig
+from provisioner.runtimes.base import Runtime, UnavailableRuntime
+from provisioner.service import InstanceService, ServiceConfig
+
+log = structlog.get_logger(__name__)
+
+
+class RuntimeUnavailable(Exception):
+    """The configured runtime cannot run here; the message says what to do."""
+
+
+@dataclass
+class Provisioner:
+    accounts: Accounts
+    instances: InstanceService
+    manager: InstanceManager
+    runtime: Runtime
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    if settings.runtime == "process":
+        from provisioner.openclaw.install import find_install
+        from provisioner.runtimes.process import ProcessRuntime
+
+        install = find_install(settings.resolved_runtime_dir, settings.openclaw_version)
+        if install is None:
+            raise RuntimeUnavailable(
+                f"OpenClaw {settings.openclaw_version} is not installed in {settings.resolved_runtime_dir}: "
+                "run `clawfleet runtime install` (make run does it for you)"
+            )
+        log.warning(
+            "process runtime: gateways run as this user, not isolated from each other; "
+            "use it to try ClawFleet or for a single trusted operator, and the docker runtime for production"
+        )
+        return ProcessRuntime(settings.data_dir, install)
+    raise RuntimeUnavailable(f"the {settings.runtime} runtime is not available in this version")
+
+
+@asynccontextmanager
+async def open_provisioner(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
+                           *, runtime: Runtime | None = None,
+                           entitlements: Entitlements | None = None) -> AsyncIterator[Provisioner]:
+    if runtime is None:
+        try:
+            runtime = build_runtime(settings)
+        except RuntimeUnavailable as exc:
+            log.error("no runtime: deploys are refused until this is fixed", reason=str(exc))
+            runtime = UnavailableRuntime(str(exc))
+    entitlements = entitlements or OperatorDefaults(settings.max_instances_per_user)
+    api_root = settings.telegram_api_url if settings.telegram_api_url != TELEGRAM_API_URL else None
+    async with aiohttp.ClientSession() as http:
+        manager = InstanceManager(
+            sessions, runtime, keyring,
+            ManagerConfig(
+                start_timeout_s=settings.start_timeout_s,
+                max_concurrent_starts=settings.max_concurrent_starts,
+                telegram_api_root=api_root,
+                provider_urls=dict(settings.provider_urls),
+            ),
+            http,
+        )
+        service = InstanceService(
+            sessions, keyring, manager, entitlements,
+            ServiceConfig(
+                telegram_api_url=settings.telegram_api_url,
+                provisioning_bot_token=settings.telegram_bot_token,
+                access=settings.access,
+                allowed_telegram_ids=frozenset(settings.allowed_telegram_ids),
+                allowed_emails=frozenset(e.lower() for e in settings.allowed_emails),
+                memory_budget_mb=settings.memory_budget_mb,
+                public_url=settings.public_url,
+                instance_domain=settings.instance_domain,
+            ),
+            http,
+        )
+        try:
+            yield Provisioner(Accounts(sessions), service, manager, runtime)
+        finally:
+            await manager.close()

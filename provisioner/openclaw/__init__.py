@@ -1,0 +1,1 @@
+"""OpenClaw itself: installing the pinned release, and rendering each gateway's config."""

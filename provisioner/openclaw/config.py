@@ -1,0 +1,181 @@
+"""`openclaw.json` for one instance (OpenClaw 2026.9.x; its schema rejects unknown keys).
+
+Secrets: none is ever written into the file. Each one reaches the gateway through its
+environment (`secret_env`) and the file points at it with an OpenClaw SecretRef
+`{"source": "env", "provider": "clawfleet", "id": VAR}`, resolved by an env secret provider
+whose allowlist holds exactly the variables this file references:
+  - gateway token: `gateway.auth.token` -> OPENCLAW_GATEWAY_TOKEN. A ref rather than OpenClaw's
+    bare env fallback: refs win over that fallback, and an unresolvable gateway-auth ref fails
+    closed (OpenClaw's secrets runtime docs), so auth never depends on what else is in the env.
+  - Telegram bot token: `channels.telegram.botToken` -> TELEGRAM_BOT_TOKEN. The channel reads
+    that variable by itself only with `--ambient-channels`; the ref needs no flag.
+  - provider API key: the provider's own variable (ANTHROPIC_API_KEY, ...), read by the bundled
+    provider plugins by themselves; explicit (non-bundled) provider entries reference it as
+    `apiKey`, which also gets OpenClaw's in-process sentinel protection.
+Why env and not `source: "file"`: the process runtime builds each gateway's environment from
+scratch and a container receives it at creation, so no secret ever sits on disk, and nothing
+must be cleaned up. (Either is readable by whatever runs as the gateway's user, agent tools
+included; isolation between instances comes from the runtime, not from this file.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from provisioner.providers import Provider, get_provider
+
+SECRET_PROVIDER = "clawfleet"  # the env secret provider's alias inside openclaw.json
+GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
+BOT_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+LOG_MAX_FILE_BYTES = 10 * 1024 * 1024
+# Always allowed: it owns the agent's memory slot and loads even when not listed. Listing it also
+# keeps plugins.allow non-empty, because an empty list means "no restriction" (40 plugins, measured).
+MEMORY_PLUGIN = "memory-core"
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    port: int
+    provider: str  # provider id (providers table)
+    model: str  # model id as offered by the provider table
+    state_dir: Path  # the instance's OpenClaw state dir (workspace goes inside it)
+    log_file: Path  # logging.file for this gateway
+    bind: str = "loopback"  # "loopback" (process runtime) or "lan" (container)
+    telegram: bool = False  # the instance has a Telegram bot token
+    telegram_allow_from: int | None = None  # owner's Telegram user id -> allowlist; None -> pairing
+    telegram_api_root: str | None = None  # Bot API base when not Telegram's own (tests: a loopback fake)
+    provider_base_url: str | None = None  # models.providers.<id>.baseUrl override (tests: a fake model)
+    control_ui: bool = True
+    control_ui_origins: tuple[str, ...] = ()  # browser origins of the Control UI behind a proxy
+
+
+def render_config(spec: GatewaySpec) -> dict[str, Any]:
+    """The whole openclaw.json as a JSON-able dict. Contains no secret value."""
+    provider = get_provider(spec.provider)
+    if spec.bind not in ("loopback", "lan"):
+        raise ValueError(f"bind must be 'loopback' or 'lan', not {spec.bind!r}")
+    refs = _SecretRefs()
+    control_ui: dict[str, Any] = {"enabled": spec.control_ui}
+    if spec.control_ui and spec.control_ui_origins:
+        control_ui["allowedOrigins"] = list(spec.control_ui_origins)
+    config: dict[str, Any] = {
+        "gateway": {
+            "mode": "local",
+            "port": spec.port,
+            "bind": spec.bind,
+            "auth": {"mode": "token", "token": refs.env(GATEWAY_TOKEN_ENV)},
+            "controlUi": control_ui,
+        },
+        "agents": {
+            "defaults": {
+                "model": {"primary": provider.model_ref(spec.model)},
+                "workspace": str(spec.state_dir / "workspace"),
+            },
+        },
+        "models": {
+            # Lean profile: no hosted catalog refresh at start (it would call the internet).
+            "catalogRefresh": {"enabled": False},
+            "providers": {provider.openclaw_id: _provider_entry(spec, provider, refs)},
+        },
+        "logging": {"file": str(spec.log_file), "maxFileBytes": LOG_MAX_FILE_BYTES},
+        # Lean profile (measured ~20% less memory): only the plugins this instance uses.
+        "plugins": {"allow": _plugins(spec, provider)},
+        "update": {"checkOnStart": False},  # the pinned release is updated by ClawFleet, not itself
+    }
+    if spec.telegram:
+        config["channels"] = {"telegram": _telegram(spec, refs)}
+    config["secrets"] = {"providers": {SECRET_PROVIDER: {"source": "env", "allowlist": refs.variables}}}
+    return config
+
+
+class _SecretRefs:
+    """Makes env SecretRefs and remembers their variables for the provider's allowlist."""
+
+    def __init__(self) -> None:
+        self.variables: list[str] = []
+
+    def env(self, variable: str) -> dict[str, str]:
+        if variable not in self.variables:
+            self.variables.append(variable)
+        return {"source": "env", "provider": SECRET_PROVIDER, "id": variable}
+
+
+def _plugins(spec: GatewaySpec, provider: Provider) -> list[str]:
+    plugins = [provider.openclaw_id] if provider.bundled else []  # non-bundled: no plugin to name
+    if spec.telegram:
+        plugins.append("telegram")
+    return [*plugins, MEMORY_PLUGIN]
+
+
+def _provider_entry(spec: GatewaySpec, provider: Provider, refs: _SecretRefs) -> dict[str, Any]:
+    # OpenClaw's own agent runtime, always: left implicit, OpenAI's official endpoint selects the
+    # Codex harness, whose plugin the lean profile does not load.
+    entry: dict[str, Any] = {"agentRuntime": {"id": "openclaw"}}
+    if provider.bundled and spec.provider_base_url is None:
+        return entry  # an overlay on the bundled provider: its endpoint, catalog and env key stay
+    entry["baseUrl"] = spec.provider_base_url or provider.base_url
+    entry["api"] = provider.api
+    if not provider.bundled:
+        entry["apiKey"] = refs.env(provider.key_env)
+    # A provider with its own baseUrl must list its models (the schema says so for custom
+    # providers, and a bundled provider's catalog does not follow it to another endpoint).
+    entry["models"] = [{"id": model, "name": model} for model in _offered(provider, spec.model)]
+    return entry
+
+
+def _offered(provider: Provider, model: str) -> tuple[str, ...]:
+    # A model the table no longer offers stays runnable for instances already using it.
+    return provider.models if model in provider.models else (*provider.models, model)
+
+
+def _telegram(spec: GatewaySpec, refs: _SecretRefs) -> dict[str, Any]:
+    telegram: dict[str, Any] = {
+        "enabled": True,
+        "botToken": refs.env(BOT_TOKEN_ENV),
+        "groupPolicy": "disabled",  # a private assistant: no group chats
+    }
+    if spec.telegram_allow_from is not None:
+        # ClawFleet knows its owner: the bot answers them at once, no pairing step.
+        telegram["dmPolicy"] = "allowlist"
+        telegram["allowFrom"] = [spec.telegram_allow_from]
+    else:
+        telegram["dmPolicy"] = "pairing"
+    if spec.telegram_api_root is not None:
+        telegram["apiRoot"] = spec.telegram_api_root
+    return telegram
+
+
+def secret_env(spec: GatewaySpec, api_key: SecretStr, gateway_token: SecretStr,
+               bot_token: SecretStr | None) -> dict[str, str]:
+    """The environment variables that carry this gateway's secrets (see the module docstring)."""
+    provider = get_provider(spec.provider)
+    env = {provider.key_env: api_key.get_secret_value(), GATEWAY_TOKEN_ENV: gateway_token.get_secret_value()}
+    if spec.telegram:
+        if bot_token is None:
+            raise ValueError("a Telegram channel needs its bot token")
+        env[BOT_TOKEN_ENV] = bot_token.get_secret_value()
+    return env
+
+
+def write_config(spec: GatewaySpec, path: Path) -> None:
+    """Write the config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
+    text = json.dumps(render_config(spec), indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""Runtimes: backend I/O for running gateways (the manager does the orchestration)."""

@@ -1,0 +1,131 @@
+"""The runtime contract, after JupyterHub's Spawner.
+
+A runtime only does backend I/O: start a gateway, stop it, say what it observes, stream logs,
+run the `openclaw` CLI inside an instance, remove it. Timeouts, readiness checks, cleanup on
+failure and state saving belong to the manager. Each runtime keeps what it needs to find an
+instance again in a JSON-able `state` dict (with a "version" key) that the manager persists on
+the instance row. Missing objects and already-done actions count as success.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+ObservedState = Literal["running", "stopped", "missing"]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """Everything a runtime needs to start one instance's gateway."""
+
+    instance_id: uuid.UUID
+    port: int
+    provider: str
+    model: str
+    api_key: SecretStr
+    gateway_token: SecretStr
+    bot_token: SecretStr | None = None
+    telegram_allow_from: int | None = None
+    telegram_api_root: str | None = None
+    provider_base_url: str | None = None
+    memory_mb: int = 1536
+    cpus: float = 1.0
+
+
+@dataclass(frozen=True)
+class Started:
+    endpoint_url: str  # where the platform reaches the gateway's HTTP port
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Observed:
+    state: ObservedState
+    detail: str = ""
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+@dataclass
+class Listed:
+    """One gateway found by `list_all`, with the instance id it carries."""
+
+    instance_id: uuid.UUID
+    observed: Observed
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Runtime(abc.ABC):
+    name: str
+    unavailable_reason: str | None = None  # set when this runtime cannot start gateways here
+
+    @abc.abstractmethod
+    async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
+        """Start the gateway (already running with the same state: re-adopt it)."""
+
+    @abc.abstractmethod
+    async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
+        """Stop it: ask politely, then force after `timeout` seconds."""
+
+    @abc.abstractmethod
+    async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed: ...
+
+    @abc.abstractmethod
+    async def list_all(self) -> list[Listed]:
+        """Every gateway this runtime runs, in one call (the reconciler's view)."""
+
+    @abc.abstractmethod
+    def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int, follow: bool) -> AsyncIterator[str]:
+        """Lines of the gateway's log, oldest first; with `follow`, new lines as they come."""
+
+    @abc.abstractmethod
+    async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
+        """Run an `openclaw` CLI command against the instance."""
+
+    @abc.abstractmethod
+    async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
+        """Stop it and delete what it used; with `keep_data`, its data stays (for restoring)."""
+
+
+class UnavailableRuntime(Runtime):
+    """Stands in when the configured runtime cannot run here, so the rest of the platform
+    (dashboard, API, bot) still works and every deploy is refused with the reason."""
+
+    name = "unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.unavailable_reason = reason
+
+    async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
+        raise RuntimeError(self.unavailable_reason)
+
+    async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
+        return None
+
+    async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
+        return Observed("missing", self.unavailable_reason or "")
+
+    async def list_all(self) -> list[Listed]:
+        return []
+
+    async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
+                   follow: bool) -> AsyncIterator[str]:
+        return
+        yield  # an empty async generator
+
+    async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
+        return ExecResult(1, self.unavailable_reason or "")
+
+    async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
+        return None

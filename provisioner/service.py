@@ -1,0 +1,359 @@
+"""The instance use cases the bot and the web app both call.
+
+Input is validated here, once, for both front ends: every bad value raises InvalidInput naming
+the field, before anything is stored or changed. Every action is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import AuditLog, Instance, User
+from db.sealing import KeyRing, seal_into
+from db.types import utcnow
+from provisioner.entitlements import Entitlements
+from provisioner.errors import (
+    AccessDenied,
+    CapacityExceeded,
+    Conflict,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+    Unavailable,
+)
+from provisioner.manager import InstanceManager, probe
+from provisioner.progress import ProgressEvent
+from provisioner.providers import Provider, get_provider
+from provisioner.telegram_check import bot_id_of, check_token_shape, fetch_bot_identity
+
+ACTIVE_STATUSES = ("provisioning", "running")  # what counts against the memory budget
+UNCHANGED = object()
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    telegram_api_url: str
+    provisioning_bot_token: SecretStr | None = None
+    access: str = "open"
+    allowed_telegram_ids: frozenset[int] = frozenset()
+    allowed_emails: frozenset[str] = frozenset()
+    memory_budget_mb: int = 1 << 30
+    public_url: str = "http://localhost:8080"
+    instance_domain: str = "localhost"
+
+
+@dataclass
+class InstanceChanges:
+    """Fields of a config change; anything left UNCHANGED keeps its value."""
+
+    model_provider: Any = UNCHANGED
+    model: Any = UNCHANGED
+    api_key: Any = UNCHANGED
+    telegram_bot_token: Any = UNCHANGED
+    telegram_user_id: Any = UNCHANGED
+
+
+@dataclass(frozen=True)
+class ConfigUpdate:
+    instance: Instance
+    changed: list[str]  # field names whose value changed
+
+
+class InstanceService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing, manager: InstanceManager,
+                 entitlements: Entitlements, config: ServiceConfig, http: aiohttp.ClientSession) -> None:
+        self.sessions = sessions
+        self.keyring = keyring
+        self.manager = manager
+        self.entitlements = entitlements
+        self.config = config
+        self.http = http
+
+    # -- queries --------------------------------------------------------------------------
+    async def get(self, user: User, instance_id: uuid.UUID | str) -> Instance:
+        instance_id = _as_uuid(instance_id)
+        async with self.sessions() as session:
+            instance = await session.get(Instance, instance_id) if instance_id else None
+        if instance is None or instance.user_id != user.id:
+            raise NotFound("No such instance.")
+        return instance
+
+    async def list(self, user: User) -> list[Instance]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Instance).where(Instance.user_id == user.id).order_by(Instance.created_at)
+            )
+            return list(rows)
+
+    def public_url(self, instance: Instance) -> str:
+        scheme, _, rest = self.config.public_url.partition("://")
+        host_port = rest.split("/", 1)[0]
+        port = f":{host_port.rsplit(':', 1)[1]}" if ":" in host_port else ""
+        return f"{scheme}://{instance.subdomain}.{self.config.instance_domain}{port}"
+
+    # -- create ---------------------------------------------------------------------------
+    async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
+                     telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
+        self._check_access(user)
+        self._check_runtime()
+        provider = _provider(model_provider)
+        model_id = _model(provider, model)
+        key = _api_key(provider, api_key)
+        allow_from = _telegram_user_id(telegram_user_id, default=user.telegram_user_id)
+        bot = await self._checked_bot(telegram_bot_token) if telegram_bot_token not in (None, "") else None
+
+        allowance = await self.entitlements.allowance(user)
+        async with self.sessions() as session:
+            owned = await session.scalar(
+                select(func.count()).select_from(Instance).where(
+                    Instance.user_id == user.id, Instance.status != "deleting"
+                )
+            )
+            if owned >= allowance.max_instances:
+                raise LimitReached(
+                    f"Your plan allows {allowance.max_instances} instance(s); delete one or upgrade to add more."
+                )
+            await self._check_memory_budget(session, allowance.memory_mb)
+            if bot is not None:
+                await self._check_bot_unused(session, bot[1], None)
+            instance = Instance(
+                user_id=user.id,
+                status="provisioning",
+                subdomain=_new_subdomain(),
+                runtime=self.manager.runtime.name,
+                runtime_state={},
+                model_provider=provider.id,
+                model=model_id,
+                telegram_allow_from=allow_from,
+            )
+            seal_into(self.keyring, instance, "api_key_sealed", key)
+            seal_into(self.keyring, instance, "gateway_secret_sealed", SecretStr(secrets.token_urlsafe(32)))
+            if bot is not None:
+                token, identity = bot
+                seal_into(self.keyring, instance, "telegram_bot_token_sealed", token)
+                instance.telegram_bot_id = identity.id
+                instance.telegram_bot_username = identity.username
+            session.add(instance)
+            session.add(_audit(user, instance, "instance.create",
+                               {"provider": provider.id, "model": model_id, "telegram": bot is not None}))
+            await session.commit()
+        await self.manager.deploy(instance.id)
+        return instance
+
+    # -- change configuration (applied by the next start or restart) ------------------------
+    async def update_config(self, user: User, instance_id: uuid.UUID | str, changes: InstanceChanges) -> ConfigUpdate:
+        instance = await self.get(user, instance_id)
+        if instance.status == "deleting":
+            raise Conflict("This instance is being deleted.")
+        provider = _provider(changes.model_provider) if changes.model_provider is not UNCHANGED \
+            else get_provider(instance.model_provider)
+        if changes.model is not UNCHANGED:
+            model_id = _model(provider, changes.model)
+        elif changes.model_provider is not UNCHANGED and provider.id != instance.model_provider:
+            model_id = provider.default_model
+        else:
+            model_id = instance.model
+        key = _api_key(provider, changes.api_key) if changes.api_key is not UNCHANGED else None
+        if key is None and provider.id != instance.model_provider:
+            raise InvalidInput(f"Switching to {provider.display_name} needs its API key too.", field="api_key")
+        allow_from = _telegram_user_id(changes.telegram_user_id, default=None) \
+            if changes.telegram_user_id is not UNCHANGED else instance.telegram_allow_from
+        bot = UNCHANGED
+        if changes.telegram_bot_token is not UNCHANGED:
+            bot = await self._checked_bot(changes.telegram_bot_token) if changes.telegram_bot_token else None
+
+        changed: list[str] = []
+        async with self.sessions() as session:
+            row = await session.get(Instance, instance.id)
+            if row.model_provider != provider.id:
+                row.model_provider = provider.id
+                changed.append("model_provider")
+            if row.model != model_id:
+                row.model = model_id
+                changed.append("model")
+            if key is not None:
+                seal_into(self.keyring, row, "api_key_sealed", key)
+                changed.append("api_key")
+            if allow_from != row.telegram_allow_from:
+                row.telegram_allow_from = allow_from
+                changed.append("telegram_user_id")
+            if bot is not UNCHANGED:
+                if bot is None:
+                    seal_into(self.keyring, row, "telegram_bot_token_sealed", None)
+                    row.telegram_bot_id = row.telegram_bot_username = None
+                else:
+                    await self._check_bot_unused(session, bot[1], row.id)
+                    seal_into(self.keyring, row, "telegram_bot_token_sealed", bot[0])
+                    row.telegram_bot_id, row.telegram_bot_username = bot[1].id, bot[1].username
+                changed.append("telegram_bot_token")
+            session.add(_audit(user, row, "instance.config", {"changed": sorted(changed)}))
+            await session.commit()
+        return ConfigUpdate(row, sorted(changed))
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self, user: User, instance_id: uuid.UUID | str) -> Instance:
+        instance = await self._actionable(user, instance_id, "start")
+        self._check_runtime()
+        if instance.status == "running":
+            raise Conflict("This instance is already running.")
+        await self.manager.deploy(instance.id)
+        return await self._audited(user, instance, "instance.start")
+
+    async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
+        instance = await self._actionable(user, instance_id, "stop")
+        if instance.status == "stopped":
+            raise Conflict("This instance is already stopped.")
+        await self.manager.stop(instance.id)
+        return await self._audited(user, instance, "instance.stop")
+
+    async def restart(self, user: User, instance_id: uuid.UUID | str) -> Instance:
+        instance = await self._actionable(user, instance_id, "restart")
+        self._check_runtime()
+        await self.manager.restart(instance.id)
+        return await self._audited(user, instance, "instance.restart")
+
+    async def delete(self, user: User, instance_id: uuid.UUID | str, *, purge: bool) -> Instance:
+        instance = await self.get(user, instance_id)
+        await self.manager.delete(instance.id, keep_data=not purge)
+        return await self._audited(user, instance, "instance.delete", {"purge": purge})
+
+    # -- observation ----------------------------------------------------------------------
+    async def health(self, user: User, instance_id: uuid.UUID | str) -> dict[str, Any]:
+        instance = await self.get(user, instance_id)
+        live = ready = False
+        if instance.endpoint_url and instance.status == "running":
+            live = await probe(self.http, f"{instance.endpoint_url}/healthz")
+            ready = live and await probe(self.http, f"{instance.endpoint_url}/readyz")
+        return {"status": instance.status, "live": live, "ready": ready, "checked_at": utcnow().isoformat()}
+
+    async def logs(self, user: User, instance_id: uuid.UUID | str, *, tail: int, follow: bool) -> AsyncIterator[str]:
+        instance = await self.get(user, instance_id)
+        return self.manager.runtime.logs(instance.id, instance.runtime_state, tail, follow)
+
+    async def progress(self, user: User, instance_id: uuid.UUID | str) -> AsyncIterator[ProgressEvent] | None:
+        """The latest action's events; also after a delete removed the row, for its owner."""
+        key = _as_uuid(instance_id)
+        current = self.manager.progress.current(key) if key else None
+        if current is None or current.owner_id != user.id:
+            await self.get(user, instance_id)  # 404 unless it is theirs
+            return None
+        return current.follow()
+
+    # -- helpers --------------------------------------------------------------------------
+    async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
+        instance = await self.get(user, instance_id)
+        if instance.status in ("deleting", "awaiting_payment", "suspended"):
+            reason = {"deleting": "it is being deleted", "awaiting_payment": "it is waiting for payment",
+                      "suspended": "it is suspended (billing)"}[instance.status]
+            raise Conflict(f"Cannot {verb} this instance: {reason}.")
+        return instance
+
+    async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None) -> Instance:
+        async with self.sessions() as session:
+            session.add(_audit(user, instance, action, details or {}))
+            await session.commit()
+            return await session.get(Instance, instance.id) or instance
+
+    def _check_runtime(self) -> None:
+        reason = self.manager.runtime.unavailable_reason
+        if reason:
+            raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
+
+    def _check_access(self, user: User) -> None:
+        if self.config.access == "open" or user.is_admin:
+            return
+        if self.config.access == "allowlist":
+            if user.telegram_user_id in self.config.allowed_telegram_ids or (
+                user.email is not None and user.email in self.config.allowed_emails
+            ):
+                return
+            raise AccessDenied("This ClawFleet is private: ask its operator to add you to the allowlist.")
+        raise AccessDenied("This ClawFleet is invite-only: ask its operator for an invite code.")
+
+    async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
+        active = await session.scalar(
+            select(func.count()).select_from(Instance).where(Instance.status.in_(ACTIVE_STATUSES))
+        )
+        if (active + 1) * memory_mb > self.config.memory_budget_mb:
+            raise CapacityExceeded(
+                f"This server is full: another assistant would need {memory_mb} MB beyond its memory budget "
+                f"({self.config.memory_budget_mb} MB). Please try again later."
+            )
+
+    async def _checked_bot(self, token: object):
+        text = check_token_shape(token)
+        if self.config.provisioning_bot_token is not None and \
+                bot_id_of(text) == bot_id_of(self.config.provisioning_bot_token.get_secret_value()):
+            raise InvalidInput("That is ClawFleet's own bot token. Create your own bot with @BotFather "
+                               "and send its token.", field="telegram_bot_token")
+        secret = SecretStr(text)
+        identity = await fetch_bot_identity(self.http, self.config.telegram_api_url, secret)
+        return secret, identity
+
+    async def _check_bot_unused(self, session: AsyncSession, identity, own_id: uuid.UUID | None) -> None:
+        holder = await session.scalar(select(Instance.id).where(Instance.telegram_bot_id == identity.id))
+        if holder is not None and holder != own_id:
+            raise InvalidInput(f"The bot @{identity.username} already serves another assistant. "
+                               "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
+
+
+def _audit(user: User, instance: Instance, action: str, details: dict) -> AuditLog:
+    return AuditLog(user_id=user.id, instance_id=instance.id, actor="user", action=action, details=details)
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _new_subdomain() -> str:
+    return "claw-" + secrets.token_hex(5)
+
+
+def _provider(value: object) -> Provider:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("Choose a model provider.", field="model_provider")
+    try:
+        return get_provider(value.strip())
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="model_provider") from None
+
+
+def _model(provider: Provider, value: object) -> str:
+    if value in (None, ""):
+        return provider.default_model
+    if not isinstance(value, str) or value.strip() not in provider.models:
+        offered = ", ".join(provider.models)
+        raise InvalidInput(f"{provider.display_name} offers these models: {offered}.", field="model")
+    return value.strip()
+
+
+def _api_key(provider: Provider, value: object) -> SecretStr:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"Send your {provider.display_name} API key.", field="api_key")
+    problem = provider.check_key_shape(value.strip())
+    if problem:
+        raise InvalidInput(problem, field="api_key")
+    return SecretStr(value.strip())
+
+
+def _telegram_user_id(value: object, *, default: int | None) -> int | None:
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) <= 0:
+        raise InvalidInput("telegram_user_id must be your numeric Telegram user id (e.g. 123456789).",
+                           field="telegram_user_id")
+    return int(value)

@@ -1,0 +1,91 @@
+"""A running ClawFleet web app on loopback, and a small client for its REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from clawfleet.settings import Settings
+from provisioner.runtimes.base import Runtime
+from web.app import create_app
+from web.keys import PROVISIONER
+
+
+class Api:
+    def __init__(self, server: TestServer, http: aiohttp.ClientSession) -> None:
+        self.server = server
+        self.http = http
+        self.token: str | None = None
+
+    @property
+    def provisioner(self):
+        return self.server.app[PROVISIONER]
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    async def call(self, method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                   token: str | None = None) -> tuple[int, Any]:
+        headers = {}
+        if (token or self.token) is not None:
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.http.request(method, self.url(path), data=data, headers=headers) as response:
+            text = await response.text()
+            return response.status, (json.loads(text) if text and response.content_type == "application/json" else text)
+
+    async def sign_up(self, email: str | None = None) -> str:
+        status, body = await self.call("POST", "/api/auth/register",
+                                       {"email": email or f"{uuid.uuid4().hex[:8]}@example.com",
+                                        "password": "correct horse battery"})
+        assert status == 201, body
+        self.token = body["token"]
+        return body["token"]
+
+    async def progress(self, instance_id: str, timeout: float = 180) -> list[dict]:
+        """The SSE progress stream of the instance's latest action, read to its end."""
+        events = []
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
+        async with asyncio.timeout(timeout):
+            async with self.http.get(self.url(f"/api/instances/{instance_id}/progress"), headers=headers) as response:
+                assert response.status == 200, await response.text()
+                assert response.content_type == "text/event-stream"
+                async for raw in response.content:
+                    line = raw.decode().strip()
+                    if line.startswith("data:"):
+                        events.append(json.loads(line[5:].strip()))
+        return events
+
+    async def wait_status(self, instance_id: str, wanted: str, timeout: float = 180) -> dict:
+        async with asyncio.timeout(timeout):
+            while True:
+                status, body = await self.call("GET", f"/api/instances/{instance_id}")
+                if status == 200 and body["status"] == wanted:
+                    return body
+                await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def running_api(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[Api]:
+    app = create_app(settings, runtime=runtime)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Api(server, http)
+    finally:
+        try:
+            async with asyncio.timeout(60):  # let background actions finish before tables are emptied
+                await app[PROVISIONER].manager.wait_idle()
+        except TimeoutError:
+            pass  # closing the app cancels them
+        await server.close()

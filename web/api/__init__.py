@@ -1,0 +1,1 @@
+"""The REST API (JSON). Errors: {"error": {"code", "message", "field"?}}."""

@@ -1,0 +1,30 @@
+"""POST /api/auth/register, /login, /logout."""
+
+from aiohttp import web
+
+from web.api.bodies import json_object
+from web.auth import bearer_token, current_user
+from web.keys import PROVISIONER
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/auth/register")
+async def register(request: web.Request) -> web.Response:
+    body = await json_object(request, {"email", "password"})
+    user, issued = await request.app[PROVISIONER].accounts.register(body.get("email"), body.get("password"))
+    return web.json_response({"user": {"id": str(user.id), "email": user.email}, "token": issued.token}, status=201)
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    body = await json_object(request, {"email", "password"})
+    issued = await request.app[PROVISIONER].accounts.login(body.get("email"), body.get("password"))
+    return web.json_response({"token": issued.token})
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    current_user(request)
+    await request.app[PROVISIONER].accounts.logout(bearer_token(request) or "")
+    return web.Response(status=204)

@@ -1,0 +1,32 @@
+"""Who is calling: `Authorization: Bearer <token>` resolved to a user for every API request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from db.models import User
+from provisioner.errors import AuthenticationFailed
+from web.errors import Handler
+from web.keys import PROVISIONER, USER
+
+
+def bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = bearer_token(request)
+    if token is not None:
+        user = await request.app[PROVISIONER].accounts.user_for_token(token)
+        if user is not None:
+            request[USER] = user
+    return await handler(request)
+
+
+def current_user(request: web.Request) -> User:
+    user = request.get(USER)
+    if user is None:
+        raise AuthenticationFailed("Log in first: send Authorization: Bearer <token>.")
+    return user
