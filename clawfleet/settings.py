@@ -64,12 +64,16 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(30, gt=0)
     backoff_base_s: float = Field(10, gt=0)
     backoff_max_s: float = Field(300, gt=0)
+    lease_ttl_s: float = Field(30, ge=1)
     max_concurrent_starts: int = Field(2, ge=1)
     data_retention_days: int = Field(30, ge=0)
 
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_url: str | None = None
+
+    # Crash tests only: the platform SIGKILLs itself at this point of a deploy.
+    crash_at: Literal["before_start", "after_spawn", "after_ready"] | None = None
 
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -142,6 +142,15 @@ class Instance(Base):
     # Who the instance's bot answers without pairing (dmPolicy allowlist).
     telegram_allow_from: Mapped[int | None] = mapped_column(BigInteger)
 
+    # Crash restarts (the reconciler): failures in a row, when it may try again, restarts so far.
+    failure_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # Since when it has been ready (uptime; the streak resets after a while healthy) and since
+    # when a live gateway has answered "not ready" (the owner is told once it lasts).
+    running_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_ready_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     # One action at a time: taken with a conditional UPDATE (db.leases).
     lease_holder: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

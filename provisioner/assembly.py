@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from db.sealing import KeyRing
 from provisioner.accounts import Accounts
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.manager import InstanceManager, ManagerConfig
+from provisioner.notify import Notifier
+from provisioner.reconcile.decisions import Backoff
+from provisioner.reconcile.reconciler import Reconciler, ReconcilerConfig
 from provisioner.runtimes.base import Runtime, UnavailableRuntime
 from provisioner.service import InstanceService, ServiceConfig
 
@@ -31,6 +35,7 @@ class Provisioner:
     instances: InstanceService
     manager: InstanceManager
     runtime: Runtime
+    reconciler: Reconciler | None  # None while no runtime can run gateways here
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -54,8 +59,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
 @asynccontextmanager
 async def open_provisioner(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
-                           *, runtime: Runtime | None = None,
-                           entitlements: Entitlements | None = None) -> AsyncIterator[Provisioner]:
+                           *, runtime: Runtime | None = None, entitlements: Entitlements | None = None,
+                           notifier: Notifier | None = None) -> AsyncIterator[Provisioner]:
     if runtime is None:
         try:
             runtime = build_runtime(settings)
@@ -72,8 +77,12 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
                 max_concurrent_starts=settings.max_concurrent_starts,
                 telegram_api_root=api_root,
                 provider_urls=dict(settings.provider_urls),
+                lease_ttl_s=settings.lease_ttl_s,
+                backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
+                crash_at=settings.crash_at,
             ),
             http,
+            notifier=notifier,
         )
         service = InstanceService(
             sessions, keyring, manager, entitlements,
@@ -89,7 +98,15 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
             ),
             http,
         )
+        reconciler = None
+        if runtime.unavailable_reason is None:
+            reconciler = Reconciler(sessions, manager, ReconcilerConfig(
+                interval_s=settings.reconcile_interval_s, lease_ttl_s=settings.lease_ttl_s), http)
+        reconciling = asyncio.create_task(reconciler.run(), name="reconciler") if reconciler else None
         try:
-            yield Provisioner(Accounts(sessions), service, manager, runtime)
+            yield Provisioner(Accounts(sessions), service, manager, runtime, reconciler)
         finally:
+            if reconciling is not None:
+                reconciling.cancel()
+                await asyncio.gather(reconciling, return_exceptions=True)
             await manager.close()

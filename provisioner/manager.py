@@ -9,6 +9,8 @@ lease, and a cap on how many gateways start at once.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,10 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.leases import acquire_instance_lease, release_instance_lease
 from db.models import AuditLog, Instance
+from db.redaction import redact
 from db.sealing import KeyRing, open_from
+from db.types import utcnow
 from provisioner.errors import Conflict
+from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
+from provisioner.reconcile.decisions import MAX_FAILURES, Backoff, after_failure
 from provisioner.runtimes.base import LaunchRequest, Runtime
 
 log = structlog.get_logger(__name__)
@@ -40,6 +46,10 @@ class ManagerConfig:
     provider_urls: dict[str, str] | None = None
     memory_mb: int = 1536
     cpus: float = 1.0
+    lease_ttl_s: float = 30  # renewed while an action runs; a dead holder's lease lapses this fast
+    backoff: Backoff = Backoff(10, 300)
+    # Crash tests only: the platform kills itself (SIGKILL) at this point of a deploy.
+    crash_at: str | None = None
 
 
 class StartFailed(Exception):
@@ -62,7 +72,8 @@ Action = Callable[[Instance, ProgressLog], Awaitable[Outcome]]
 class InstanceManager:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], runtime: Runtime, keyring: KeyRing,
                  config: ManagerConfig, http: aiohttp.ClientSession, *, holder: str | None = None,
-                 progress: ProgressHub | None = None, ports: PortAllocator | None = None) -> None:
+                 progress: ProgressHub | None = None, ports: PortAllocator | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.sessions = sessions
         self.runtime = runtime
         self.keyring = keyring
@@ -71,21 +82,63 @@ class InstanceManager:
         self.holder = holder or f"manager-{uuid.uuid4().hex[:12]}"
         self.progress = progress or ProgressHub()
         self.ports = ports or PortAllocator()
+        self.notifier = notifier or NullNotifier()
         self._start_slots = asyncio.Semaphore(config.max_concurrent_starts)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- entry points: take the lease now (so callers learn "busy" at once), work in background
-    async def deploy(self, instance_id: uuid.UUID) -> ProgressLog:
-        return await self._launch(instance_id, "deploy", self._deploy)
+    async def deploy(self, instance_id: uuid.UUID, *, holder: str | None = None) -> ProgressLog:
+        """Start on the owner's request: failures so far are forgotten; a failure ends in `error`.
+        `holder`: a lease the caller took with `claim`, so nobody acts between its insert and this."""
+        return await self._launch(instance_id, "deploy", self._deploy, holder)
+
+    def claim(self, instance: Instance) -> str:
+        """Put a fresh lease on a row about to be inserted (the reconciler must not mistake a
+        new `provisioning` row for an interrupted one); pass the holder to `deploy`."""
+        holder = self._new_holder()
+        instance.lease_holder, instance.lease_expires_at = holder, utcnow() + self._lease_ttl
+        return holder
+
+    async def recover(self, instance_id: uuid.UUID, found: dict | None = None) -> ProgressLog:
+        """Bring an instance that should run back to running (the reconciler): adopt the gateway
+        `found` running for it, else start one; a failure counts towards crash backoff."""
+        return await self._launch(instance_id, "recover", lambda i, p: self._recover(i, p, found))
 
     async def stop(self, instance_id: uuid.UUID) -> ProgressLog:
         return await self._launch(instance_id, "stop", self._stop)
+
+    async def halt(self, instance_id: uuid.UUID) -> ProgressLog:
+        """Stop a gateway that runs although its status says it should not; the status stays."""
+        return await self._launch(instance_id, "halt", self._halt)
 
     async def restart(self, instance_id: uuid.UUID) -> ProgressLog:
         return await self._launch(instance_id, "restart", self._restart)
 
     async def delete(self, instance_id: uuid.UUID, keep_data: bool) -> ProgressLog:
         return await self._launch(instance_id, "delete", lambda i, p: self._delete(i, p, keep_data))
+
+    async def crashed(self, instance_id: uuid.UUID, detail: str) -> None:
+        """A gateway that should run is gone (or hung): count the failure, then either schedule
+        a restart after the backoff or give up. Checked again under the lease, so a gateway
+        started meanwhile by someone else is not taken for a crash."""
+        holder = self._new_holder()
+        async with self.sessions() as session:
+            if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
+                return
+        try:
+            async with self.sessions() as session:
+                instance = await session.get(Instance, instance_id)
+            if instance is None or instance.status != "running":
+                return
+            if detail != "hung" and (await self.runtime.status(instance.id, instance.runtime_state)).state == "running":
+                return
+            await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+            why = ("The gateway stopped answering." if detail == "hung"
+                   else "The gateway stopped unexpectedly.")
+            await self._count_failure(instance, why)
+        finally:
+            async with self.sessions() as session:
+                await release_instance_lease(session, instance_id, holder)
 
     async def wait_idle(self) -> None:
         """Let every action in flight finish (tests, and graceful shutdown)."""
@@ -97,11 +150,18 @@ class InstanceManager:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _launch(self, instance_id: uuid.UUID, name: str, action: Action) -> ProgressLog:
-        ttl = timedelta(seconds=self.config.start_timeout_s * 2 + self.config.stop_grace_s + 60)
-        holder = f"{self.holder}/{uuid.uuid4().hex[:8]}"  # per action: this process's own actions exclude each other too
+    @property
+    def _lease_ttl(self) -> timedelta:
+        return timedelta(seconds=self.config.lease_ttl_s)
+
+    def _new_holder(self) -> str:
+        return f"{self.holder}/{uuid.uuid4().hex[:8]}"  # per action: this process's own actions exclude each other too
+
+    async def _launch(self, instance_id: uuid.UUID, name: str, action: Action,
+                      holder: str | None = None) -> ProgressLog:
+        holder = holder or self._new_holder()
         async with self.sessions() as session:
-            if not await acquire_instance_lease(session, instance_id, holder, ttl):
+            if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
                 raise Conflict("Another action is running on this instance. Wait for it to finish.")
             owner_id = await session.scalar(select(Instance.user_id).where(Instance.id == instance_id))
         progress = self.progress.begin(instance_id, owner_id)
@@ -113,6 +173,7 @@ class InstanceManager:
     async def _run(self, instance_id: uuid.UUID, name: str, action: Action, progress: ProgressLog,
                    holder: str) -> None:
         outcome = Outcome(name, "The instance no longer exists.", failed=True)
+        renewing = asyncio.create_task(self._renew_lease(instance_id, holder))
         try:
             async with self.sessions() as session:
                 instance = await session.get(Instance, instance_id)
@@ -122,18 +183,58 @@ class InstanceManager:
             log.exception("instance action failed", action=name, instance_id=str(instance_id))
             outcome = Outcome(name, "Something went wrong on our side. Please try again.", failed=True)
         finally:
+            renewing.cancel()
             async with self.sessions() as session:
                 await release_instance_lease(session, instance_id, holder)
             await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
                                 reason=outcome.message if outcome.failed else None)
 
+    async def _renew_lease(self, instance_id: uuid.UUID, holder: str) -> None:
+        """Keep the lease while the action runs: short enough that a killed holder's lease
+        lapses in seconds, never so short that a slow start loses it."""
+        while True:
+            await asyncio.sleep(self.config.lease_ttl_s / 3)
+            try:
+                async with self.sessions() as session:
+                    if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
+                        log.warning("lost an instance lease", instance_id=str(instance_id), holder=holder)
+            except Exception:
+                log.exception("could not renew an instance lease", instance_id=str(instance_id))
+
     # -- actions --------------------------------------------------------------------------
     async def _deploy(self, instance: Instance, progress: ProgressLog) -> Outcome:
-        await self._set_status(instance.id, "provisioning", None)
+        began = time.monotonic()
+        await self._update(instance.id, status="provisioning", status_reason=None, failure_streak=0,
+                           next_attempt_at=None)
+        failure = await self._bring_up(instance, progress)
+        if failure is not None:
+            await self._update(instance.id, status="error", status_reason=failure)
+            await self._audit(instance, "instance.start_failed", {"reason": failure})
+            return Outcome("failed", failure, failed=True)
+        return await self._became_ready(instance, began)
+
+    async def _recover(self, instance: Instance, progress: ProgressLog, found: dict | None) -> Outcome:
+        began = time.monotonic()
+        if found is not None and not self.runtime.matches(found, instance.runtime_state):
+            instance.runtime_state = found  # a gateway runs for it that the row does not record
+            await self._update(instance.id, runtime_state=found, runtime=self.runtime.name,
+                               endpoint_url=self.runtime.endpoint(found), port=found.get("port", instance.port))
+            log.info("adopting a running gateway", instance_id=str(instance.id))
+        elif found is None:
+            # A restart after a crash counts; finishing a deploy the platform was killed in does not.
+            restarts = instance.restart_count + (1 if instance.failure_streak > 0 else 0)
+            await self._update(instance.id, status="provisioning", restart_count=restarts)
+        failure = await self._bring_up(instance, progress)
+        if failure is not None:
+            gave_up = await self._count_failure(instance, failure)
+            return Outcome("failed" if gave_up else "retrying", failure, failed=True)
+        return await self._became_ready(instance, began)
+
+    async def _bring_up(self, instance: Instance, progress: ProgressLog) -> str | None:
+        """Start the gateway (or re-adopt it) and wait until ready. The reason when it failed."""
         if self._start_slots.locked():
             await progress.emit("queued", "Waiting for a free start slot (other assistants are starting).")
         async with self._start_slots:
-            started_at = time.monotonic()
             try:
                 await self._start_and_wait(instance, progress)
             except Exception as exc:
@@ -141,12 +242,51 @@ class InstanceManager:
                 if not isinstance(exc, StartFailed):
                     log.exception("start failed", instance_id=str(instance.id))
                 await self._cleanup_failed_start(instance)
-                await self._set_status(instance.id, "error", reason)
-                await self._audit(instance, "instance.start_failed", {"reason": reason})
-                return Outcome("failed", reason, failed=True)
-        await self._set_status(instance.id, "running", None)
-        took = time.monotonic() - started_at
-        return Outcome("ready", f"Your assistant is running (started in {took:.0f} s).")
+                return reason
+        return None
+
+    async def _became_ready(self, instance: Instance, began: float) -> Outcome:
+        self._crash_point("after_ready")
+        await self._update(instance.id, status="running", status_reason=None, next_attempt_at=None,
+                           running_since=utcnow(), not_ready_since=None)
+        return Outcome("ready", f"Your assistant is running (started in {time.monotonic() - began:.0f} s).")
+
+    async def _count_failure(self, instance: Instance, why: str) -> bool:
+        """One more failure in a row: back off, or give up and tell the owner. True when given up."""
+        async with self.sessions() as session:
+            row = await session.get(Instance, instance.id)
+            if row is None:
+                return True
+            step = after_failure(row.failure_streak, utcnow(), self.config.backoff)
+            row.failure_streak = step.streak
+            row.next_attempt_at = step.next_attempt_at
+            row.running_since = None
+            if step.gave_up:
+                tail = await self._log_tail(instance, 8)
+                row.status = "error"
+                row.status_reason = (f"{why} It failed {step.streak} times in a row, so it was not restarted again."
+                                     + (f" Last log lines:\n{tail}" if tail else ""))
+            else:
+                delay = self.config.backoff.delay(step.streak)
+                row.status = "provisioning"
+                row.status_reason = (f"{why} Restarting in {delay:.0f} s "
+                                     f"(failure {step.streak} of {MAX_FAILURES} in a row).")
+            reason, owner_id = row.status_reason, row.user_id
+            await session.commit()
+        await self._audit(instance, "instance.gave_up" if step.gave_up else "instance.crashed",
+                          {"failures": step.streak, "reason": why})
+        log.warning("instance failure", instance_id=str(instance.id), failures=step.streak, gave_up=step.gave_up)
+        if step.gave_up:
+            await self.tell_owner(owner_id, "Your assistant stopped and could not be restarted "
+                                         f"({step.streak} failures in a row).\n\n{reason}\n\n"
+                                         "Check its model and key, then start it again.")
+        return step.gave_up
+
+    async def tell_owner(self, user_id: uuid.UUID, text: str) -> None:
+        try:
+            await self.notifier.notify(user_id, text)
+        except Exception:  # telling the owner must never break the platform's own work
+            log.exception("could not notify the owner", user_id=str(user_id))
 
     async def _start_and_wait(self, instance: Instance, progress: ProgressLog) -> None:
         deadline = time.monotonic() + self.config.start_timeout_s
@@ -159,7 +299,9 @@ class InstanceManager:
                 port = await self.ports.assign(session, instance.id)
         request = self._launch_request(instance, port)
         await progress.emit("starting", "Starting the OpenClaw gateway.")
+        self._crash_point("before_start")
         started = await self.runtime.start(request, instance.runtime_state)
+        self._crash_point("after_spawn")
         async with self.sessions() as session:
             row = await session.get(Instance, instance.id)
             row.runtime_state = started.state
@@ -186,8 +328,13 @@ class InstanceManager:
     async def _stop(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await progress.emit("stopping", "Stopping the gateway.")
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
-        await self._set_status(instance.id, "stopped", None)
+        await self._update(instance.id, status="stopped", status_reason=None, failure_streak=0,
+                           next_attempt_at=None, running_since=None, not_ready_since=None)
         return Outcome("stopped", "Your assistant is stopped.")
+
+    async def _halt(self, instance: Instance, progress: ProgressLog) -> Outcome:
+        await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+        return Outcome(instance.status, "The gateway is stopped.")
 
     async def _restart(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await progress.emit("stopping", "Stopping the gateway.")
@@ -195,7 +342,7 @@ class InstanceManager:
         return await self._deploy(instance, progress)
 
     async def _delete(self, instance: Instance, progress: ProgressLog, keep_data: bool) -> Outcome:
-        await self._set_status(instance.id, "deleting", None)
+        await self._update(instance.id, status="deleting", status_reason=None)
         await progress.emit("deleting", "Stopping the gateway and removing the instance.")
         await self.runtime.remove(instance.id, instance.runtime_state, keep_data)
         async with self.sessions() as session:
@@ -229,18 +376,28 @@ class InstanceManager:
         except Exception:
             log.exception("cleanup after a failed start failed", instance_id=str(instance.id))
 
-    async def _last_log_line(self, instance: Instance) -> str:
-        lines = [line async for line in self.runtime.logs(instance.id, instance.runtime_state, 5, False)]
-        meaningful = [line.strip() for line in lines if line.strip()]
-        return f"Last log line: {meaningful[-1][:300]}" if meaningful else ""
+    async def _log_tail(self, instance: Instance, lines: int) -> str:
+        """The gateway log's last meaningful lines, secrets masked: fit for the owner's eyes."""
+        found = [line async for line in self.runtime.logs(instance.id, instance.runtime_state, lines * 2, False)]
+        meaningful = [line.rstrip()[:300] for line in found if line.strip()]
+        return redact("\n".join(meaningful[-lines:]))
 
-    async def _set_status(self, instance_id: uuid.UUID, status: str, reason: str | None) -> None:
+    async def _last_log_line(self, instance: Instance) -> str:
+        tail = await self._log_tail(instance, 1)
+        return f"Last log line: {tail}" if tail else ""
+
+    async def _update(self, instance_id: uuid.UUID, **values: object) -> None:
         async with self.sessions() as session:
             row = await session.get(Instance, instance_id)
             if row is not None:
-                row.status = status
-                row.status_reason = reason
+                for name, value in values.items():
+                    setattr(row, name, value)
                 await session.commit()
+
+    def _crash_point(self, name: str) -> None:
+        if self.config.crash_at == name:
+            log.warning("crash point reached: killing this process", point=name)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def _audit(self, instance: Instance, action: str, details: dict) -> None:
         async with self.sessions() as session:

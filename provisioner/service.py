@@ -142,11 +142,12 @@ class InstanceService:
                 seal_into(self.keyring, instance, "telegram_bot_token_sealed", token)
                 instance.telegram_bot_id = identity.id
                 instance.telegram_bot_username = identity.username
+            holder = self.manager.claim(instance)
             session.add(instance)
             session.add(_audit(user, instance, "instance.create",
                                {"provider": provider.id, "model": model_id, "telegram": bot is not None}))
             await session.commit()
-        await self.manager.deploy(instance.id)
+        await self.manager.deploy(instance.id, holder=holder)
         return instance
 
     # -- change configuration (applied by the next start or restart) ------------------------

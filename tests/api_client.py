@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from clawfleet.settings import Settings
+from provisioner.notify import Notifier
 from provisioner.runtimes.base import Runtime
 from web.app import create_app
 from web.keys import PROVISIONER
@@ -75,8 +76,9 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(settings: Settings, runtime: Runtime | None = None) -> AsyncIterator[Api]:
-    app = create_app(settings, runtime=runtime)
+async def running_api(settings: Settings, runtime: Runtime | None = None,
+                      notifier: Notifier | None = None) -> AsyncIterator[Api]:
+    app = create_app(settings, runtime=runtime, notifier=notifier)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -28,6 +28,7 @@ class FakeGateway:
     runner: web.AppRunner
     started: float = field(default_factory=time.monotonic)
     log: list[str] = field(default_factory=list)
+    ready: bool = True  # a test turns it off to play a broken channel
 
 
 class MemoryRuntime(Runtime):
@@ -39,12 +40,16 @@ class MemoryRuntime(Runtime):
         self.exits_on_start = exits_on_start
         self.gateways: dict[uuid.UUID, FakeGateway] = {}
         self.starts: list[LaunchRequest] = []
+        self.start_times: list[float] = []  # monotonic, one per start
         self.stops: list[uuid.UUID] = []
         self.removed: dict[uuid.UUID, bool] = {}  # instance id -> keep_data
         self.logs_by_instance: dict[uuid.UUID, list[str]] = {}
 
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
+        if request.instance_id in self.gateways:  # re-adopted, not started twice
+            return Started(self.endpoint(state), state)
         self.starts.append(request)
+        self.start_times.append(time.monotonic())
         self.logs_by_instance.setdefault(request.instance_id, []).append(f"starting {request.provider}/{request.model}")
         if self.exits_on_start:
             self.logs_by_instance[request.instance_id].append("Error: config invalid, exiting (code 78)")
@@ -56,6 +61,9 @@ class MemoryRuntime(Runtime):
             return web.json_response({"ok": True, "status": "live"})
 
         async def readyz(_):
+            gateway = self.gateways.get(request.instance_id)
+            if gateway is not None and not gateway.ready:
+                return web.json_response({"ready": False, "failing": ["telegram"]}, status=503)
             ready = not self.never_ready and time.monotonic() - began >= self.ready_after
             return web.json_response({"ready": ready}, status=200 if ready else 503)
 
@@ -67,7 +75,8 @@ class MemoryRuntime(Runtime):
         await site.start()
         port = runner.addresses[0][1]
         self.gateways[request.instance_id] = FakeGateway(request, runner)
-        return Started(f"http://127.0.0.1:{port}", {"version": 1, "port": port})
+        state = {"version": 1, "port": port}
+        return Started(self.endpoint(state), state)
 
     async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
         self.stops.append(instance_id)
@@ -81,7 +90,17 @@ class MemoryRuntime(Runtime):
         return Observed("stopped" if instance_id in self.logs_by_instance else "missing")
 
     async def list_all(self) -> list[Listed]:
-        return [Listed(i, Observed("running")) for i in self.gateways]
+        return [Listed(i, Observed("running"), {"version": 1, "port": gateway.runner.addresses[0][1]})
+                for i, gateway in self.gateways.items()]
+
+    def endpoint(self, state: dict[str, Any]) -> str:
+        return f"http://127.0.0.1:{state.get('port', 9)}"
+
+    async def crash(self, instance_id: uuid.UUID) -> None:
+        """The gateway dies on its own (as a SIGKILL would leave it)."""
+        gateway = self.gateways.pop(instance_id)
+        self.logs_by_instance[instance_id].append("Killed")
+        await gateway.runner.cleanup()
 
     async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
                    follow: bool) -> AsyncIterator[str]:

@@ -59,7 +59,8 @@ class ExecResult:
 
 @dataclass
 class Listed:
-    """One gateway found by `list_all`, with the instance id it carries."""
+    """One gateway found by `list_all`, with the instance id it carries; `info` is the runtime
+    state that re-adopts it."""
 
     instance_id: uuid.UUID
     observed: Observed
@@ -97,6 +98,14 @@ class Runtime(abc.ABC):
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         """Stop it and delete what it used; with `keep_data`, its data stays (for restoring)."""
 
+    @abc.abstractmethod
+    def endpoint(self, state: dict[str, Any]) -> str:
+        """Where the platform reaches the gateway described by `state` (one re-adopted, say)."""
+
+    def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:
+        """Whether a gateway found by `list_all` (its `info`) is the one `state` records."""
+        return all(state.get(key) == value for key, value in found.items())
+
 
 class UnavailableRuntime(Runtime):
     """Stands in when the configured runtime cannot run here, so the rest of the platform
@@ -129,3 +138,6 @@ class UnavailableRuntime(Runtime):
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         return None
+
+    def endpoint(self, state: dict[str, Any]) -> str:
+        return ""

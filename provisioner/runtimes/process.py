@@ -75,7 +75,7 @@ class ProcessRuntime(Runtime):
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         instance_id = request.instance_id
         if (await self.status(instance_id, state)).state == "running":
-            return Started(f"http://127.0.0.1:{state['port']}", state)  # re-adopted, not started twice
+            return Started(self.endpoint(state), state)  # re-adopted, not started twice
         home = self.instance_dir(instance_id)
         for sub in ("state", "home", "cache", "tmp", "logs"):
             (home / sub).mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ class ProcessRuntime(Runtime):
             "port": request.port,
         }
         log.info("gateway spawned", instance_id=str(instance_id), pid=process.pid, port=request.port)
-        return Started(f"http://127.0.0.1:{request.port}", new_state)
+        return Started(self.endpoint(new_state), new_state)
 
     async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
         pid = self._live_pid(instance_id, state)
@@ -153,9 +153,17 @@ class ProcessRuntime(Runtime):
             # the gateway is the one whose parent is not one of them.
             pid = procfs.eldest(pids)
             if pid is not None:
-                found.append(Listed(instance_id, Observed("running", f"pid {pid}"),
-                                    {"pid": pid, "started_at": procfs.start_time(pid), "port": state_port(directory)}))
+                found.append(Listed(instance_id, Observed("running", f"pid {pid}"), {
+                    "version": STATE_VERSION, "pid": pid, "started_at": procfs.start_time(pid),
+                    "port": state_port(directory),
+                }))
         return found
+
+    def endpoint(self, state: dict[str, Any]) -> str:
+        return f"http://127.0.0.1:{state['port']}"
+
+    def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:
+        return (found.get("pid"), found.get("started_at")) == (state.get("pid"), state.get("started_at"))
 
     async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
                    follow: bool) -> AsyncIterator[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -36,10 +37,18 @@ def instance_json(service: InstanceService, instance: Instance) -> dict:
         "telegram_bot_username": instance.telegram_bot_username,
         "telegram_user_id": instance.telegram_allow_from,
         "runtime": instance.runtime,
+        "running_since": _iso(instance.running_since),
+        "restart_count": instance.restart_count,
+        "failure_streak": instance.failure_streak,
+        "next_restart_at": _iso(instance.next_attempt_at),
         "created_at": instance.created_at.isoformat(),
         "updated_at": instance.updated_at.isoformat(),
         "progress_url": f"/api/instances/{instance.id}/progress",
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 @routes.post("/api/instances")

@@ -1,0 +1,188 @@
+"""The reconciler loop: at boot and every interval, observe every gateway in one `list_all`
+call, compare with the database, and act on the difference through the manager.
+
+It runs under a singleton lease, so of several platform processes only one reconciles; each
+action it starts takes the instance's own lease as well, so it never races a user's action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+import structlog
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.leases import acquire_named_lease, release_named_lease
+from db.models import Instance
+from db.types import utcnow
+from provisioner.errors import Conflict
+from provisioner.manager import InstanceManager, probe
+from provisioner.reconcile.decisions import Act, Desired, Seen, Verdict, decide, health_verdict, streak_survives
+from provisioner.runtimes.base import Listed
+
+log = structlog.get_logger(__name__)
+
+LEASE_NAME = "reconciler"
+
+
+@dataclass(frozen=True)
+class ReconcilerConfig:
+    interval_s: float = 30
+    lease_ttl_s: float = 30
+    not_ready_grace_s: float = 60
+    probe_timeout_s: float = 5
+
+
+class Reconciler:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], manager: InstanceManager,
+                 config: ReconcilerConfig, http: aiohttp.ClientSession) -> None:
+        self.sessions = sessions
+        self.manager = manager
+        self.runtime = manager.runtime
+        self.config = config
+        self.http = http
+        self.holder = f"{manager.holder}/reconciler"
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Reconcile now, then every interval, while this process holds the singleton lease.
+        Wakes more often than that to renew the lease, so a killed holder is replaced fast."""
+        loop = asyncio.get_running_loop()
+        tick = min(self.config.interval_s, self.config.lease_ttl_s / 3)
+        due = loop.time()
+        try:
+            while True:
+                try:
+                    if await self._hold_lease() and loop.time() >= due:
+                        await self.reconcile_once()
+                        due = loop.time() + self.config.interval_s
+                except Exception:  # one bad pass (database away, say) must not end the loop
+                    log.exception("reconcile pass failed")
+                await asyncio.sleep(tick)
+        finally:
+            await asyncio.shield(self._release_lease())
+
+    async def _hold_lease(self) -> bool:
+        async with self.sessions() as session:
+            return await acquire_named_lease(session, LEASE_NAME, self.holder,
+                                             timedelta(seconds=self.config.lease_ttl_s))
+
+    async def _release_lease(self) -> None:
+        try:
+            async with self.sessions() as session:
+                await release_named_lease(session, LEASE_NAME, self.holder)
+        except Exception:
+            log.exception("could not release the reconciler lease")
+
+    # -- one pass -------------------------------------------------------------------------
+    async def reconcile_once(self) -> dict[uuid.UUID, Act]:
+        """One pass over every instance and every gateway found; what was decided for each."""
+        # Observe first, then read the rows: a gateway is only ever started after its row exists,
+        # so every gateway seen here has its row in the read below unless it was deleted.
+        found = {listed.instance_id: listed for listed in await self.runtime.list_all()}
+        async with self.sessions() as session:
+            rows = list(await session.scalars(select(Instance).where(Instance.runtime == self.runtime.name)))
+            others = set(await session.scalars(select(Instance.id).where(Instance.runtime != self.runtime.name)))
+        now = utcnow()
+        decided: dict[uuid.UUID, Act] = {}
+        probes = []
+        for row in rows:
+            listed = found.pop(row.id, None)
+            desired = Desired(row.status, _lease_busy(row, now), row.next_attempt_at)
+            seen = Seen(running=listed is not None,
+                        recorded=listed is not None and self.runtime.matches(listed.info, row.runtime_state))
+            act = decided[row.id] = decide(desired, seen, now)
+            if act is Act.PROBE:
+                probes.append(self._probe(row, now))
+            else:
+                await self._act(act, row, listed)
+        for listed in found.values():
+            if listed.instance_id in others:
+                continue  # a row of another runtime's: not this runtime's to judge
+            decided[listed.instance_id] = Act.STOP_ORPHAN
+            await self._stop_orphan(listed)
+        await asyncio.gather(*probes)
+        acted = {str(i): str(a) for i, a in decided.items() if a not in (Act.NOTHING, Act.PROBE, Act.WAIT)}
+        if acted:
+            log.info("reconciled", acted=acted)
+        return decided
+
+    async def _act(self, act: Act, row: Instance, listed: Listed | None) -> None:
+        try:
+            if act is Act.ADOPT:
+                await self.manager.recover(row.id, listed.info if listed else None)
+            elif act is Act.START:
+                await self.manager.recover(row.id, None)
+            elif act is Act.CRASHED:
+                await self.manager.crashed(row.id, "gone")
+            elif act is Act.STOP:
+                await self.manager.halt(row.id)
+            elif act is Act.FINISH_DELETE:
+                await self.manager.delete(row.id, keep_data=True)  # the purge choice is not known: keep
+        except Conflict:
+            pass  # an action took the lease since the rows were read: it decides now
+
+    async def _stop_orphan(self, listed: Listed) -> None:
+        log.warning("stopping a gateway with no instance row", instance_id=str(listed.instance_id))
+        await self.runtime.remove(listed.instance_id, listed.info, keep_data=True)
+
+    # -- health ---------------------------------------------------------------------------
+    async def _probe(self, row: Instance, now: datetime) -> None:
+        live = await probe(self.http, f"{row.endpoint_url}/healthz", self.config.probe_timeout_s)
+        ready, detail = await self._readiness(row.endpoint_url) if live else (False, "it does not answer")
+        verdict = health_verdict(live, ready, row.not_ready_since, told=row.status_reason is not None, now=now,
+                                 grace=timedelta(seconds=self.config.not_ready_grace_s))
+        if verdict is Verdict.HEALTHY:
+            changes: dict[str, object] = {}
+            if row.not_ready_since is not None or row.status_reason is not None:
+                changes |= {"not_ready_since": None, "status_reason": None}
+            if row.failure_streak and not streak_survives(row.failure_streak, row.running_since, now):
+                changes |= {"failure_streak": 0}
+            if changes:
+                await self._update_if_idle(row.id, now, changes)
+        elif verdict is Verdict.NOT_READY:
+            await self._update_if_idle(row.id, now, {"not_ready_since": now})
+        elif verdict is Verdict.TELL_OWNER:
+            reason = (f"Running, but not ready to answer: {detail}. If another program uses the same "
+                      "Telegram bot token, stop it; if the token was revoked, set a new one.")
+            if await self._update_if_idle(row.id, now, {"status_reason": reason}):
+                await self.manager.tell_owner(row.user_id, f"Your assistant needs attention. {reason}")
+        elif verdict is Verdict.HUNG:
+            await self.manager.crashed(row.id, "hung")
+
+    async def _readiness(self, endpoint_url: str) -> tuple[bool, str]:
+        """/readyz's answer, and what it says is failing (OpenClaw: {"failing": ["telegram"]})."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.config.probe_timeout_s)
+            async with self.http.get(f"{endpoint_url}/readyz", timeout=timeout) as response:
+                if response.status == 200:
+                    return True, ""
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False, "its readiness check does not answer"
+        failing = body.get("failing") if isinstance(body, dict) else None
+        if isinstance(failing, list) and failing:
+            return False, "failing: " + ", ".join(str(name) for name in failing)
+        return False, "its readiness check fails"
+
+    async def _update_if_idle(self, instance_id: uuid.UUID, now: datetime, values: dict[str, object]) -> bool:
+        """Write health findings only to a row still running with no action on it."""
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(Instance)
+                .where(Instance.id == instance_id, Instance.status == "running",
+                       or_(Instance.lease_holder.is_(None), Instance.lease_expires_at < now))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            return result.rowcount == 1
+
+
+def _lease_busy(row: Instance, now: datetime) -> bool:
+    return row.lease_holder is not None and row.lease_expires_at is not None and row.lease_expires_at > now
