@@ -91,7 +91,7 @@ class ProcessRuntime(Runtime):
             telegram_api_root=request.telegram_api_root,
             provider_base_url=request.provider_base_url,
         )
-        write_config(spec, home / "openclaw.json")
+        self.write_config(spec, home / "openclaw.json")
         env = self._base_env(instance_id) | secret_env(
             spec, request.api_key, request.gateway_token, request.bot_token
         )
@@ -149,9 +149,9 @@ class ProcessRuntime(Runtime):
                 instance_id = uuid.UUID(directory.name)
             except ValueError:
                 continue
-            # The gateway starts helpers, some in sessions of their own (its spawn broker):
-            # the gateway is the one whose parent is not one of them.
-            pid = procfs.eldest(pids)
+            # The gateway starts helpers, some in sessions of their own (its spawn broker), and
+            # they can outlive it by a moment: only a process running the gateway itself counts.
+            pid = procfs.eldest([pid for pid in pids if is_gateway_command(procfs.command(pid))])
             if pid is not None:
                 found.append(Listed(instance_id, Observed("running", f"pid {pid}"), {
                     "version": STATE_VERSION, "pid": pid, "started_at": procfs.start_time(pid),
@@ -199,6 +199,10 @@ class ProcessRuntime(Runtime):
             await asyncio.to_thread(shutil.rmtree, home)
 
     # -- helpers --------------------------------------------------------------------------
+    def write_config(self, spec: GatewaySpec, path: Path) -> None:
+        """Render the instance's openclaw.json (a hook: tests break it to make starts fail)."""
+        write_config(spec, path)
+
     async def _sweep(self, instance_id: uuid.UUID) -> None:
         """Helpers the gateway started in sessions of their own normally exit with it; any left
         in the instance's directory after a grace second are killed."""
@@ -225,6 +229,15 @@ class ProcessRuntime(Runtime):
             return None
         return pid
 
+
+# The titles `openclaw gateway run` gives itself: "openclaw" while it loads, then
+# "openclaw-gateway" (OpenClaw 2026.9; the crash tests catch a change).
+GATEWAY_TITLES = ("openclaw", "openclaw-gateway")
+
+
+def is_gateway_command(argv: list[str]) -> bool:
+    """The gateway itself, as spawned or retitled; not one of the helpers it starts."""
+    return argv[-2:] == ["gateway", "run"] or (len(argv) == 1 and argv[0] in GATEWAY_TITLES)
 
 
 def state_port(instance_dir: Path) -> int | None:

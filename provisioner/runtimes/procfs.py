@@ -47,6 +47,15 @@ def cwd(pid: int) -> Path | None:
         return None
 
 
+def command(pid: int) -> list[str]:
+    """The process's argv as it shows it now (a process may retitle itself)."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
 def _pids() -> Iterator[int]:
     for entry in PROC.iterdir():
         if entry.name.isdigit():
