@@ -13,7 +13,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -32,6 +31,7 @@ from tests.api_client import Api, running_api
 from tests.fakes.model import FakeModel
 from tests.openclaw_fixtures import openclaw_install  # noqa: F401 - fixture
 from tests.platform_process import PlatformProcess, RemoteApi, gateways, kill_all, listening_ports
+from tests.waiting import RecordingNotifier, eventually
 
 OPENAI_KEY = "sk-proj-crashCRASHcrashCRASH0123456789"
 BACKOFF = Backoff(1, 4)  # seconds: 1, 2, 4, 4
@@ -65,13 +65,6 @@ async def _migrated(settings: Settings) -> None:
     await upgrade(engine)
     await engine.dispose()
 
-
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.sent: list[tuple[uuid.UUID, str]] = []
-
-    async def notify(self, user_id: uuid.UUID, text: str) -> None:
-        self.sent.append((user_id, text))
 
 
 class BreakableRuntime(ProcessRuntime):
@@ -108,18 +101,6 @@ async def api(settings, openclaw_install):  # noqa: F811
         await api.sign_up()
         yield api
 
-
-async def eventually(check: Callable[[], object], timeout: float, what: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s. {what()}")
-        await asyncio.sleep(0.2)
 
 
 async def _deploy(api: Api) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,17 +21,11 @@ from provisioner.runtimes.base import LaunchRequest
 from tests.api_client import Api, running_api
 from tests.fakes.telegram import FakeTelegram
 from tests.memory_runtime import MemoryRuntime
+from tests.waiting import RecordingNotifier, eventually
 
 OPENAI_KEY = "sk-proj-reconcileRECONCILE0123456789"
 BACKOFF_BASE, BACKOFF_MAX = 0.2, 0.8
 
-
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.sent: list[tuple[uuid.UUID, str]] = []
-
-    async def notify(self, user_id: uuid.UUID, text: str) -> None:
-        self.sent.append((user_id, text))
 
 
 @pytest.fixture
@@ -57,16 +50,6 @@ async def api(settings, sessions):
         yield api
     await runtime.close()
 
-
-async def eventually(check: Callable[[], object], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            result = check()
-            if asyncio.iscoroutine(result):
-                result = await result
-            if result:
-                return
-            await asyncio.sleep(0.05)
 
 
 async def _row(sessions, instance_id) -> Instance | None:

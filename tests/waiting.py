@@ -1,0 +1,32 @@
+"""Waiting in tests for what the platform does in the background, and hearing what it says."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+
+async def eventually(check: Callable[[], object], timeout: float = 10, what: Callable[[], str] = str) -> None:
+    """Until `check()` (sync or async) is truthy; after `timeout` seconds, fail saying `what()`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s. {what()}")
+        await asyncio.sleep(0.05)
+
+
+class RecordingNotifier:
+    """The Notifier contract, keeping what the platform tells each owner."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[uuid.UUID, str]] = []
+
+    async def notify(self, user_id: uuid.UUID, text: str) -> None:
+        self.sent.append((user_id, text))
