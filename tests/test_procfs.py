@@ -13,9 +13,11 @@ from provisioner.runtimes.process import is_gateway_command
 
 
 def test_a_process_command_line_and_identity_come_from_proc() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    argv = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"]
+    child = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, text=True)
     try:
-        assert procfs.command(child.pid) == [sys.executable, "-c", "import time; time.sleep(30)"]
+        assert child.stdout.readline() == "up\n"  # it runs its own program now, not a fork of ours
+        assert procfs.command(child.pid) == argv
         assert procfs.parent_id(child.pid) == os.getpid()
         assert procfs.session_id(child.pid) == child.pid  # a session of its own
         assert procfs.is_alive(child.pid) and procfs.start_time(child.pid) >= procfs.start_time(os.getpid())
