@@ -14,16 +14,15 @@ from provisioner.runtimes.process import is_gateway_command
 
 def test_a_process_command_line_and_identity_come_from_proc() -> None:
     argv = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"]
-    child = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline() == "up\n"  # it runs its own program now, not a fork of ours
-        assert procfs.command(child.pid) == argv
-        assert procfs.parent_id(child.pid) == os.getpid()
-        assert procfs.session_id(child.pid) == child.pid  # a session of its own
-        assert procfs.is_alive(child.pid) and procfs.start_time(child.pid) >= procfs.start_time(os.getpid())
-    finally:
-        child.kill()
-        child.wait()
+    with subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdout.readline() == "up\n"  # it runs its own program now, not a fork of ours
+            assert procfs.command(child.pid) == argv
+            assert procfs.parent_id(child.pid) == os.getpid()
+            assert procfs.session_id(child.pid) == child.pid  # a session of its own
+            assert procfs.is_alive(child.pid) and procfs.start_time(child.pid) >= procfs.start_time(os.getpid())
+        finally:
+            child.kill()
     assert not procfs.is_alive(child.pid) and procfs.command(child.pid) == []
 
 
