@@ -107,7 +107,8 @@ class Reconciler:
             decided[listed.instance_id] = Act.STOP_ORPHAN
             await self._stop_orphan(listed)
         await asyncio.gather(*probes)
-        acted = {str(i): str(a) for i, a in decided.items() if a not in (Act.NOTHING, Act.PROBE, Act.WAIT)}
+        quiet = (Act.NOTHING, Act.PROBE, Act.WAIT, Act.BUSY)  # nothing done: not worth a log line
+        acted = {str(i): str(a) for i, a in decided.items() if a not in quiet}
         if acted:
             log.info("reconciled", acted=acted)
         return decided
