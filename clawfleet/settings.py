@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = TELEGRAM_API_URL
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
+    telegram_setup_timeout_s: float = Field(15 * 60, gt=0)  # an abandoned setup forgets what it was sent
 
     provider_urls: Annotated[dict[str, str], NoDecode] = {}
 

@@ -69,6 +69,32 @@ class Accounts:
             await session.commit()
         return issued
 
+    async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None) -> User:
+        """The account of a Telegram user, made at first contact; chat id and username kept current."""
+        for _ in range(2):  # two first updates at once: the loser of the insert reads the winner's row
+            async with self.sessions() as session:
+                user = await session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
+                if user is None:
+                    user = User(telegram_user_id=telegram_user_id, telegram_chat_id=chat_id,
+                                telegram_username=username)
+                    session.add(user)
+                    try:
+                        await session.flush()  # the user row first: the audit row points at it
+                    except IntegrityError:
+                        continue
+                    session.add(AuditLog(user_id=user.id, actor="user", action="user.register",
+                                         details={"via": "telegram"}))
+                elif (user.telegram_chat_id, user.telegram_username) == (chat_id, username):
+                    return user
+                else:
+                    user.telegram_chat_id, user.telegram_username = chat_id, username
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    continue
+                return user
+        raise Conflict("Your account could not be created; please try again.")
+
     async def logout(self, token: str) -> None:
         async with self.sessions() as session:
             record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))

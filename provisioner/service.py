@@ -33,7 +33,7 @@ from provisioner.errors import (
 from provisioner.manager import InstanceManager, probe
 from provisioner.progress import ProgressEvent
 from provisioner.providers import Provider, get_provider
-from provisioner.telegram_check import bot_id_of, check_token_shape, fetch_bot_identity
+from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
 ACTIVE_STATUSES = ("provisioning", "running")  # what counts against the memory budget
 UNCHANGED = object()
@@ -103,7 +103,7 @@ class InstanceService:
     # -- create ---------------------------------------------------------------------------
     async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
                      telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
-        self._check_access(user)
+        self.check_access(user)
         self._check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
@@ -269,7 +269,8 @@ class InstanceService:
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
 
-    def _check_access(self, user: User) -> None:
+    def check_access(self, user: User) -> None:
+        """Refuse (AccessDenied, with what to do) a user the access policy keeps out."""
         if self.config.access == "open" or user.is_admin:
             return
         if self.config.access == "allowlist":
@@ -289,6 +290,14 @@ class InstanceService:
                 f"This server is full: another assistant would need {memory_mb} MB beyond its memory budget "
                 f"({self.config.memory_budget_mb} MB). Please try again later."
             )
+
+    async def check_bot_token(self, token: object, *, for_instance: uuid.UUID | None = None) -> BotIdentity:
+        """The bot behind a token, from getMe; refused when it is ClawFleet's own bot or already
+        serves another instance. Nothing is stored: front ends check before they go on."""
+        _, identity = await self._checked_bot(token)
+        async with self.sessions() as session:
+            await self._check_bot_unused(session, identity, for_instance)
+        return identity
 
     async def _checked_bot(self, token: object):
         text = check_token_shape(token)

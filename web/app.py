@@ -12,7 +12,7 @@ from db.keyfile import load_keyring
 from provisioner.assembly import open_provisioner
 from provisioner.notify import Notifier
 from provisioner.runtimes.base import Runtime
-from web import health
+from web import health, telegram_webhook
 from web.api import auth_routes, instances
 from web.auth import authenticate
 from web.errors import json_errors
@@ -55,4 +55,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
+    app.add_routes(telegram_webhook.routes)
     return app

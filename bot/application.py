@@ -1,0 +1,164 @@
+"""The provisioning bot's python-telegram-bot Application: built, started and stopped with the
+platform, in its event loop. Long polling (under a singleton lease: Telegram serves one
+getUpdates consumer per bot) or webhook updates fed in by the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.warnings import PTBUserWarning
+
+from bot.changes import changes_handler
+from bot.context import SERVICES, BotServices
+from bot.management import COMMANDS, management_handlers
+from bot.notifier import TelegramNotifier
+from bot.onboarding import onboarding_handler
+from bot.persistence import DatabasePersistence
+from clawfleet.settings import Settings
+from db.leases import acquire_named_lease, release_named_lease
+
+log = structlog.get_logger(__name__)
+
+POLLING_LEASE = "telegram-polling"
+WEBHOOK_PATH = "/api/webhooks/telegram"
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    token: SecretStr
+    api_url: str
+    mode: str = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    conversation_timeout_s: float = 15 * 60  # an abandoned setup forgets what it was sent
+    lease_ttl_s: float = 30
+    persistence_interval_s: float = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BotConfig:
+        assert settings.telegram_bot_token is not None
+        return cls(token=settings.telegram_bot_token, api_url=settings.telegram_api_url,
+                   mode=settings.telegram_mode, webhook_url=settings.public_url + WEBHOOK_PATH,
+                   webhook_secret=settings.telegram_webhook_secret, lease_ttl_s=settings.lease_ttl_s,
+                   conversation_timeout_s=settings.telegram_setup_timeout_s)
+
+
+class ProvisioningBot:
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+        self.notifier = TelegramNotifier()
+        self.application: Application | None = None
+        self.holder = f"bot-{uuid.uuid4().hex[:12]}"
+        self._polling: asyncio.Task[None] | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def _build(self, services: BotServices, sessions: async_sessionmaker[AsyncSession]) -> Application:
+        builder = (
+            Application.builder()
+            .token(self.config.token.get_secret_value())
+            .base_url(f"{self.config.api_url}/bot")
+            .base_file_url(f"{self.config.api_url}/file/bot")
+            .persistence(DatabasePersistence(sessions, self.config.persistence_interval_s))
+            .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after, then tries again
+            .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+        )
+        if self.config.mode == "webhook":
+            builder = builder.updater(None)  # updates arrive through the web app
+        application = builder.build()
+        application.bot_data[SERVICES] = services
+        with warnings.catch_warnings():
+            # Our conversations mix buttons and typed answers, so they track per chat and user,
+            # not per message: python-telegram-bot warns about exactly that choice.
+            warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
+            application.add_handler(onboarding_handler(self.config.conversation_timeout_s))
+            application.add_handler(changes_handler(self.config.conversation_timeout_s))
+        application.add_handlers(management_handlers())
+        application.add_error_handler(_on_error)
+        return application
+
+    async def start(self, services: BotServices, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.application = application = self._build(services, sessions)
+        await application.initialize()
+        await application.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
+        await application.start()
+        if self.config.mode == "webhook":
+            await application.bot.set_webhook(
+                self.config.webhook_url, secret_token=self.config.webhook_secret.get_secret_value(),
+                allowed_updates=Update.ALL_TYPES)
+        else:
+            self._polling = asyncio.create_task(self._poll_while_leased(), name="telegram-polling")
+        self.notifier.attach(application.bot, sessions)
+        log.info("provisioning bot started", username=application.bot.username, mode=self.config.mode)
+
+    async def stop(self) -> None:
+        self.notifier.attach(None, None)
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        application = self.application
+        if application is None:
+            return
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()  # also writes the persistence one last time
+        await application.shutdown()
+
+    async def feed(self, data: Any) -> None:
+        """One update from the webhook, into the same queue polling fills."""
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
+
+    async def _poll_while_leased(self) -> None:
+        """Poll while this process holds the polling lease; another replica takes over when it dies."""
+        updater = self.application.updater
+        ttl = timedelta(seconds=self.config.lease_ttl_s)
+        try:
+            while True:
+                try:
+                    async with self._sessions() as session:
+                        held = await acquire_named_lease(session, POLLING_LEASE, self.holder, ttl)
+                except Exception:
+                    log.exception("could not renew the polling lease")
+                    held = False
+                if held and not updater.running:
+                    await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=5)
+                elif not held and updater.running:
+                    await updater.stop()
+                await asyncio.sleep(self.config.lease_ttl_s / 3)
+        finally:
+            if updater.running:
+                await updater.stop()
+            try:
+                async with self._sessions() as session:
+                    await release_named_lease(session, POLLING_LEASE, self.holder)
+            except Exception:
+                log.exception("could not release the polling lease")
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One error handler: a blocked user is not an error; anything else is logged (redacted) and
+    the user hears that it was our fault, so no conversation is left hanging in silence."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        log.info("a user blocked the bot")
+        return
+    log.error("bot handler failed", exc_info=error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await update.effective_chat.send_message("Something went wrong on our side. Please try again.")
+        except TelegramError:
+            pass

@@ -1,0 +1,230 @@
+"""Day-to-day management from chat: /status, /restart, /stop, /start_instance, /logs, /delete,
+/billing, /help, and the buttons they show. Each handler is a thin call into the service layer.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import progress
+from bot.context import current_user, services
+from bot.replies import edit, escape
+from db.models import Instance, User
+from db.redaction import redact
+from db.types import utcnow
+from provisioner.errors import ServiceError
+
+LOG_LINES = 40
+INLINE_LOG_LIMIT = 3500  # longer logs go as a file (a message holds 4,096 characters)
+
+HELP = (
+    "<b>What I can do</b>\n\n"
+    "/start: set up your assistant\n"
+    "/status: how your assistant is doing\n"
+    "/restart, /stop, /start_instance: control it\n"
+    "/logs: its latest log lines\n"
+    "/model: change the provider or model\n"
+    "/key: replace the API key\n"
+    "/token: replace the bot token\n"
+    "/delete: delete it (keeping or erasing its data)\n"
+    "/billing: your plan\n"
+    "/cancel: stop what we are doing"
+)
+
+COMMANDS = [  # for setMyCommands: what Telegram's menu shows
+    ("start", "Set up your assistant"),
+    ("status", "How your assistant is doing"),
+    ("restart", "Restart your assistant"),
+    ("stop", "Stop your assistant"),
+    ("start_instance", "Start your assistant again"),
+    ("logs", "Latest log lines"),
+    ("model", "Change provider or model"),
+    ("key", "Replace the API key"),
+    ("token", "Replace the bot token"),
+    ("delete", "Delete your assistant"),
+    ("billing", "Your plan"),
+    ("help", "What I can do"),
+    ("cancel", "Stop what we are doing"),
+]
+
+_VERBS = {"start": "Starting your assistant", "stop": "Stopping your assistant",
+          "restart": "Restarting your assistant"}
+
+
+async def their_instance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[User, Instance | None]:
+    """The sender and their assistant (the newest, when a plan allows several)."""
+    user = await current_user(update, context)
+    owned = await services(context).instances.list(user)
+    if not owned:
+        await update.effective_chat.send_message("You have no assistant yet. Send /start to set one up.")
+        return user, None
+    return user, max(owned, key=lambda instance: instance.created_at)
+
+
+def _uptime(since: datetime | None) -> str:
+    if since is None:
+        return ""
+    minutes = int((utcnow() - since).total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
+
+
+def status_text(instance: Instance, url: str) -> str:
+    lines = [f"<b>{'@' + escape(instance.telegram_bot_username) if instance.telegram_bot_username else 'Your assistant'}"
+             f"</b>: {escape(instance.status)}"]
+    if instance.status == "running" and instance.running_since:
+        lines.append(f"Up for {_uptime(instance.running_since)}")
+    lines.append(f"Model: {escape(instance.model_provider)}/{escape(instance.model)}")
+    lines.append(f"Dashboard: {escape(url)}")
+    if instance.restart_count:
+        lines.append(f"Restarted after a crash: {instance.restart_count} time(s)")
+    if instance.status_reason:
+        lines.append(f"\n{escape(instance.status_reason)}")
+    return "\n".join(lines)
+
+
+def status_buttons(instance: Instance) -> InlineKeyboardMarkup:
+    if instance.status in ("running", "provisioning"):
+        row = [InlineKeyboardButton("Restart", callback_data=f"act:restart:{instance.id}"),
+               InlineKeyboardButton("Stop", callback_data=f"act:stop:{instance.id}")]
+    else:
+        row = [InlineKeyboardButton("Start", callback_data=f"act:start:{instance.id}")]
+    return InlineKeyboardMarkup([row])
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    _, instance = await their_instance(update, context)
+    if instance is not None:
+        url = services(context).instances.public_url(instance)
+        await update.effective_chat.send_message(status_text(instance, url), reply_markup=status_buttons(instance))
+
+
+async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, verb: str, instance_id: str | None) -> None:
+    """Run start/stop/restart and follow it in one message."""
+    the = services(context)
+    user = await current_user(update, context)
+    if instance_id is None:
+        _, instance = await their_instance(update, context)
+        if instance is None:
+            return
+        instance_id = str(instance.id)
+    try:
+        instance = await getattr(the.instances, verb)(user, instance_id)
+    except ServiceError as problem:
+        await update.effective_chat.send_message(escape(problem.message))
+        return
+    message = await update.effective_chat.send_message(f"<b>{_VERBS[verb]}…</b>")
+    events = await the.instances.progress(user, instance.id)
+    if events is not None:
+        context.application.create_task(
+            progress.follow(message, _VERBS[verb], events, instance, the.instances.public_url(instance)),
+            update=update)
+
+
+async def restart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "restart", None)
+
+
+async def stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "stop", None)
+
+
+async def start_instance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _act(update, context, "start", None)
+
+
+async def act_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    _, verb, instance_id = query.data.split(":", 2)
+    if verb in _VERBS:
+        await _act(update, context, verb, instance_id)
+
+
+async def logs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user, instance = await their_instance(update, context)
+    if instance is None:
+        return
+    lines = [line.rstrip("\n") async for line in
+             await services(context).instances.logs(user, instance.id, tail=LOG_LINES, follow=False)]
+    text = redact("\n".join(lines)).strip()
+    chat = update.effective_chat
+    if not text:
+        await chat.send_message("Its log is empty so far.")
+    elif len(text) <= INLINE_LOG_LIMIT:
+        await chat.send_message(f"<pre>{escape(text)}</pre>")
+    else:
+        await chat.send_document(io.BytesIO(text.encode()), filename="assistant.log",
+                                 caption=f"The last {LOG_LINES} log lines (secrets masked).")
+
+
+async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    _, instance = await their_instance(update, context)
+    if instance is None:
+        return
+    buttons = InlineKeyboardMarkup([
+        [InlineKeyboardButton("Delete, keep its data", callback_data=f"delete:keep:{instance.id}")],
+        [InlineKeyboardButton("Delete and erase everything", callback_data=f"delete:purge:{instance.id}")],
+        [InlineKeyboardButton("Cancel", callback_data="delete:no")],
+    ])
+    await update.effective_chat.send_message(
+        "Delete your assistant? Its bot stops answering. Keeping its data lets the operator restore it; "
+        "erasing cannot be undone.", reply_markup=buttons)
+
+
+async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    choice, _, instance_id = query.data.removeprefix("delete:").partition(":")
+    if choice == "no":
+        await edit(query.message, "Nothing was deleted.")
+        return
+    user = await current_user(update, context)
+    the = services(context)
+    try:
+        instance = await the.instances.delete(user, instance_id, purge=choice == "purge")
+    except ServiceError as problem:
+        await edit(query.message, escape(problem.message))
+        return
+    await edit(query.message, "<b>Deleting your assistant…</b>")
+    events = await the.instances.progress(user, instance.id)
+    if events is not None:
+        context.application.create_task(
+            progress.follow(query.message, "Deleting your assistant", events, instance, ""), update=update)
+
+
+async def billing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not services(context).billing_enabled:
+        await update.effective_chat.send_message("There is nothing to pay on this ClawFleet: it runs without billing.")
+        return
+    await update.effective_chat.send_message("Plans and payments are not available from chat yet.")
+
+
+async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_chat.send_message(HELP)
+
+
+async def nothing_to_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_chat.send_message("There is nothing to cancel. /help lists what I can do.")
+
+
+def management_handlers() -> list:
+    return [
+        CommandHandler("status", status),
+        CommandHandler("restart", restart),
+        CommandHandler("stop", stop),
+        CommandHandler("start_instance", start_instance),
+        CommandHandler("logs", logs),
+        CommandHandler("delete", delete),
+        CommandHandler("billing", billing),
+        CommandHandler("help", show_help),
+        CommandHandler("cancel", nothing_to_cancel),
+        CallbackQueryHandler(act_button, pattern="^act:"),
+        CallbackQueryHandler(delete_button, pattern="^delete:"),
+    ]

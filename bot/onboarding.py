@@ -1,0 +1,285 @@
+"""The onboarding conversation: provider → model → API key → bot token → deploy.
+
+One async function per step, returning the next step (python-telegram-bot's
+conversationbot.py). States are strings so the database persistence stores them as they are.
+Secrets are deleted from the chat as soon as they are read and kept sealed (bot/pending.py).
+"""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import progress
+from bot.context import current_user, services
+from bot.pending import open_pending, seal_pending
+from bot.replies import delete_quietly, edit, escape
+from provisioner.errors import AccessDenied, ServiceError
+from provisioner.providers import PROVIDERS, Provider, get_provider
+
+PROVIDER, MODEL, API_KEY, BOT_TOKEN, CONFIRM = "provider", "model", "api_key", "bot_token", "confirm"
+SETUP = "setup"  # the key of the conversation's answers in user_data
+END = ConversationHandler.END
+
+WELCOME = (
+    "<b>Welcome to ClawFleet.</b> In about two minutes you will have your own AI assistant, "
+    "answering you on a Telegram bot of your own.\n\n"
+    "You need:\n"
+    "• an API key from a model provider (Anthropic, OpenAI or Kimi)\n"
+    "• a bot token from @BotFather (I will show you how)\n\n"
+    "Send /cancel at any time to stop, /back to go back one step.\n\n"
+    "<b>Step 1 of 4.</b> Which model provider do you have a key for?"
+)
+BOTFATHER_HOWTO = (
+    "<b>Step 4 of 4.</b> Now your assistant's own bot:\n"
+    "1. Open @BotFather and send /newbot\n"
+    "2. Choose a name and a username ending in <code>bot</code>\n"
+    "3. BotFather answers with a token like <code>123456789:AAE…</code>: send it to me.\n\n"
+    "I delete your message as soon as I have read it."
+)
+
+
+def _answers(context: ContextTypes.DEFAULT_TYPE) -> dict:
+    return context.user_data.setdefault(SETUP, {})
+
+
+def _provider_buttons() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(p.display_name, callback_data=f"provider:{p.id}")]
+                                 for p in PROVIDERS])
+
+
+def _model_buttons(provider: Provider) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(f"{model}{' (recommended)' if model == provider.default_model else ''}",
+                                  callback_data=f"model:{model}")] for model in provider.models]
+    return InlineKeyboardMarkup([*rows, [InlineKeyboardButton("« Back", callback_data="back")]])
+
+
+# -- steps ----------------------------------------------------------------------------------
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    user = await current_user(update, context)
+    instances = services(context).instances
+    context.user_data.pop(SETUP, None)
+    if context.args:
+        _answers(context)["payload"] = context.args[0][:64]  # referral or plan pre-selection, kept
+    try:
+        instances.check_access(user)
+    except AccessDenied as refused:
+        await update.effective_message.reply_text(f"Sorry, {escape(refused.message)}")
+        return END
+    owned = await instances.list(user)
+    if owned:
+        await update.effective_message.reply_text(
+            "You already have an assistant. /status shows how it is doing, /help lists what I can do.")
+        return END
+    await update.effective_message.reply_text(WELCOME, reply_markup=_provider_buttons())
+    return PROVIDER
+
+
+async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    query = update.callback_query
+    await query.answer()
+    try:
+        provider = get_provider(query.data.removeprefix("provider:"))
+    except ValueError:
+        return PROVIDER
+    _answers(context).update(provider=provider.id, model=provider.default_model)
+    await edit(query.message, f"<b>Step 2 of 4.</b> {escape(provider.display_name)}: which model?",
+               _model_buttons(provider))
+    return MODEL
+
+
+async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    query = update.callback_query
+    await query.answer()
+    provider = get_provider(_answers(context)["provider"])
+    model = query.data.removeprefix("model:")
+    if model not in provider.models:
+        return MODEL
+    _answers(context)["model"] = model
+    await edit(query.message, _key_prompt(provider, model))
+    return API_KEY
+
+
+def _key_prompt(provider: Provider, model: str) -> str:
+    return (f"<b>Step 3 of 4.</b> {escape(provider.display_name)}, {escape(model)}.\n\n"
+            f"Send me your {escape(provider.display_name)} API key. I delete your message as soon as I "
+            f"have read it and store the key encrypted.\n\n<i>{escape(provider.key_hint)}</i>")
+
+
+async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    message = update.effective_message
+    key = (message.text or "").strip()
+    deleted = await delete_quietly(message)
+    provider = get_provider(_answers(context)["provider"])
+    problem = provider.check_key_shape(key)
+    if problem:
+        await message.chat.send_message(f"{escape(problem)}\n\nSend the key again, or /cancel.")
+        return API_KEY
+    answers = _answers(context)
+    answers["api_key"] = seal_pending(services(context).keyring, update.effective_user.id, "api_key", key)
+    answers["key_tail"] = key[-4:]
+    note = "" if deleted else "\n\n<b>Please delete your message with the key yourself</b>: I could not."
+    await message.chat.send_message(f"Key received (ending in …{escape(key[-4:])}).{note}\n\n{BOTFATHER_HOWTO}")
+    return BOT_TOKEN
+
+
+async def bot_token_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    message = update.effective_message
+    token = (message.text or "").strip()
+    await delete_quietly(message)
+    try:
+        identity = await services(context).instances.check_bot_token(token)
+    except ServiceError as problem:
+        await message.chat.send_message(f"{escape(problem.message)}\n\nSend the token again, or /cancel.")
+        return BOT_TOKEN
+    answers = _answers(context)
+    answers["bot_token"] = seal_pending(services(context).keyring, update.effective_user.id, "bot_token", token)
+    answers["bot_username"] = identity.username
+    await message.chat.send_message(_summary(answers), reply_markup=_confirm_buttons())
+    return CONFIRM
+
+
+def _summary(answers: dict) -> str:
+    provider = get_provider(answers["provider"])
+    return ("<b>Ready to deploy.</b>\n\n"
+            f"Provider: {escape(provider.display_name)}\nModel: {escape(answers['model'])}\n"
+            f"API key: …{escape(answers['key_tail'])}\nBot: @{escape(answers['bot_username'])}\n\n"
+            "Only you will be able to talk to it.")
+
+
+def _confirm_buttons() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Deploy", callback_data="deploy")],
+                                 [InlineKeyboardButton("« Back", callback_data="back")]])
+
+
+async def deploy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    query = update.callback_query
+    await query.answer()
+    user = await current_user(update, context)
+    the = services(context)
+    answers = _answers(context)
+    sender = update.effective_user.id
+    api_key = open_pending(the.keyring, sender, "api_key", answers.get("api_key"))
+    bot_token = open_pending(the.keyring, sender, "bot_token", answers.get("bot_token"))
+    if api_key is None or bot_token is None:  # sealed under a key since dropped: ask again
+        await edit(query.message, "I no longer have your key and token. Send /start to enter them again.")
+        context.user_data.pop(SETUP, None)
+        return END
+    try:
+        instance = await the.instances.create(
+            user, model_provider=answers["provider"], model=answers["model"], api_key=api_key.get_secret_value(),
+            telegram_bot_token=bot_token.get_secret_value(), telegram_user_id=sender,
+        )
+    except ServiceError as problem:
+        await edit(query.message, f"{_summary(answers)}\n\n<b>Not deployed:</b> {escape(problem.message)}",
+                   _confirm_buttons())
+        return CONFIRM
+    context.user_data.pop(SETUP, None)  # the secrets now live sealed on the instance's row
+    await edit(query.message, "<b>Deploying your assistant…</b>")
+    events = await the.instances.progress(user, instance.id)
+    if events is not None:
+        context.application.create_task(
+            progress.follow(query.message, "Deploying your assistant", events, instance,
+                            the.instances.public_url(instance)),
+            update=update,
+        )
+    return END
+
+
+# -- going back, wrong kinds of input, cancel, timeout ----------------------------------------
+async def back(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
+    """One step back, from a button or /back."""
+    state = context.user_data.get("_state")  # kept by `track` below
+    if update.callback_query:
+        await update.callback_query.answer()
+    answers = _answers(context)
+    chat = update.effective_chat
+    if state == MODEL or "provider" not in answers:
+        await chat.send_message("<b>Step 1 of 4.</b> Which model provider do you have a key for?",
+                                reply_markup=_provider_buttons())
+        return PROVIDER
+    provider = get_provider(answers["provider"])
+    if state == API_KEY:
+        await chat.send_message(f"<b>Step 2 of 4.</b> {escape(provider.display_name)}: which model?",
+                                reply_markup=_model_buttons(provider))
+        return MODEL
+    if state == BOT_TOKEN:
+        await chat.send_message(_key_prompt(provider, answers["model"]))
+        return API_KEY
+    if state == CONFIRM:
+        await chat.send_message(BOTFATHER_HOWTO)
+        return BOT_TOKEN
+    await chat.send_message("<b>Step 1 of 4.</b> Which model provider do you have a key for?",
+                            reply_markup=_provider_buttons())
+    return PROVIDER
+
+
+async def not_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text("Please send it as a plain text message (or /cancel).")
+
+
+async def use_buttons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text("Please choose with the buttons above (or /cancel, /back).")
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    context.user_data.pop(SETUP, None)
+    context.user_data.pop("_state", None)
+    await update.effective_chat.send_message("Setup cancelled; I kept nothing you sent. Send /start to begin again.")
+    return END
+
+
+async def timed_out(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    context.user_data.pop(SETUP, None)
+    context.user_data.pop("_state", None)
+    # Runs from a timer, not an update: say that this user's data changed, or it stays stored.
+    context.application.mark_data_for_update_persistence(user_ids=update.effective_user.id)
+    await update.effective_chat.send_message(
+        "Your setup waited too long, so I forgot what you sent (keys included). Send /start to begin again.")
+
+
+def _tracked(state: str, handler):
+    """Remember the current step in user_data, so /back knows where it is."""
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE):
+        next_state = await handler(update, context)
+        if next_state == END:
+            context.user_data.pop("_state", None)
+        else:
+            context.user_data["_state"] = next_state if isinstance(next_state, str) else state
+        return next_state
+    return run
+
+
+def onboarding_handler(timeout_s: float) -> ConversationHandler:
+    text = filters.TEXT & ~filters.COMMAND
+    back_button = CallbackQueryHandler(_tracked(PROVIDER, back), pattern="^back$")
+    return ConversationHandler(
+        entry_points=[CommandHandler("start", _tracked(PROVIDER, start))],
+        states={
+            PROVIDER: [CallbackQueryHandler(_tracked(PROVIDER, provider_chosen), pattern="^provider:"),
+                       MessageHandler(~filters.COMMAND, use_buttons)],
+            MODEL: [CallbackQueryHandler(_tracked(MODEL, model_chosen), pattern="^model:"), back_button,
+                    MessageHandler(~filters.COMMAND, use_buttons)],
+            API_KEY: [MessageHandler(text, _tracked(API_KEY, api_key_received)),
+                      MessageHandler(~filters.COMMAND, not_text)],
+            BOT_TOKEN: [MessageHandler(text, _tracked(BOT_TOKEN, bot_token_received)),
+                        MessageHandler(~filters.COMMAND, not_text)],
+            CONFIRM: [CallbackQueryHandler(_tracked(CONFIRM, deploy), pattern="^deploy$"), back_button,
+                      MessageHandler(~filters.COMMAND, use_buttons)],
+            ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out),
+                                          CallbackQueryHandler(timed_out)],
+        },
+        fallbacks=[CommandHandler("cancel", cancel), CommandHandler("back", _tracked(PROVIDER, back)),
+                   CommandHandler("start", _tracked(PROVIDER, start))],
+        name="onboarding",
+        persistent=True,
+        conversation_timeout=timeout_s,
+        allow_reentry=True,
+    )

@@ -1,0 +1,34 @@
+"""Sending and editing messages without letting Telegram's everyday refusals end a
+conversation: an edit that changes nothing, a message already gone, a user who blocked us.
+Flood control (429 retry_after) is the rate limiter's job (bot/application.py)."""
+
+from __future__ import annotations
+
+import html
+
+import structlog
+from telegram import InlineKeyboardMarkup, Message
+from telegram.error import BadRequest, Forbidden
+
+log = structlog.get_logger(__name__)
+
+
+def escape(text: object) -> str:
+    return html.escape(str(text), quote=False)
+
+
+async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    try:
+        await message.edit_text(text, reply_markup=markup)  # HTML, no previews: the application's defaults
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def delete_quietly(message: Message) -> bool:
+    """Delete a message that holds a secret. False when Telegram would not (too old, gone)."""
+    try:
+        return await message.delete()
+    except (BadRequest, Forbidden) as exc:
+        log.warning("could not delete a message", reason=exc.message)
+        return False

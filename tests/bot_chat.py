@@ -1,0 +1,79 @@
+"""The whole platform with its provisioning bot, on loopback, and a person chatting with it
+through the fake Bot API: what tests of the bot drive."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp.test_utils import TestServer
+
+from clawfleet.server import build_app
+from clawfleet.settings import Settings
+from provisioner.runtimes.base import Runtime
+from tests.fakes.telegram import FakeBot, FakeUser
+from web.keys import PROVISIONER
+
+
+@asynccontextmanager
+async def running_platform(settings: Settings, runtime: Runtime | None = None,
+                           port: int | None = None) -> AsyncIterator[TestServer]:
+    """`clawfleet serve`'s app (web, provisioner, bot) on 127.0.0.1, stopped gracefully."""
+    app = build_app(settings, runtime=runtime)
+    server = TestServer(app, host="127.0.0.1", port=port)
+    await server.start_server()
+    try:
+        yield server
+    finally:
+        try:
+            async with asyncio.timeout(60):
+                await app[PROVISIONER].manager.wait_idle()
+        except TimeoutError:
+            pass
+        await server.close()
+
+
+class Chat:
+    """One person's private chat with a bot of the fake Bot API."""
+
+    def __init__(self, bot: FakeBot, user: FakeUser) -> None:
+        self.bot = bot
+        self.user = user
+
+    async def send(self, text: str) -> dict:
+        return await self.bot.user_sends(self.user, text)
+
+    async def press(self, message: dict, callback_data: str) -> None:
+        await self.bot.user_presses(self.user, message, callback_data)
+
+    async def reply(self, contains: str | Callable[[dict], bool] | None = None, timeout: float = 10) -> dict:
+        """The next new message or edit from the bot (matching, when asked)."""
+        if isinstance(contains, str):
+            text = contains
+            contains = lambda message: text in message.get("text", message.get("caption", ""))  # noqa: E731
+        return await self.bot.wait_for_message(self.user.id, contains, timeout=timeout)
+
+    def transcript(self) -> str:
+        """Everything either side says now (after edits and deletions), for assertions and failures."""
+        return "\n".join(message.get("text", message.get("caption", "")) for message in self.bot.messages(self.user.id))
+
+
+def buttons(message: dict) -> dict[str, str]:
+    """A message's inline buttons: callback data (or URL) -> label."""
+    found = {}
+    for row in message.get("reply_markup", {}).get("inline_keyboard", []):
+        for button in row:
+            found[button.get("callback_data") or button.get("url")] = button["text"]
+    return found
+
+
+def button_starting(message: dict, prefix: str) -> str:
+    [data] = [data for data in buttons(message) if data.startswith(prefix)][:1] or [None]
+    assert data is not None, f"no button {prefix}… on {message.get('text')!r}: {buttons(message)}"
+    return data
+
+
+def collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
