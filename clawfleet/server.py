@@ -34,7 +34,11 @@ def bot_ctx(bot: ProvisioningBot):
         provisioner = app[PROVISIONER]
         services = BotServices(provisioner.accounts, provisioner.instances, app[KEYRING],
                                billing_enabled=app[SETTINGS].billing_enabled)
-        await bot.start(services, app[DB_SESSIONS])
+        try:
+            await bot.start(services, app[DB_SESSIONS])
+        except BaseException:
+            await bot.stop()  # whatever had started (the HTTP client, say) is closed again
+            raise
         if bot.config.mode == "webhook":
             app[TELEGRAM_UPDATES] = bot.feed
         try:

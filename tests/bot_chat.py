@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from clawfleet.server import build_app
 from clawfleet.settings import Settings
+from provisioner.providers import get_provider
 from provisioner.runtimes.base import Runtime
 from tests.fakes.telegram import FakeBot, FakeUser
 from web.keys import PROVISIONER
@@ -77,3 +78,17 @@ def button_starting(message: dict, prefix: str) -> str:
 
 def collapse(text: str) -> str:
     return re.sub(r"\s+", " ", text)
+
+
+async def onboard(chat: Chat, own_bot: FakeBot, api_key: str, *, provider: str = "openai",
+                  timeout: float = 15) -> dict:
+    """/start to Deploy with the recommended model; the deploy message once it has ended."""
+    await chat.send("/start")
+    await chat.press(await chat.reply("Welcome"), f"provider:{provider}")
+    await chat.press(await chat.reply("which model?"), f"model:{get_provider(provider).default_model}")
+    await chat.send(api_key)
+    await chat.reply("Key received")
+    await chat.send(own_bot.token)
+    await chat.press(await chat.reply("Ready to deploy"), "deploy")
+    return await chat.reply(lambda m: "Write to your bot" in m.get("text", "") or "✗" in m.get("text", ""),
+                            timeout=timeout)

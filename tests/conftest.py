@@ -20,6 +20,8 @@ from db.migrate import upgrade
 from db.models import Base
 from db.sealing import KeyRing, generate_key
 
+pytest_plugins = ["tests.bot_fixtures"]  # the bot's tests share one platform-with-bot setup
+
 POSTGRES_URL = os.environ.get("CLAWFLEET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

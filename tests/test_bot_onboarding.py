@@ -9,51 +9,13 @@ import json
 import pytest
 from sqlalchemy import select
 
-from clawfleet.settings import Settings
 from db.models import BotState, Instance
 from provisioner.providers import get_provider
-from tests.bot_chat import Chat, button_starting, buttons, collapse, running_platform
-from tests.fakes.telegram import FakeTelegram
-from tests.memory_runtime import MemoryRuntime
+from tests.bot_chat import Chat, buttons, collapse, running_platform
 from tests.waiting import eventually
 
 OPENAI_KEY = "sk-proj-onboardONBOARD0123456789abcd"
 ANTHROPIC_KEY = "sk-ant-api03-onboardONBOARDonboardONBOARD0123456789"
-
-
-@pytest.fixture
-async def telegram():
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-def clawfleet_bot(telegram):
-    return telegram.add_bot(username="clawfleet_bot")
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, telegram, clawfleet_bot) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path, database_url=database_url, telegram_api_url=telegram.api_url,
-                    telegram_bot_token=clawfleet_bot.token, start_timeout_s=5, lease_ttl_s=3)
-
-
-@pytest.fixture
-async def runtime():
-    runtime = MemoryRuntime()
-    yield runtime
-    await runtime.close()
-
-
-@pytest.fixture
-async def platform(settings, sessions, runtime):
-    async with running_platform(settings, runtime) as server:
-        yield server
-
-
-@pytest.fixture
-def chat(telegram, clawfleet_bot) -> Chat:
-    return Chat(clawfleet_bot, telegram.user(first_name="Ada"))
 
 
 async def _to_key_step(chat: Chat, provider: str = "openai") -> None:
