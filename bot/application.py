@@ -26,6 +26,7 @@ from bot.management import COMMANDS, management_handlers
 from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
 from bot.persistence import DatabasePersistence
+from bot.update_order import PerChatUpdateProcessor
 from clawfleet.settings import Settings
 from db.leases import acquire_named_lease, release_named_lease
 
@@ -73,6 +74,7 @@ class ProvisioningBot:
             .persistence(DatabasePersistence(sessions, self.config.persistence_interval_s))
             .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after, then tries again
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
+            .concurrent_updates(PerChatUpdateProcessor())
         )
         if self.config.mode == "webhook":
             builder = builder.updater(None)  # updates arrive through the web app

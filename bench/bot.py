@@ -1,0 +1,164 @@
+"""The provisioning bot's speed: updates per second through the onboarding steps, and the
+median latency from a user's message to the bot's reply; side by side with a bare
+python-telegram-bot echo bot polling the same fake Bot API in the same run.
+
+Every onboarding step of ClawFleet's bot does real work (database persistence, sealing, a getMe
+check of the token, deleting the user's message); the echo bot answers each message with its
+text. Both long-poll the loopback fake, so the ratio is the cost of ClawFleet's handlers.
+ClawFleet's bot also paces its calls to Telegram's documented limit of 30 messages a second
+(python-telegram-bot's AIORateLimiter), which bounds its throughput here as it will in production.
+
+    .venv/bin/python -m bench.bot [--users 40] [--rounds 3] [--out bench/results/bot.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from telegram import Update
+from telegram.ext import Application, MessageHandler, filters
+
+from clawfleet.settings import Settings
+from db.engine import create_engine
+from db.migrate import upgrade
+from provisioner.providers import get_provider
+from tests.bot_chat import Chat, running_platform
+from tests.fakes.telegram import FakeBot, FakeTelegram
+from tests.memory_runtime import MemoryRuntime
+
+API_KEY = "sk-proj-benchBENCHbenchBENCH0123456789"
+STEPS = 5  # /start, provider, model, key, token: each one update and one reply
+
+
+async def clawfleet_onboarding(chat: Chat, own_bot: FakeBot) -> list[float]:
+    """One user's onboarding up to the Deploy button; the latency of each step."""
+    latencies = []
+
+    async def step(action, expect: str) -> dict:
+        began = time.perf_counter()
+        await action
+        reply = await chat.reply(expect, timeout=60)
+        latencies.append(time.perf_counter() - began)
+        return reply
+
+    welcome = await step(chat.send("/start"), "Welcome")
+    models = await step(chat.press(welcome, "provider:openai"), "which model?")
+    await step(chat.press(models, f"model:{get_provider('openai').default_model}"), "API key")
+    await step(chat.send(API_KEY), "Key received")
+    await step(chat.send(own_bot.token), "Ready to deploy")
+    return latencies
+
+
+async def echo_conversation(chat: Chat) -> list[float]:
+    latencies = []
+    for n in range(STEPS):
+        began = time.perf_counter()
+        await chat.send(f"echo {n}")
+        await chat.reply(f"echo {n}", timeout=60)
+        latencies.append(time.perf_counter() - began)
+    return latencies
+
+
+async def echo(update: Update, context) -> None:
+    await update.effective_chat.send_message(update.effective_message.text)
+
+
+async def run(users: int, rounds: int, out: Path, database_url: str = "") -> dict:
+    results: dict[str, list[float]] = {"clawfleet_updates_per_s": [], "echo_updates_per_s": [],
+                                       "clawfleet_api_calls_per_s": []}
+    latencies: dict[str, list[float]] = {"clawfleet": [], "echo": []}
+    with tempfile.TemporaryDirectory(prefix="clawfleet-bench-bot-") as tmp:
+        async with FakeTelegram() as telegram:
+            clawfleet_bot, echo_bot = telegram.add_bot(username="clawfleet_bot"), telegram.add_bot(username="echo_bot")
+            settings = Settings(_env_file=None, data_dir=Path(tmp), database_url=database_url,
+                                telegram_api_url=telegram.api_url, telegram_bot_token=clawfleet_bot.token)
+            engine = create_engine(settings.database_url)
+            await upgrade(engine)
+            await engine.dispose()
+            bare = (Application.builder().token(echo_bot.token).base_url(f"{telegram.api_url}/bot")
+                    .concurrent_updates(False).build())
+            bare.add_handler(MessageHandler(filters.TEXT, echo))
+            runtime = MemoryRuntime()
+            async with running_platform(settings, runtime), bare:
+                await bare.start()
+                await bare.updater.start_polling(timeout=5)
+                for round_ in range(rounds):  # interleaved: each round measures both, one after the other
+                    chats = [Chat(clawfleet_bot, telegram.user()) for _ in range(users)]
+                    own = [telegram.add_bot() for _ in range(users)]
+                    calls_before, began = len(clawfleet_bot.calls), time.perf_counter()
+                    measured = await asyncio.gather(*(clawfleet_onboarding(c, b) for c, b in zip(chats, own)))
+                    elapsed = time.perf_counter() - began
+                    results["clawfleet_updates_per_s"].append(users * STEPS / elapsed)
+                    calls = [c for c in clawfleet_bot.calls[calls_before:] if c.method.lower() != "getupdates"]
+                    results["clawfleet_api_calls_per_s"].append(len(calls) / elapsed)
+                    latencies["clawfleet"] += [s for steps in measured for s in steps]
+
+                    chats = [Chat(echo_bot, telegram.user()) for _ in range(users)]
+                    began = time.perf_counter()
+                    measured = await asyncio.gather(*(echo_conversation(c) for c in chats))
+                    results["echo_updates_per_s"].append(users * STEPS / (time.perf_counter() - began))
+                    latencies["echo"] += [s for steps in measured for s in steps]
+                    print(f"round {round_ + 1}/{rounds}: clawfleet {results['clawfleet_updates_per_s'][-1]:.1f} "
+                          f"updates/s, echo {results['echo_updates_per_s'][-1]:.1f} updates/s", flush=True)
+                await bare.updater.stop()
+                await bare.stop()
+            await runtime.close()
+    clawfleet_rate = statistics.median(results["clawfleet_updates_per_s"])
+    echo_rate = statistics.median(results["echo_updates_per_s"])
+    clawfleet_ms = statistics.median(latencies["clawfleet"]) * 1000
+    echo_ms = statistics.median(latencies["echo"]) * 1000
+    result = {
+        "users": users, "rounds": rounds, "steps_per_user": STEPS,
+        "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
+        "clawfleet_updates_per_s_median": round(clawfleet_rate, 1),
+        "echo_updates_per_s_median": round(echo_rate, 1),
+        "throughput_ratio_clawfleet_over_echo": round(clawfleet_rate / echo_rate, 3),
+        "clawfleet_api_calls_per_s_median": round(statistics.median(results["clawfleet_api_calls_per_s"]), 1),
+        "clawfleet_reply_latency_ms_median": round(clawfleet_ms, 1),
+        "echo_reply_latency_ms_median": round(echo_ms, 1),
+        "latency_ratio_clawfleet_over_echo": round(clawfleet_ms / echo_ms, 2),
+        "per_round": results,
+    }
+    print_table(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"written to {out}")
+    return result
+
+
+def print_table(result: dict) -> None:
+    rows = [
+        ("ClawFleet onboarding: updates/s (median of rounds)", f"{result['clawfleet_updates_per_s_median']}"),
+        ("bare echo bot: updates/s (median of rounds)", f"{result['echo_updates_per_s_median']}"),
+        ("throughput ratio ClawFleet / echo", f"{result['throughput_ratio_clawfleet_over_echo']}"),
+        ("ClawFleet: Bot API calls/s (Telegram allows 30 messages/s)",
+         f"{result['clawfleet_api_calls_per_s_median']}"),
+        ("ClawFleet: message -> reply (median)", f"{result['clawfleet_reply_latency_ms_median']} ms"),
+        ("echo: message -> reply (median)", f"{result['echo_reply_latency_ms_median']} ms"),
+        ("latency ratio ClawFleet / echo", f"{result['latency_ratio_clawfleet_over_echo']}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    print(f"{result['users']} users at once, {result['steps_per_user']} steps each, {result['rounds']} rounds")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/bot.json"))
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary directory")
+    args = parser.parse_args()
+    asyncio.run(run(args.users, args.rounds, args.out, args.database_url))
+
+
+if __name__ == "__main__":
+    main()
