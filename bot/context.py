@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from db.models import User
 from db.sealing import KeyRing
 from provisioner.accounts import Accounts
+from provisioner.invites import Invites
 from provisioner.service import InstanceService
 
 SERVICES = "clawfleet.services"  # the key in application.bot_data
@@ -20,6 +21,8 @@ class BotServices:
     accounts: Accounts
     instances: InstanceService
     keyring: KeyRing
+    invites: Invites
+    access: str = "open"  # CLAWFLEET_ACCESS
     billing_enabled: bool = False
 
 

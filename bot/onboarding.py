@@ -22,6 +22,7 @@ from bot.context import current_user, services
 from bot.pending import open_pending, seal_pending
 from bot.replies import delete_quietly, edit, escape
 from provisioner.errors import AccessDenied, ServiceError
+from provisioner.invites import CODE_PREFIX
 from provisioner.providers import PROVIDERS, Provider, get_provider
 
 PROVIDER, MODEL, API_KEY, BOT_TOKEN, CONFIRM = "provider", "model", "api_key", "bot_token", "confirm"
@@ -65,13 +66,23 @@ def _model_buttons(provider: Provider) -> InlineKeyboardMarkup:
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     user = await current_user(update, context)
     instances = services(context).instances
+    the = services(context)
     context.user_data.pop(SETUP, None)
-    if context.args:
-        _answers(context)["payload"] = context.args[0][:64]  # referral or plan pre-selection, kept
+    payload = context.args[0][:64] if context.args else None
+    if payload and the.access == "invite" and payload.startswith(CODE_PREFIX):
+        try:
+            await the.invites.redeem(user, payload)
+        except ServiceError as problem:
+            await update.effective_message.reply_text(escape(problem.message))
+            return END
+        await update.effective_message.reply_text("Invite accepted: welcome in.")
+    elif payload:
+        _answers(context)["payload"] = payload  # referral or plan pre-selection, kept
     try:
-        instances.check_access(user)
+        await instances.check_access(user)
     except AccessDenied as refused:
-        await update.effective_message.reply_text(f"Sorry, {escape(refused.message)}")
+        hint = "\n\nGot an invite code? Send /start followed by the code." if the.access == "invite" else ""
+        await update.effective_message.reply_text(f"Sorry: {escape(refused.message)}{hint}")
         return END
     owned = await instances.list(user)
     if owned:
@@ -117,10 +128,10 @@ async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     message = update.effective_message
     key = (message.text or "").strip()
     deleted = await delete_quietly(message)
-    provider = get_provider(_answers(context)["provider"])
-    problem = provider.check_key_shape(key)
-    if problem:
-        await message.chat.send_message(f"{escape(problem)}\n\nSend the key again, or /cancel.")
+    try:
+        await services(context).instances.check_api_key(_answers(context)["provider"], key)
+    except ServiceError as problem:
+        await message.chat.send_message(f"{escape(problem.message)}\n\nSend the key again, or /cancel.")
         return API_KEY
     answers = _answers(context)
     answers["api_key"] = seal_pending(services(context).keyring, update.effective_user.id, "api_key", key)

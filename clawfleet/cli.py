@@ -1,4 +1,4 @@
-"""The `clawfleet` command: serve, migrate, keys, version."""
+"""The `clawfleet` command: serve, migrate, keys, runtime, invites, version."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -14,12 +15,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from clawfleet import __version__
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
-from db.engine import create_engine, describe_url
+from db.engine import create_engine, create_session_factory, describe_url
 from db.keyfile import key_file, load_keyring, read_key_file, write_key_file
 from db.migrate import pending_model_changes, upgrade
 from db.redaction import redact
 from db.rotation import rotate_secrets
 from db.sealing import KeyRingError, SealedSecretError, generate_key
+from provisioner.invites import Invites
 
 log = structlog.get_logger("clawfleet")
 
@@ -76,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     runtime_install.add_argument("--dir", type=Path, default=None, metavar="DIR",
                                  help="install here (default: CLAWFLEET_RUNTIME_DIR, else DATA_DIR/runtime)")
     runtime_install.set_defaults(handler=cmd_runtime_install)
+
+    invites = commands.add_parser("invites", help="invite codes for CLAWFLEET_ACCESS=invite",
+                                  description="One-time invite codes: a person redeems one by sending "
+                                  "/start <code> to the bot.")
+    invite_commands = invites.add_subparsers(dest="invites_command", required=True, metavar="ACTION")
+    invites_create = invite_commands.add_parser("create", help="make new codes and print them (shown once)",
+                                                description="Make new one-time invite codes; only their hashes "
+                                                "are stored, so copy them now.")
+    invites_create.add_argument("--count", type=int, default=1, help="how many (default 1)")
+    invites_create.add_argument("--days", type=float, default=None,
+                                help="valid this many days (default: until used)")
+    invites_create.set_defaults(handler=cmd_invites_create)
 
     version = commands.add_parser("version", help="print the version", description="Print ClawFleet's version.")
     version.set_defaults(handler=cmd_version)
@@ -170,6 +184,23 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     if args.drop_old:
         write_key_file(path, read_key_file(path)[:1])
         print(f"removed the old keys from {path}")
+    return 0
+
+
+def cmd_invites_create(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.count <= 1000:
+        raise CommandError("--count must be between 1 and 1000")
+    if args.days is not None and args.days <= 0:
+        raise CommandError("--days must be more than 0")
+    valid_for = timedelta(days=args.days) if args.days else None
+
+    async def create(engine):
+        return await Invites(create_session_factory(engine)).create(args.count, valid_for)
+
+    for code in asyncio.run(_with_engine(settings, create)):
+        print(code)
+    if settings.access != "invite":
+        print("note: CLAWFLEET_ACCESS is not 'invite', so nobody needs these codes yet", file=sys.stderr)
     return 0
 
 

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     telegram_setup_timeout_s: float = Field(15 * 60, gt=0)  # an abandoned setup forgets what it was sent
 
     provider_urls: Annotated[dict[str, str], NoDecode] = {}
+    provider_check_urls: Annotated[dict[str, str], NoDecode] = {}  # a cheap authenticated GET per provider
 
     access: Literal["open", "allowlist", "invite"] = "open"
     allowed_telegram_ids: Annotated[list[int], NoDecode] = []
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("provider_urls", mode="before")
+    @field_validator("provider_urls", "provider_check_urls", mode="before")
     @classmethod
     def _provider_map(cls, value: object) -> object:
         if not isinstance(value, str):

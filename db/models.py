@@ -215,6 +215,19 @@ class LoginLink(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class Invite(Base):
+    """A one-time invite code for CLAWFLEET_ACCESS=invite; only the code's hash is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[uuid.UUID] = _id()
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+
+
 class ApiToken(Base):
     """Bearer tokens: API tokens a user makes, and dashboard/login sessions. Stored hashed."""
 

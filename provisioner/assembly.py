@@ -15,6 +15,7 @@ from clawfleet.settings import TELEGRAM_API_URL, Settings
 from db.sealing import KeyRing
 from provisioner.accounts import Accounts
 from provisioner.entitlements import Entitlements, OperatorDefaults
+from provisioner.invites import Invites
 from provisioner.manager import InstanceManager, ManagerConfig
 from provisioner.notify import Notifier
 from provisioner.reconcile.decisions import Backoff
@@ -36,6 +37,7 @@ class Provisioner:
     manager: InstanceManager
     runtime: Runtime
     reconciler: Reconciler | None  # None while no runtime can run gateways here
+    invites: Invites
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -95,6 +97,7 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
                 memory_budget_mb=settings.memory_budget_mb,
                 public_url=settings.public_url,
                 instance_domain=settings.instance_domain,
+                provider_check_urls=dict(settings.provider_check_urls),
             ),
             http,
         )
@@ -104,7 +107,7 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
                 interval_s=settings.reconcile_interval_s, lease_ttl_s=settings.lease_ttl_s), http)
         reconciling = asyncio.create_task(reconciler.run(), name="reconciler") if reconciler else None
         try:
-            yield Provisioner(Accounts(sessions), service, manager, runtime, reconciler)
+            yield Provisioner(Accounts(sessions), service, manager, runtime, reconciler, Invites(sessions))
         finally:
             if reconciling is not None:
                 reconciling.cancel()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -30,6 +30,8 @@ from provisioner.errors import (
     NotFound,
     Unavailable,
 )
+from provisioner.invites import Invites
+from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
 from provisioner.progress import ProgressEvent
 from provisioner.providers import Provider, get_provider
@@ -49,6 +51,7 @@ class ServiceConfig:
     memory_budget_mb: int = 1 << 30
     public_url: str = "http://localhost:8080"
     instance_domain: str = "localhost"
+    provider_check_urls: dict[str, str] = field(default_factory=dict)  # provider id -> a cheap GET
 
 
 @dataclass
@@ -103,11 +106,11 @@ class InstanceService:
     # -- create ---------------------------------------------------------------------------
     async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
                      telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
-        self.check_access(user)
+        await self.check_access(user)
         self._check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
-        key = _api_key(provider, api_key)
+        key = await self._checked_key(provider, _api_key(provider, api_key))
         allow_from = _telegram_user_id(telegram_user_id, default=user.telegram_user_id)
         bot = await self._checked_bot(telegram_bot_token) if telegram_bot_token not in (None, "") else None
 
@@ -163,7 +166,8 @@ class InstanceService:
             model_id = provider.default_model
         else:
             model_id = instance.model
-        key = _api_key(provider, changes.api_key) if changes.api_key is not UNCHANGED else None
+        key = await self._checked_key(provider, _api_key(provider, changes.api_key)) \
+            if changes.api_key is not UNCHANGED else None
         if key is None and provider.id != instance.model_provider:
             raise InvalidInput(f"Switching to {provider.display_name} needs its API key too.", field="api_key")
         allow_from = _telegram_user_id(changes.telegram_user_id, default=None) \
@@ -269,7 +273,7 @@ class InstanceService:
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
 
-    def check_access(self, user: User) -> None:
+    async def check_access(self, user: User) -> None:
         """Refuse (AccessDenied, with what to do) a user the access policy keeps out."""
         if self.config.access == "open" or user.is_admin:
             return
@@ -279,6 +283,8 @@ class InstanceService:
             ):
                 return
             raise AccessDenied("This ClawFleet is private: ask its operator to add you to the allowlist.")
+        if await Invites(self.sessions).is_invited(user):
+            return
         raise AccessDenied("This ClawFleet is invite-only: ask its operator for an invite code.")
 
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
@@ -290,6 +296,19 @@ class InstanceService:
                 f"This server is full: another assistant would need {memory_mb} MB beyond its memory budget "
                 f"({self.config.memory_budget_mb} MB). Please try again later."
             )
+
+    async def check_api_key(self, provider_id: object, key: object) -> SecretStr:
+        """The key, once its shape fits the provider and (when a check URL is configured) the
+        provider does not refuse it; InvalidInput saying what is wrong otherwise."""
+        provider = _provider(provider_id)
+        return await self._checked_key(provider, _api_key(provider, key))
+
+    async def _checked_key(self, provider: Provider, key: SecretStr) -> SecretStr:
+        url = self.config.provider_check_urls.get(provider.id)
+        problem = await key_refused(self.http, provider, url, key) if url else None
+        if problem:
+            raise InvalidInput(problem, field="api_key")
+        return key
 
     async def check_bot_token(self, token: object, *, for_instance: uuid.UUID | None = None) -> BotIdentity:
         """The bot behind a token, from getMe; refused when it is ClawFleet's own bot or already

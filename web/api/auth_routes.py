@@ -1,7 +1,8 @@
-"""POST /api/auth/register, /login, /logout."""
+"""POST /api/auth/register, /login, /logout, /invite."""
 
 from aiohttp import web
 
+from provisioner.errors import InvalidInput
 from web.api.bodies import json_object
 from web.auth import bearer_token, current_user
 from web.keys import PROVISIONER
@@ -27,4 +28,16 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     current_user(request)
     await request.app[PROVISIONER].accounts.logout(bearer_token(request) or "")
+    return web.Response(status=204)
+
+
+@routes.post("/api/auth/invite")
+async def redeem_invite(request: web.Request) -> web.Response:
+    """Redeem an invite code (CLAWFLEET_ACCESS=invite) for the logged-in account."""
+    user = current_user(request)
+    body = await json_object(request, {"code"})
+    code = body.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidInput("Send the invite code as {\"code\": \"inv-...\"}.", field="code")
+    await request.app[PROVISIONER].invites.redeem(user, code[:64])
     return web.Response(status=204)

@@ -1,0 +1,56 @@
+"""Invite codes for CLAWFLEET_ACCESS=invite: made by the operator (`clawfleet invites create`),
+each redeemed once by the person it lets in. Only the codes' hashes are stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import AuditLog, Invite, User
+from db.types import utcnow
+from provisioner.errors import InvalidInput
+
+CODE_PREFIX = "inv-"
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+class Invites:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def create(self, count: int, valid_for: timedelta | None) -> list[str]:
+        """New codes, shown this once."""
+        codes = [CODE_PREFIX + secrets.token_urlsafe(12) for _ in range(count)]
+        expires_at = utcnow() + valid_for if valid_for else None
+        async with self.sessions() as session:
+            session.add_all(Invite(code_hash=_hash(code), expires_at=expires_at) for code in codes)
+            await session.commit()
+        return codes
+
+    async def redeem(self, user: User, code: str) -> None:
+        """Let `user` in with `code`: one use, before it expires. Refusals say why."""
+        now = utcnow()
+        async with self.sessions() as session:
+            taken = await session.execute(
+                update(Invite)
+                .where(Invite.code_hash == _hash(code), Invite.used_at.is_(None),
+                       (Invite.expires_at.is_(None)) | (Invite.expires_at > now))
+                .values(used_by=user.id, used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount != 1:
+                raise InvalidInput("That invite code is not valid: it may be mistyped, used already or expired.",
+                                   field="invite")
+            session.add(AuditLog(user_id=user.id, actor="user", action="user.invite_redeemed", details={}))
+            await session.commit()
+
+    async def is_invited(self, user: User) -> bool:
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(exists().where(Invite.used_by == user.id))))
