@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
 
     runtime: Literal["process", "docker"] = "process"
     docker_url: str | None = None
+    docker_endpoint: Literal["host", "network"] = "host"  # network: the platform runs in a container itself
+    docker_join_container: str | None = None  # network mode: the platform's container, joined to each instance network
+    docker_subnet_pool: str = "10.213.0.0/16"  # /28 per instance network
     openclaw_version: str = DEFAULT_OPENCLAW_VERSION
     openclaw_image: str = ""  # empty: clawfleet/openclaw:<openclaw_version>
     runtime_dir: Path | None = None  # process runtime's Node.js + OpenClaw; empty: <data_dir>/runtime
@@ -98,6 +102,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected provider=http(s)://url pairs separated by commas; item {position} is not")
             urls[provider.strip()] = url.strip().rstrip("/")
         return urls
+
+    @field_validator("docker_subnet_pool")
+    @classmethod
+    def _subnet_pool(cls, value: str) -> str:
+        try:
+            pool = ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError("must be a network in CIDR form, like 10.213.0.0/16") from None
+        if pool.version != 4 or pool.prefixlen > 24:
+            raise ValueError("must be an IPv4 network of /24 or larger (each instance takes a /28)")
+        return str(pool)
 
     @field_validator("public_url", "telegram_api_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ class Provisioner:
     invites: Invites
 
 
-def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings) -> Runtime:
     if settings.runtime == "process":
         from provisioner.openclaw.install import find_install
         from provisioner.runtimes.process import ProcessRuntime
@@ -56,16 +57,46 @@ def build_runtime(settings: Settings) -> Runtime:
             "use it to try ClawFleet or for a single trusted operator, and the docker runtime for production"
         )
         return ProcessRuntime(settings.data_dir, install)
-    raise RuntimeUnavailable(f"the {settings.runtime} runtime is not available in this version")
+    return await _docker_runtime(settings)
+
+
+async def _docker_runtime(settings: Settings) -> Runtime:
+    """One engine client for the process; refused with the reason when the engine or the image
+    is not there, so the rest of the platform still starts."""
+    import aiodocker
+
+    from clawfleet import __version__
+    from provisioner.runtimes.docker import DockerConfig, DockerRuntime
+
+    docker = aiodocker.Docker(url=settings.docker_url)
+    try:
+        await docker.version()
+    except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
+        await docker.close()
+        raise RuntimeUnavailable(f"the Docker engine at {settings.docker_url or 'its default address'} does not "
+                                 f"answer ({type(exc).__name__}); check CLAWFLEET_DOCKER_URL") from None
+    try:
+        await docker.images.inspect(settings.openclaw_image)
+    except aiodocker.DockerError:
+        await docker.close()
+        raise RuntimeUnavailable(f"the image {settings.openclaw_image} is not on the Docker engine: "
+                                 "run `clawfleet image build` (or --offline)") from None
+    join = settings.docker_join_container
+    if settings.docker_endpoint == "network" and join is None:
+        join = socket.gethostname()  # inside a container: its own id, which the engine knows it by
+    return DockerRuntime(docker, DockerConfig(
+        image=settings.openclaw_image, version=__version__, endpoint=settings.docker_endpoint,
+        subnet_pool=settings.docker_subnet_pool, join_container=join))
 
 
 @asynccontextmanager
 async def open_provisioner(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
                            *, runtime: Runtime | None = None, entitlements: Entitlements | None = None,
                            notifier: Notifier | None = None) -> AsyncIterator[Provisioner]:
+    built = runtime is None  # a runtime made here is closed here
     if runtime is None:
         try:
-            runtime = build_runtime(settings)
+            runtime = await build_runtime(settings)
         except RuntimeUnavailable as exc:
             log.error("no runtime: deploys are refused until this is fixed", reason=str(exc))
             runtime = UnavailableRuntime(str(exc))
@@ -113,3 +144,5 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
                 reconciling.cancel()
                 await asyncio.gather(reconciling, return_exceptions=True)
             await manager.close()
+            if built:
+                await runtime.close()

@@ -368,6 +368,7 @@ class InstanceManager:
             provider_base_url=provider_urls.get(instance.model_provider),
             memory_mb=self.config.memory_mb,
             cpus=self.config.cpus,
+            owner_id=instance.user_id,
         )
 
     async def _cleanup_failed_start(self, instance: Instance) -> None:

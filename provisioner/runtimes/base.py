@@ -36,6 +36,7 @@ class LaunchRequest:
     provider_base_url: str | None = None
     memory_mb: int = 1536
     cpus: float = 1.0
+    owner_id: uuid.UUID | None = None  # labels the docker runtime's objects
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class Listed:
 class Runtime(abc.ABC):
     name: str
     unavailable_reason: str | None = None  # set when this runtime cannot start gateways here
+
+    async def close(self) -> None:
+        """Let go of what the runtime holds open (an engine client); gateways keep running."""
 
     @abc.abstractmethod
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:

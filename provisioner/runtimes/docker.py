@@ -1,0 +1,290 @@
+"""The docker runtime (production): each instance is a hardened container of its own, on a
+bridge network of its own, with its state in named volumes (provisioner/runtimes/docker_spec.py
+says what is asked of the engine, and why).
+
+Template methods, as DockerSpawner has them: `get_container`, `create_container`,
+`start_container`, `stop_container`, `remove_container`; another engine overrides those only.
+Containers are cattle: a start makes a fresh one from the current image and configuration, and
+the volumes carry everything that must survive. The engine's 404 (gone) and 304/409 (already
+so) count as success.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiodocker
+import structlog
+from aiodocker.containers import DockerContainer
+
+from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
+from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.docker_spec import (
+    GATEWAY_PORT,
+    LABEL,
+    STATE_DIR,
+    ContainerSpec,
+    container_config,
+    container_name,
+    label_filter,
+    network_config,
+    network_name,
+    volume_config,
+    volume_name,
+)
+from provisioner.runtimes.subnets import DEFAULT_POOL, DEFAULT_PREFIX, next_subnet
+
+log = structlog.get_logger(__name__)
+
+STATE_VERSION = 1
+NODE_UID = 1000
+_GONE, _ALREADY = 404, (304, 409)
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    image: str
+    version: str  # ClawFleet's, for the labels
+    endpoint: str = "host"  # "host": 127.0.0.1:<port>; "network": the container's address (platform in a container)
+    subnet_pool: str = DEFAULT_POOL
+    subnet_prefix: int = DEFAULT_PREFIX
+    join_container: str | None = None  # "network" mode: the platform's own container joins each instance network
+
+
+class DockerRuntime(Runtime):
+    name = "docker"
+
+    def __init__(self, docker: aiodocker.Docker, config: DockerConfig) -> None:
+        self.docker = docker
+        self.config = config
+
+    async def close(self) -> None:
+        await self.docker.close()
+
+    # -- template methods (hooks another engine overrides) ----------------------------------------
+    async def get_container(self, instance_id: uuid.UUID) -> DockerContainer | None:
+        try:
+            container = await self.docker.containers.get(container_name(instance_id))
+        except aiodocker.DockerError as exc:
+            if exc.status == _GONE:
+                return None
+            raise
+        return container
+
+    async def create_container(self, spec: ContainerSpec, config_json: bytes) -> DockerContainer:
+        container = await self.docker.containers.create(container_config(spec), name=container_name(spec.instance_id))
+        await container.put_archive(STATE_DIR, _config_archive(config_json))  # before start: no secret in it
+        return container
+
+    async def start_container(self, container: DockerContainer) -> None:
+        try:
+            await container.start()
+        except aiodocker.DockerError as exc:
+            if exc.status not in _ALREADY:
+                raise
+
+    async def stop_container(self, container: DockerContainer, timeout: float) -> None:
+        try:
+            await container.stop(t=max(1, int(timeout)))
+        except aiodocker.DockerError as exc:
+            if exc.status != _GONE and exc.status not in _ALREADY:
+                raise
+
+    async def remove_container(self, container: DockerContainer) -> None:
+        try:
+            await container.delete(force=True)
+        except aiodocker.DockerError as exc:
+            if exc.status != _GONE and exc.status not in _ALREADY:
+                raise
+
+    # -- contract ---------------------------------------------------------------------------------
+    async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
+        existing = await self.get_container(request.instance_id)
+        if existing is not None:
+            shown = await existing.show()
+            if shown["State"]["Running"]:
+                adopted = self._state_of(shown, request.port)
+                return Started(self.endpoint(adopted), adopted)  # re-adopted, not started twice
+            await self.remove_container(existing)  # a stopped one: made again from today's image and config
+        await self._ensure_network(request)
+        for purpose in ("state", "secrets"):
+            await self._ensure_volume(request, purpose)
+        gateway = GatewaySpec(
+            port=GATEWAY_PORT,
+            provider=request.provider,
+            model=request.model,
+            state_dir=Path(STATE_DIR),
+            log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
+            bind="lan",  # inside its own network namespace; published on the host's loopback only
+            telegram=request.bot_token is not None,
+            telegram_allow_from=request.telegram_allow_from,
+            telegram_api_root=request.telegram_api_root,
+            provider_base_url=request.provider_base_url,
+        )
+        spec = ContainerSpec(
+            instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
+            version=self.config.version, host_port=request.port, memory_mb=request.memory_mb, cpus=request.cpus,
+            env=secret_env(gateway, request.api_key, request.gateway_token, request.bot_token),
+        )
+        container = await self.create_container(spec, json.dumps(render_config(gateway), indent=2).encode())
+        await self.start_container(container)
+        new_state = self._state_of(await container.show(), request.port)
+        log.info("container started", instance_id=str(request.instance_id), container=new_state["container"])
+        return Started(self.endpoint(new_state), new_state)
+
+    async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
+        container = await self.get_container(instance_id)
+        if container is not None:
+            await self.stop_container(container, timeout)
+
+    async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
+        container = await self.get_container(instance_id)
+        if container is None:
+            return Observed("missing")
+        shown = await container.show()
+        if shown["State"]["Running"] and (not state.get("id") or shown["Id"] == state["id"]):
+            return Observed("running", f"container {shown['Name'].lstrip('/')}")
+        return Observed("stopped", shown["State"].get("Status", ""), exit_code=shown["State"].get("ExitCode"))
+
+    async def list_all(self) -> list[Listed]:
+        found = []
+        for container in await self.docker.containers.list(filters=json.dumps(label_filter())):
+            summary = container._container
+            try:
+                instance_id = uuid.UUID(summary["Labels"][f"{LABEL}.instance"])
+            except (KeyError, ValueError):
+                continue
+            port = next((p.get("PublicPort") for p in summary.get("Ports", []) if p.get("PrivatePort") == GATEWAY_PORT
+                         and p.get("PublicPort")), None)
+            networks = summary.get("NetworkSettings", {}).get("Networks", {})
+            address = networks.get(network_name(instance_id), {}).get("IPAddress")
+            found.append(Listed(instance_id, Observed("running", summary["Names"][0].lstrip("/")), {
+                "version": STATE_VERSION, "container": summary["Names"][0].lstrip("/"), "id": summary["Id"],
+                "port": port, "address": address,
+            }))
+        return found
+
+    def endpoint(self, state: dict[str, Any]) -> str:
+        if self.config.endpoint == "network":
+            return f"http://{state['address']}:{GATEWAY_PORT}"
+        return f"http://127.0.0.1:{state['port']}"
+
+    def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:
+        return found.get("id") is not None and found.get("id") == state.get("id")
+
+    async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
+                   follow: bool) -> AsyncIterator[str]:
+        container = await self.get_container(instance_id)
+        if container is None:
+            return
+        if follow:
+            async for chunk in container.log(stdout=True, stderr=True, follow=True, tail=tail):
+                for line in chunk.splitlines():
+                    yield line
+            return
+        for chunk in await container.log(stdout=True, stderr=True, tail=tail):
+            for line in chunk.splitlines():
+                yield line
+
+    async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
+        container = await self.get_container(instance_id)
+        if container is None:
+            return ExecResult(1, "the instance's container does not exist")
+        execution = await container.exec(["node", "openclaw.mjs", *argv], user=f"{NODE_UID}:{NODE_UID}")
+        output = bytearray()
+        async with execution.start(detach=False) as stream:
+            while (message := await stream.read_out()) is not None:
+                output += message.data
+        return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
+
+    async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
+        container = await self.get_container(instance_id)
+        if container is not None:
+            await self.stop_container(container, 10)
+            await self.remove_container(container)
+        await self._delete_network(instance_id)
+        if not keep_data:  # kept volumes still carry their labels: found again for a restore
+            for purpose in ("state", "secrets"):
+                try:
+                    await self.docker.volumes.get(volume_name(instance_id, purpose)).delete()
+                except aiodocker.DockerError as exc:
+                    if exc.status != _GONE:
+                        raise
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _state_of(self, shown: dict, port: int) -> dict[str, Any]:
+        networks = shown.get("NetworkSettings", {}).get("Networks", {})
+        address = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
+        return {"version": STATE_VERSION, "container": shown["Name"].lstrip("/"), "id": shown["Id"],
+                "port": port, "address": address}
+
+    async def _ensure_network(self, request: LaunchRequest) -> None:
+        name = network_name(request.instance_id)
+        try:
+            await self.docker.networks.get(name)
+        except aiodocker.DockerError as exc:
+            if exc.status != _GONE:
+                raise
+            await self._create_network(request)
+        if self.config.join_container:
+            try:
+                network = await self.docker.networks.get(name)
+                await network.connect({"Container": self.config.join_container})
+            except aiodocker.DockerError as exc:
+                if exc.status not in (*_ALREADY, 403):  # 403: already connected
+                    raise
+
+    async def _create_network(self, request: LaunchRequest) -> None:
+        for attempt in range(3):  # two starts at once may pick the same free subnet: the loser picks again
+            taken = [config["Subnet"] for network in await self.docker.networks.list()
+                     for config in (network.get("IPAM", {}).get("Config") or []) if "Subnet" in config]
+            subnet = next_subnet(self.config.subnet_pool, self.config.subnet_prefix, taken)
+            try:
+                await self.docker.networks.create(
+                    network_config(request.instance_id, request.owner_id, self.config.version, subnet))
+                return
+            except aiodocker.DockerError as exc:
+                if exc.status in _ALREADY:
+                    return
+                if "overlap" not in str(exc.message).lower() or attempt == 2:
+                    raise
+
+    async def _delete_network(self, instance_id: uuid.UUID) -> None:
+        try:
+            network = await self.docker.networks.get(network_name(instance_id))
+            if self.config.join_container:
+                try:
+                    await network.disconnect({"Container": self.config.join_container, "Force": True})
+                except aiodocker.DockerError:
+                    pass
+            await network.delete()
+        except aiodocker.DockerError as exc:
+            if exc.status != _GONE:
+                raise
+
+    async def _ensure_volume(self, request: LaunchRequest, purpose: str) -> None:
+        # creating an existing volume returns it unchanged: nothing in it is lost
+        await self.docker.volumes.create(volume_config(request.instance_id, request.owner_id, self.config.version,
+                                                       purpose))
+
+
+def _config_archive(config_json: bytes) -> bytes:
+    """openclaw.json (mode 0600) and an empty logs/ directory, owned by the node user."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        logs = tarfile.TarInfo("logs")
+        logs.type, logs.mode, logs.uid, logs.gid, logs.mtime = tarfile.DIRTYPE, 0o700, NODE_UID, NODE_UID, time.time()
+        archive.addfile(logs)
+        config = tarfile.TarInfo("openclaw.json")
+        config.size, config.mode, config.uid, config.gid, config.mtime = (len(config_json), 0o600, NODE_UID, NODE_UID,
+                                                                         time.time())
+        archive.addfile(config, io.BytesIO(config_json))
+    return buffer.getvalue()

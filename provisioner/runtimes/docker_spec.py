@@ -1,0 +1,148 @@
+"""What the docker runtime asks the engine for, as pure functions (KubeSpawner's make_pod):
+names, labels, and the JSON bodies of Docker Engine API calls, tested by dict equality.
+
+Hardening, at least as strong as upstream's `openclaw fleet`: uid 1000, every capability
+dropped, no-new-privileges, a PID limit, memory and CPU limits (Node's heap capped below the
+memory limit), a read-only root filesystem with size-limited tmpfs for /tmp and the cache, a
+bridge network of its own per instance, the gateway published on 127.0.0.1 only, state and
+auth-profile keys in two volumes of their own, log rotation, no restart policy (the reconciler
+restarts, with backoff), and never the Docker socket.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+
+LABEL = "clawfleet"  # every object carries clawfleet.managed=true and these clawfleet.* labels
+GATEWAY_PORT = 18789  # inside the container
+HOME = "/home/node"
+STATE_DIR = f"{HOME}/.openclaw"
+SECRETS_DIR = f"{HOME}/.config/openclaw"  # auth-profile keys, a volume apart from the state
+CACHE_DIR = f"{HOME}/.cache"
+USER = "1000:1000"
+PIDS_LIMIT = 512
+LOG_MAX_SIZE, LOG_MAX_FILES = "10m", "3"
+TMPFS = {
+    "/tmp": "rw,nosuid,nodev,size=256m",
+    CACHE_DIR: "rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700",
+}
+HEAP_SHARE = 0.75  # Node's old space gets this share of the memory limit, the rest is native memory
+MIB = 1024 * 1024
+
+
+def _short_hash(instance_id: uuid.UUID) -> str:
+    return hashlib.sha256(str(instance_id).encode()).hexdigest()[:16]
+
+
+def container_name(instance_id: uuid.UUID) -> str:
+    """Deterministic and DNS-safe: the same instance always finds its own container."""
+    return f"clawfleet-{_short_hash(instance_id)}"
+
+
+def network_name(instance_id: uuid.UUID) -> str:
+    return f"clawfleet-net-{_short_hash(instance_id)}"
+
+
+def volume_name(instance_id: uuid.UUID, purpose: str) -> str:
+    return f"clawfleet-{_short_hash(instance_id)}-{purpose}"
+
+
+def labels(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str) -> dict[str, str]:
+    found = {f"{LABEL}.managed": "true", f"{LABEL}.instance": str(instance_id), f"{LABEL}.version": version}
+    if owner_id is not None:
+        found[f"{LABEL}.owner"] = str(owner_id)
+    return found
+
+
+def heap_mb(memory_mb: int) -> int:
+    return max(128, int(memory_mb * HEAP_SHARE))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    instance_id: uuid.UUID
+    owner_id: uuid.UUID | None
+    image: str
+    version: str  # ClawFleet's version, for the labels
+    host_port: int  # published on 127.0.0.1
+    memory_mb: int
+    cpus: float
+    env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables, secrets included
+
+    @property
+    def network(self) -> str:
+        return network_name(self.instance_id)
+
+
+def container_config(spec: ContainerSpec) -> dict:
+    """The body of POST /containers/create."""
+    env = {
+        "HOME": HOME,
+        "XDG_CACHE_HOME": CACHE_DIR,
+        "TMPDIR": "/tmp",
+        "OPENCLAW_STATE_DIR": STATE_DIR,
+        "OPENCLAW_CONFIG_PATH": f"{STATE_DIR}/openclaw.json",
+        "NODE_OPTIONS": f"--max-old-space-size={heap_mb(spec.memory_mb)} --max-semi-space-size=8",
+        **spec.env,
+    }
+    return {
+        "Image": spec.image,
+        "User": USER,
+        "Env": [f"{name}={value}" for name, value in sorted(env.items())],
+        "Cmd": ["node", "openclaw.mjs", "gateway", "run"],
+        "ExposedPorts": {f"{GATEWAY_PORT}/tcp": {}},
+        "Labels": labels(spec.instance_id, spec.owner_id, spec.version),
+        "StopSignal": "SIGTERM",
+        "HostConfig": host_config(spec),
+        "NetworkingConfig": {"EndpointsConfig": {spec.network: {}}},
+    }
+
+
+def host_config(spec: ContainerSpec) -> dict:
+    return {
+        "NetworkMode": spec.network,
+        "PortBindings": {f"{GATEWAY_PORT}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(spec.host_port)}]},
+        "Mounts": [
+            {"Type": "volume", "Source": volume_name(spec.instance_id, "state"), "Target": STATE_DIR},
+            {"Type": "volume", "Source": volume_name(spec.instance_id, "secrets"), "Target": SECRETS_DIR},
+        ],
+        "Tmpfs": dict(TMPFS),
+        "ReadonlyRootfs": True,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges:true"],
+        "PidsLimit": PIDS_LIMIT,
+        "Memory": spec.memory_mb * MIB,
+        "MemorySwap": spec.memory_mb * MIB,  # equal to Memory: no swap beyond the limit
+        "NanoCpus": int(spec.cpus * 1e9),
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES}},
+        "RestartPolicy": {"Name": "no"},
+        "Init": False,  # the image's entrypoint is tini
+    }
+
+
+def network_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str,
+                   subnet: str | None = None) -> dict:
+    """The body of POST /networks/create: a bridge of the instance's own. `subnet` comes from
+    ClawFleet's pool of small subnets (Docker's default pools run out at about 31 networks)."""
+    config: dict = {
+        "Name": network_name(instance_id),
+        "Driver": "bridge",
+        "CheckDuplicate": True,
+        "Internal": False,  # the gateway must reach its model provider and Telegram
+        "Labels": labels(instance_id, owner_id, version),
+        "Options": {"com.docker.network.bridge.enable_icc": "false"},
+    }
+    if subnet is not None:
+        config["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
+    return config
+
+
+def volume_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str, purpose: str) -> dict:
+    return {"Name": volume_name(instance_id, purpose), "Labels": labels(instance_id, owner_id, version)}
+
+
+def label_filter(**extra: str) -> dict[str, list[str]]:
+    """The `filters` of a list call that finds ClawFleet's objects (and only those)."""
+    return {"label": [f"{LABEL}.managed=true", *(f"{LABEL}.{k}={v}" for k, v in extra.items())]}
