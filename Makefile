@@ -14,7 +14,7 @@ run: install runtime
 	exec $(BIN)/clawfleet serve
 
 test: install-dev services runtime
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(if $(docker_url),CLAWFLEET_DOCKER_URL=$(docker_url) DOCKER_HOST=$(docker_url)) $(BIN)/pytest $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -37,9 +37,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 runtime: install
 	$(BIN)/clawfleet runtime install
 
-# The services the tests talk to: PostgreSQL (installed and started when missing, as root).
-services:
+# The services the tests talk to, installed and started when missing (as root): PostgreSQL, and a
+# Docker engine with the OpenClaw image built offline (no registry needed). The engine's URL is
+# kept in $(DOCKER_URL_FILE) for pytest (empty: none; its tests skip, or fail under CI=true).
+DOCKER_URL_FILE := $(VENV)/.docker-url
+docker_url = $(shell cat $(DOCKER_URL_FILE) 2>/dev/null)# read when `test` runs, after services
+services: install
 	scripts/ensure-postgres.sh
+	@url=$$(DOCKER_HOST=$${CLAWFLEET_DOCKER_URL:-$${DOCKER_HOST:-}} scripts/ensure-docker.sh) || url=""; \
+	echo "$$url" > $(DOCKER_URL_FILE); \
+	if [ -n "$$url" ]; then \
+		CLAWFLEET_DOCKER_URL=$$url $(BIN)/clawfleet image build --offline || \
+			echo "the OpenClaw image was not built: its tests will skip (and fail under CI=true)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

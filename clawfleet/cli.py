@@ -79,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="install here (default: CLAWFLEET_RUNTIME_DIR, else DATA_DIR/runtime)")
     runtime_install.set_defaults(handler=cmd_runtime_install)
 
+    image = commands.add_parser("image", help="the OpenClaw container image of the docker runtime",
+                                description="The image CLAWFLEET_OPENCLAW_IMAGE that the docker runtime runs.")
+    image_commands = image.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    image_build = image_commands.add_parser(
+        "build", help="build the OpenClaw image (--offline: without a registry)",
+        description="Build CLAWFLEET_OPENCLAW_IMAGE for OpenClaw CLAWFLEET_OPENCLAW_VERSION on the engine at "
+        "CLAWFLEET_DOCKER_URL (else DOCKER_HOST): `docker build` of images/openclaw, which needs a registry; "
+        "or with --offline, from Debian's mirror (debootstrap, as root) and the Node.js 24 and OpenClaw of "
+        "`clawfleet runtime install` (installed when missing). An offline image already built from the same "
+        "recipe is kept: nothing to do.")
+    image_build.add_argument("--offline", action="store_true",
+                             help="build without a registry, from this machine's OpenClaw install")
+    image_build.set_defaults(handler=cmd_image_build)
+
     invites = commands.add_parser("invites", help="invite codes for CLAWFLEET_ACCESS=invite",
                                   description="One-time invite codes: a person redeems one by sending "
                                   "/start <code> to the bot.")
@@ -213,6 +227,37 @@ async def _with_engine(settings: Settings, action):
         raise CommandError(f"cannot use the database at {describe_url(settings.database_url)}: {reason}") from None
     finally:
         await engine.dispose()
+
+
+def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import time
+
+    from provisioner.images.dockerfile import build_with_registry
+    from provisioner.images.errors import ImageBuildError
+    from provisioner.images.offline import build_offline, default_cache_dir, image_id
+    from provisioner.openclaw.install import InstallError, install
+
+    tag, version = settings.openclaw_image, settings.openclaw_version
+    docker_host = settings.docker_url or os.environ.get("DOCKER_HOST") or None
+    began = time.monotonic()
+    try:
+        if args.offline:
+            runtime_dir = settings.resolved_runtime_dir
+            try:
+                openclaw = install(runtime_dir, version)  # nothing to do, and no network, when present
+            except InstallError as exc:
+                raise CommandError(f"could not install OpenClaw {version} into {runtime_dir}: {exc}") from None
+            image = build_offline(openclaw, tag, docker_host, default_cache_dir(runtime_dir),
+                                  log=lambda message: print(message, flush=True))
+        else:
+            build_with_registry(version, tag, docker_host)
+            image = image_id(tag, docker_host)
+    except ImageBuildError as exc:
+        raise CommandError(f"could not build {tag}: {exc}") from None
+    print(f"{tag} is image {image.removeprefix('sha256:')[:12]} on {docker_host or 'the default Docker engine'} "
+          f"({time.monotonic() - began:.1f} s)")
+    return 0
 
 
 if __name__ == "__main__":

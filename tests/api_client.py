@@ -75,6 +75,18 @@ class Api:
                 await asyncio.sleep(0.2)
 
 
+async def migrated(settings: Settings) -> None:
+    """Bring the settings' database up to date, as `clawfleet serve` does before it starts."""
+    from db.engine import create_engine
+    from db.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def running_api(settings: Settings, runtime: Runtime | None = None,
                       notifier: Notifier | None = None) -> AsyncIterator[Api]:

@@ -40,6 +40,7 @@ def test_the_container_is_hardened_and_labelled() -> None:
     net = network_name(INSTANCE)
     assert container_config(spec) == {
         "Image": "clawfleet/openclaw:2026.9.6",
+        "Hostname": container_name(INSTANCE),
         "User": "1000:1000",
         "Env": [
             "HOME=/home/node",

@@ -12,8 +12,7 @@ import json
 import pytest
 
 from clawfleet.settings import Settings
-from db.engine import create_engine
-from db.migrate import upgrade
+from tests.api_client import migrated
 from tests.bot_chat import Chat, onboard, running_platform
 from tests.fakes.model import FakeModel
 from tests.openclaw_fixtures import openclaw_install  # noqa: F401 - fixture
@@ -44,9 +43,7 @@ async def test_onboarding_in_chat_ends_with_the_users_own_bot_answering(settings
     own_bot = telegram.add_bot(username="ada_own_bot")
     ada = telegram.user(first_name="Ada")
     chat = Chat(clawfleet_bot, ada)
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)  # as `clawfleet serve` does before it starts
-    await engine.dispose()
+    await migrated(settings)
     try:
         async with running_platform(settings):
             ready = await onboard(chat, own_bot, OPENAI_KEY, timeout=180)

@@ -21,13 +21,12 @@ from sqlalchemy import delete, select
 
 from clawfleet.settings import Settings
 from db.engine import create_engine, create_session_factory
-from db.migrate import upgrade
 from db.models import Instance
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff
 from provisioner.runtimes import procfs
 from provisioner.runtimes.base import LaunchRequest, Started
 from provisioner.runtimes.process import ProcessRuntime
-from tests.api_client import Api, running_api
+from tests.api_client import Api, migrated, running_api
 from tests.fakes.model import FakeModel
 from tests.openclaw_fixtures import openclaw_install  # noqa: F401 - fixture
 from tests.platform_process import PlatformProcess, RemoteApi, gateways, kill_all, listening_ports
@@ -60,12 +59,6 @@ def settings(tmp_path, data_dir, openclaw_install, model) -> Settings:  # noqa: 
     )
 
 
-async def _migrated(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    await engine.dispose()
-
-
 
 class BreakableRuntime(ProcessRuntime):
     """The real process runtime, with a switch that writes a config OpenClaw refuses to start
@@ -94,7 +87,7 @@ class BreakableRuntime(ProcessRuntime):
 
 @pytest.fixture
 async def api(settings, openclaw_install):  # noqa: F811
-    await _migrated(settings)
+    await migrated(settings)
     runtime, notifier = BreakableRuntime(settings.data_dir, openclaw_install), RecordingNotifier()
     async with running_api(settings, runtime, notifier) as api:
         api.runtime, api.notifier = runtime, notifier

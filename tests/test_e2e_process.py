@@ -18,7 +18,7 @@ from clawfleet.settings import Settings
 from db.models import Instance
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
-from tests.api_client import Api, running_api
+from tests.api_client import Api, migrated, running_api
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 from tests.openclaw_fixtures import openclaw_install  # noqa: F401 - fixture
@@ -52,12 +52,8 @@ def settings(tmp_path, openclaw_install, fakes) -> Settings:  # noqa: F811
 
 @pytest.fixture
 async def api(settings):
-    from db.engine import create_engine
-    from db.migrate import upgrade
 
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    await engine.dispose()
+    await migrated(settings)
     async with running_api(settings) as api:
         await api.sign_up()
         try:
@@ -158,12 +154,8 @@ async def test_the_users_bot_answers_through_openclaw(api: Api, fakes, settings:
 
 
 async def test_a_gateway_outlives_the_platform(settings: Settings) -> None:
-    from db.engine import create_engine
-    from db.migrate import upgrade
 
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    await engine.dispose()
+    await migrated(settings)
     pid = None
     try:
         async with running_api(settings) as api:

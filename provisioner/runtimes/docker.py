@@ -24,6 +24,7 @@ from typing import Any
 import aiodocker
 import structlog
 from aiodocker.containers import DockerContainer
+from aiodocker.volumes import DockerVolume
 
 from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
 from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
@@ -214,7 +215,7 @@ class DockerRuntime(Runtime):
         if not keep_data:  # kept volumes still carry their labels: found again for a restore
             for purpose in ("state", "secrets"):
                 try:
-                    await self.docker.volumes.get(volume_name(instance_id, purpose)).delete()
+                    await DockerVolume(self.docker, volume_name(instance_id, purpose)).delete()
                 except aiodocker.DockerError as exc:
                     if exc.status != _GONE:
                         raise

@@ -89,6 +89,9 @@ def container_config(spec: ContainerSpec) -> dict:
     }
     return {
         "Image": spec.image,
+        # Stable across the instance's containers: OpenClaw trusts its own lock in the state volume
+        # only on the same host name, and would wait out a killed gateway's lock (5 min) otherwise.
+        "Hostname": container_name(spec.instance_id),
         "User": USER,
         "Env": [f"{name}={value}" for name, value in sorted(env.items())],
         "Cmd": ["node", "openclaw.mjs", "gateway", "run"],
