@@ -4,7 +4,10 @@ gateway started by hand on the same config -> /readyz, in interleaved pairs (one
 Also measures the RSS of one idle gateway (all processes of its session) and the time from a
 user's first message to their bot's first answer (fake Bot API and fake model on loopback).
 
-    .venv/bin/python -m bench.deploy [--pairs 10] [--out bench/results/deploy.json]
+    .venv/bin/python -m bench.deploy [--pairs 10] [--runtime process|docker] [--out FILE]
+
+With --runtime docker (bench/deploy_docker.py): platform vs the same container started straight on
+the engine vs upstream's `openclaw fleet create`, on the same image.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from db.migrate import upgrade
 from db.models import Instance
 from provisioner.openclaw.install import find_install
 from provisioner.runtimes import procfs
-from provisioner.runtimes.process import LEAN_NODE_OPTIONS
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 from web.app import create_app
@@ -236,9 +238,16 @@ def print_table(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/deploy.json"))
+    parser.add_argument("--runtime", choices=["process", "docker"], default="process")
+    parser.add_argument("--docker-url", default=os.environ.get("CLAWFLEET_DOCKER_URL") or os.environ.get("DOCKER_HOST"))
+    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/deploy[-docker].json")
     args = parser.parse_args()
-    asyncio.run(run(args.pairs, args.out))
+    if args.runtime == "docker":
+        from bench.deploy_docker import run as run_docker
+
+        asyncio.run(run_docker(args.pairs, args.out or Path("bench/results/deploy-docker.json"), args.docker_url))
+    else:
+        asyncio.run(run(args.pairs, args.out or Path("bench/results/deploy.json")))
 
 
 if __name__ == "__main__":
