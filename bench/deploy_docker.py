@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
+from provisioner.manager import ManagerConfig
 from provisioner.openclaw.install import find_install
 from provisioner.ports import can_bind
 from provisioner.providers import get_provider
@@ -39,6 +40,7 @@ from web.app import create_app
 API_KEY = "sk-proj-bench0bench0bench0bench0bench0"
 NOWHERE = "http://127.0.0.1:9/v1"  # inside the container: nothing listens, nothing leaves
 BUDGET_GIB = 20
+PLAN_CPUS, PLAN_MEMORY_MB = ManagerConfig.cpus, ManagerConfig.memory_mb  # fleet gets the same limits as ours
 
 
 async def wait_ready(http: aiohttp.ClientSession, url: str, began: float, timeout: float = 300) -> float:
@@ -95,7 +97,8 @@ async def fleet_round(http, install, image: str, home: Path, index: int) -> floa
     env.pop("DOCKER_HOST", None)  # fleet only talks to the local socket
     began = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *install.argv("fleet", "create", tenant, "--image", image, "--port", str(port), "--json"), env=env,
+        *install.argv("fleet", "create", tenant, "--image", image, "--port", str(port), "--json",
+                      "--cpus", f"{PLAN_CPUS:g}", "--memory", f"{PLAN_MEMORY_MB}m"), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await process.communicate()
     if process.returncode != 0:
@@ -129,7 +132,8 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="clawfleet-bench-docker-"))
     settings = Settings(_env_file=None, data_dir=workdir / "data", database_url=f"sqlite+aiosqlite:///{workdir}/b.db",
                         runtime="docker", docker_url=docker_url, provider_urls={"openai": NOWHERE},
-                        max_instances_per_user=1000, start_timeout_s=300, max_concurrent_starts=1)
+                        max_instances_per_user=1000, start_timeout_s=300, max_concurrent_starts=1,
+                        reconcile_interval_s=10**6)  # after its boot pass: the bare containers have no rows
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     await engine.dispose()

@@ -185,6 +185,17 @@ async def test_the_network_endpoint_reaches_the_container_on_its_own_network(set
             assert ipaddress.ip_address(address) in ipaddress.ip_network("10.213.0.0/16")
             status, health = await api.call("GET", f"/api/instances/{created['id']}/health")
             assert health["ready"], health
+
+            # logs follow the container: the last 3 lines at once, then what it says while it stops
+            headers = {"Authorization": f"Bearer {api.token}"}
+            async with api.http.get(api.url(f"/api/instances/{created['id']}/logs?tail=3&follow=1"),
+                                    headers=headers) as response:
+                first = [await response.content.readline() for _ in range(3)]
+                assert all(line.strip() for line in first)
+                assert (await api.call("POST", f"/api/instances/{created['id']}/stop"))[0] == 202
+                async with asyncio.timeout(60):
+                    later = [line async for line in response.content]  # ends when the container stops
+            assert later and OPENAI_KEY.encode() not in b"".join(first + later)
         finally:
             await _remove_everything_of(docker, [row.id for row in await _rows(api)])
 
