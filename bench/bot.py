@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application, MessageHandler, filters
 
+from bench.table import print_table, write_json
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -125,15 +125,13 @@ async def run(users: int, rounds: int, out: Path, database_url: str = "") -> dic
         "latency_ratio_clawfleet_over_echo": round(clawfleet_ms / echo_ms, 2),
         "per_round": results,
     }
-    print_table(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"written to {out}")
+    report(result)
+    write_json(result, out)
     return result
 
 
-def print_table(result: dict) -> None:
-    rows = [
+def report(result: dict) -> None:
+    print_table([
         ("ClawFleet onboarding: updates/s (median of rounds)", f"{result['clawfleet_updates_per_s_median']}"),
         ("bare echo bot: updates/s (median of rounds)", f"{result['echo_updates_per_s_median']}"),
         ("throughput ratio ClawFleet / echo", f"{result['throughput_ratio_clawfleet_over_echo']}"),
@@ -142,12 +140,7 @@ def print_table(result: dict) -> None:
         ("ClawFleet: message -> reply (median)", f"{result['clawfleet_reply_latency_ms_median']} ms"),
         ("echo: message -> reply (median)", f"{result['echo_reply_latency_ms_median']} ms"),
         ("latency ratio ClawFleet / echo", f"{result['latency_ratio_clawfleet_over_echo']}"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    print(f"{result['users']} users at once, {result['steps_per_user']} steps each, {result['rounds']} rounds")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    ], heading=f"{result['users']} users at once, {result['steps_per_user']} steps each, {result['rounds']} rounds")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from bench.table import print_table, write_json
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -197,10 +198,8 @@ async def run(pairs: int, out: Path) -> dict:
         "idle_gateway_rss_mb": rss_mb,
         "first_message_to_first_answer_s": first_answer_s,
     }
-    print_table(result)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"written to {out}")
+    report(result)
+    write_json(result, out)
     return result
 
 
@@ -220,19 +219,15 @@ async def first_answer(platform: Platform, telegram: FakeTelegram, model: FakeMo
     return seconds
 
 
-def print_table(result: dict) -> None:
-    rows = [
+def report(result: dict) -> None:
+    print_table([
         ("platform: POST /api/instances -> running (median)", f"{result['platform_median_s']:.2f} s"),
         ("bare: openclaw gateway run -> /readyz (median)", f"{result['bare_median_s']:.2f} s"),
         ("median ratio platform / bare", f"{result['median_ratio']:.3f}"),
         ("platform overhead", f"{result['overhead_ms']:.0f} ms ({result['overhead_pct']:.1f} %)"),
         ("idle gateway RSS (whole session)", f"{result['idle_gateway_rss_mb']:.0f} MB"),
         ("first message -> first answer", f"{result['first_message_to_first_answer_s']:.1f} s"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    ])
 
 
 def main() -> None:

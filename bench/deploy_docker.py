@@ -18,6 +18,8 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiodocker
@@ -25,6 +27,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
+from bench.table import print_table, write_json
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -124,6 +127,20 @@ async def idle_memory_mb(http, runtime: DockerRuntime, docker: aiodocker.Docker)
     return usage / (1024 * 1024)
 
 
+@contextmanager
+def local_socket_for(docker_url: str | None) -> Iterator[None]:
+    """fleet talks to /var/run/docker.sock only: point that at the engine under test meanwhile."""
+    default_socket = Path("/var/run/docker.sock")
+    if not (docker_url and docker_url.startswith("unix://")) or default_socket.exists():
+        yield
+        return
+    default_socket.symlink_to(docker_url.removeprefix("unix://"))
+    try:
+        yield
+    finally:
+        default_socket.unlink()
+
+
 async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     runtime_dir = Path(os.environ.get("CLAWFLEET_RUNTIME_DIR", Path.home() / ".cache/clawfleet/runtime"))
     settings_defaults = Settings(_env_file=None)
@@ -138,19 +155,6 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     await upgrade(engine)
     await engine.dispose()
     times: dict[str, list[float]] = {"platform": [], "bare": [], "fleet": []}
-    # fleet talks to /var/run/docker.sock only: point it at the engine under test for the run
-    default_socket, linked = Path("/var/run/docker.sock"), False
-    if docker_url and docker_url.startswith("unix://") and not default_socket.exists():
-        default_socket.symlink_to(docker_url.removeprefix("unix://"))
-        linked = True
-    try:
-        return await _rounds(pairs, out, docker_url, settings, install, image, workdir, times)
-    finally:
-        if linked:
-            default_socket.unlink()
-
-
-async def _rounds(pairs, out, docker_url, settings, install, image, workdir, times) -> dict:
     async with aiohttp.ClientSession() as http, aiodocker.Docker(url=docker_url) as docker:
         runtime = DockerRuntime(docker, DockerConfig(image=image, version="bench"))
         server = TestServer(create_app(settings), host="127.0.0.1")
@@ -167,7 +171,8 @@ async def _rounds(pairs, out, docker_url, settings, install, image, workdir, tim
                 elif kind == "bare":
                     times[kind].append(await bare_round(http, runtime))
                 else:
-                    times[kind].append(await fleet_round(http, install, image, workdir / "fleet", index))
+                    with local_socket_for(docker_url):
+                        times[kind].append(await fleet_round(http, install, image, workdir / "fleet", index))
             print(f"round {index + 1}/{pairs}: " + ", ".join(f"{k} {times[k][-1]:.2f} s" for k in kinds), flush=True)
         idle_mb = await idle_memory_mb(http, runtime, docker)
         await server.close()
@@ -182,7 +187,7 @@ async def _rounds(pairs, out, docker_url, settings, install, image, workdir, tim
         "idle_container_memory_mb": idle_mb,
         "instances_in_20_gib": int(BUDGET_GIB * 1024 // idle_mb),
     }
-    rows = [
+    print_table([
         ("platform: POST /api/instances -> running (median)", f"{medians['platform']:.2f} s"),
         ("bare: same container on the engine -> /readyz (median)", f"{medians['bare']:.2f} s"),
         ("openclaw fleet create -> /readyz (median)", f"{medians['fleet']:.2f} s"),
@@ -191,12 +196,6 @@ async def _rounds(pairs, out, docker_url, settings, install, image, workdir, tim
         ("platform overhead over bare", f"{result['overhead_ms']:.0f} ms"),
         ("idle container memory", f"{idle_mb:.0f} MB"),
         (f"instances in {BUDGET_GIB} GiB (extrapolated)", f"{result['instances_in_20_gib']}"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"written to {out}")
+    ])
+    write_json(result, out)
     return result

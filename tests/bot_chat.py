@@ -71,9 +71,9 @@ def buttons(message: dict) -> dict[str, str]:
 
 
 def button_starting(message: dict, prefix: str) -> str:
-    [data] = [data for data in buttons(message) if data.startswith(prefix)][:1] or [None]
-    assert data is not None, f"no button {prefix}… on {message.get('text')!r}: {buttons(message)}"
-    return data
+    found = [data for data in buttons(message) if data.startswith(prefix)]
+    assert found, f"no button {prefix}… on {message.get('text')!r}: {buttons(message)}"
+    return found[0]
 
 
 def collapse(text: str) -> str:

@@ -158,18 +158,17 @@ class DockerRuntime(Runtime):
     async def list_all(self) -> list[Listed]:
         found = []
         for container in await self.docker.containers.list(filters=json.dumps(label_filter())):
-            summary = container._container
             try:
-                instance_id = uuid.UUID(summary["Labels"][f"{LABEL}.instance"])
+                instance_id = uuid.UUID(container["Labels"][f"{LABEL}.instance"])
             except (KeyError, ValueError):
                 continue
-            port = next((p.get("PublicPort") for p in summary.get("Ports", []) if p.get("PrivatePort") == GATEWAY_PORT
+            port = next((p.get("PublicPort") for p in container["Ports"] or [] if p.get("PrivatePort") == GATEWAY_PORT
                          and p.get("PublicPort")), None)
-            networks = summary.get("NetworkSettings", {}).get("Networks", {})
-            address = networks.get(network_name(instance_id), {}).get("IPAddress")
-            found.append(Listed(instance_id, Observed("running", summary["Names"][0].lstrip("/")), {
-                "version": STATE_VERSION, "container": summary["Names"][0].lstrip("/"), "id": summary["Id"],
-                "port": port, "address": address,
+            networks = (container["NetworkSettings"] or {}).get("Networks", {})
+            name = container["Names"][0].lstrip("/")
+            found.append(Listed(instance_id, Observed("running", name), {
+                "version": STATE_VERSION, "container": name, "id": container.id, "port": port,
+                "address": networks.get(network_name(instance_id), {}).get("IPAddress"),
             }))
         return found
 
