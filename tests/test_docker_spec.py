@@ -104,6 +104,11 @@ def test_each_instance_gets_a_bridge_of_its_own_from_the_pool() -> None:
     }
 
 
+def test_a_network_the_platform_joins_lets_it_reach_the_gateway() -> None:
+    shared = network_config(INSTANCE, OWNER, "0.1.0", "10.213.0.16/28", shared_with_platform=True)
+    assert shared["Options"] == {"com.docker.network.bridge.enable_icc": "true"}
+
+
 def test_list_filters_select_clawfleets_objects() -> None:
     assert label_filter() == {"label": ["clawfleet.managed=true"]}
     assert label_filter(instance="x") == {"label": ["clawfleet.managed=true", "clawfleet.instance=x"]}

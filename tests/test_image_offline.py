@@ -7,6 +7,7 @@ starts one with scripts/ensure-docker.sh and builds the image first, so the buil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -111,3 +112,26 @@ def test_a_second_build_is_cached(engine_url: str, image: str, openclaw_install:
     assert again == image
     assert {path: path.stat().st_mtime_ns for path in CACHE_DIR.glob("debian-*.tar")} == tarballs
     assert len(said) == 1 and "nothing to do" in said[0]  # no bootstrap, no import, no build
+
+
+def test_a_changed_recipe_builds_again_and_drops_the_old_image(engine_url: str, image: str,
+                                                               openclaw_install: OpenClawInstall,  # noqa: F811
+                                                               tmp_path) -> None:
+    """A small stand-in for Node and OpenClaw keeps this quick; the base is the cached tarball."""
+    package = tmp_path / "node_modules" / "openclaw"
+    package.mkdir(parents=True)
+    (package / "openclaw.mjs").write_text("// stand-in\n")
+    small = OpenClawInstall(root=tmp_path, version="0.0.0-test", node=openclaw_install.node, package_dir=package)
+    tag = f"clawfleet/openclaw-recipe-test:{os.getpid()}"
+    first_recipe = dataclasses.replace(RECIPE, env=(*RECIPE.env, ("CLAWFLEET_TEST", "one")))
+    second_recipe = dataclasses.replace(RECIPE, env=(*RECIPE.env, ("CLAWFLEET_TEST", "two")))
+    try:
+        first = build_offline(small, tag, engine_url, CACHE_DIR, recipe=first_recipe)
+        said: list[str] = []
+        second = build_offline(small, tag, engine_url, CACHE_DIR, recipe=second_recipe, log=said.append)
+        assert second != first and any("building it again" in line for line in said)
+        assert docker(engine_url, "image", "inspect", first).returncode != 0  # gone, not left dangling
+        env = json.loads(docker(engine_url, "image", "inspect", tag).stdout)[0]["Config"]["Env"]
+        assert "CLAWFLEET_TEST=two" in env
+    finally:
+        docker(engine_url, "image", "rm", tag)

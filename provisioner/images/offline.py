@@ -36,6 +36,7 @@ def build_offline(install: OpenClawInstall, tag: str, docker_host: str | None, c
         if found is not None and all(found.get(key) == value for key, value in wanted.items()):
             log(f"{tag} is already built (recipe {wanted[RECIPE_LABEL]}): nothing to do")
             return image_id(tag, docker_host)
+        previous = image_id(tag, docker_host) if found is not None else None
         if found is not None:
             log(f"{tag} exists but was built from recipe {found.get(RECIPE_LABEL)} of OpenClaw "
                 f"{found.get(VERSION_LABEL)}: building it again")
@@ -48,7 +49,11 @@ def build_offline(install: OpenClawInstall, tag: str, docker_host: str | None, c
         # the legacy builder: it uses the local image as is and never asks a registry about it
         docker(["build", "--quiet", "--tag", tag, "-"], docker_host, stdin=dockerfile, DOCKER_BUILDKIT="0")
         docker(["image", "rm", rootfs], docker_host, check=False)  # only untags: the image's lower layer
-        return image_id(tag, docker_host)
+        built = image_id(tag, docker_host)
+        if found is not None and previous != built:
+            # the tag moved on: drop the old image unless a container still runs from it
+            docker(["image", "rm", previous], docker_host, check=False)
+        return built
 
 
 def image_labels(tag: str, docker_host: str | None) -> dict[str, str] | None:

@@ -249,7 +249,8 @@ class DockerRuntime(Runtime):
             subnet = next_subnet(self.config.subnet_pool, self.config.subnet_prefix, taken)
             try:
                 await self.docker.networks.create(
-                    network_config(request.instance_id, request.owner_id, self.config.version, subnet))
+                    network_config(request.instance_id, request.owner_id, self.config.version, subnet,
+                                   shared_with_platform=bool(self.config.join_container)))
                 return
             except aiodocker.DockerError as exc:
                 if exc.status in _ALREADY:

@@ -126,16 +126,20 @@ def host_config(spec: ContainerSpec) -> dict:
 
 
 def network_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str,
-                   subnet: str | None = None) -> dict:
+                   subnet: str | None = None, *, shared_with_platform: bool = False) -> dict:
     """The body of POST /networks/create: a bridge of the instance's own. `subnet` comes from
-    ClawFleet's pool of small subnets (Docker's default pools run out at about 31 networks)."""
+    ClawFleet's pool of small subnets (Docker's default pools run out at about 31 networks).
+
+    Instances never share a bridge, and Docker drops traffic between bridges. Inside one bridge,
+    container-to-container traffic is refused (ICC off) unless the platform, running in a container
+    of its own, joins the network to reach the gateway: ICC off would drop that too."""
     config: dict = {
         "Name": network_name(instance_id),
         "Driver": "bridge",
         "CheckDuplicate": True,
         "Internal": False,  # the gateway must reach its model provider and Telegram
         "Labels": labels(instance_id, owner_id, version),
-        "Options": {"com.docker.network.bridge.enable_icc": "false"},
+        "Options": {"com.docker.network.bridge.enable_icc": "true" if shared_with_platform else "false"},
     }
     if subnet is not None:
         config["IPAM"] = {"Driver": "default", "Config": [{"Subnet": subnet}]}
