@@ -1,9 +1,10 @@
-"""The `clawfleet` command: serve, migrate, keys, runtime, invites, version."""
+"""The `clawfleet` command: serve, migrate, keys, runtime, image, egress-guard, invites, version."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -92,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     image_build.add_argument("--offline", action="store_true",
                              help="build without a registry, from this machine's OpenClaw install")
     image_build.set_defaults(handler=cmd_image_build)
+
+    guard = commands.add_parser(
+        "egress-guard", help="install the host firewall rules that keep instances off the metadata service",
+        description="Install (or refresh) the iptables rules that refuse instance containers the cloud metadata "
+        "service and CLAWFLEET_DOCKER_EGRESS_DENY (default 169.254.0.0/16) and every address of this host "
+        "but DNS, for the instance networks of CLAWFLEET_DOCKER_SUBNET_POOL. Run as root on the Docker engine's "
+        "host. `clawfleet serve` does this itself when it can; run it where it cannot (compose).")
+    guard_action = guard.add_mutually_exclusive_group()
+    guard_action.add_argument("--print", dest="action", action="store_const", const="print",
+                              help="print the rules as a shell script instead")
+    guard_action.add_argument("--check", dest="action", action="store_const", const="check",
+                              help="exit 0 when the rules are in place, 1 when not")
+    guard_action.add_argument("--remove", dest="action", action="store_const", const="remove",
+                              help="take the rules out")
+    guard.set_defaults(handler=cmd_egress_guard, action="install")
 
     invites = commands.add_parser("invites", help="invite codes for CLAWFLEET_ACCESS=invite",
                                   description="One-time invite codes: a person redeems one by sending "
@@ -230,7 +246,6 @@ async def _with_engine(settings: Settings, action):
 
 
 def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
-    import os
     import time
 
     from provisioner.images.dockerfile import build_with_registry
@@ -257,6 +272,32 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError(f"could not build {tag}: {exc}") from None
     print(f"{tag} is image {image.removeprefix('sha256:')[:12]} on {docker_host or 'the default Docker engine'} "
           f"({time.monotonic() - began:.1f} s)")
+    return 0
+
+
+def cmd_egress_guard(args: argparse.Namespace, settings: Settings) -> int:
+    from provisioner.runtimes import egress
+
+    rules = egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny))
+    if args.action == "print":
+        print(rules.script(), end="")
+        return 0
+    if os.geteuid() != 0:
+        raise CommandError("egress guard: the host's firewall needs root; run this as root on the engine's host, "
+                           "or use --print")
+    try:
+        if args.action == "check":
+            present = asyncio.run(egress.installed(rules))
+            print(f"egress guard for {rules.pool}: {'in place' if present else 'missing'}")
+            return 0 if present else 1
+        if args.action == "remove":
+            asyncio.run(egress.remove(rules))
+            print(f"egress guard for {rules.pool}: removed")
+            return 0
+        asyncio.run(egress.install(rules))
+    except egress.EgressGuardError as exc:
+        raise CommandError(f"egress guard: {exc}") from None
+    print(f"egress guard for {rules.pool}: installed (refused: {', '.join(rules.denied)} and this host but DNS)")
     return 0
 
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     docker_endpoint: Literal["host", "network"] = "host"  # network: the platform runs in a container itself
     docker_join_container: str | None = None  # network mode: the platform's container, joined to each instance network
     docker_subnet_pool: str = "10.213.0.0/16"  # /28 per instance network
+    # host firewall rules keeping instances from the metadata service and the host (provisioner/runtimes/egress.py)
+    docker_egress_guard: Literal["auto", "required", "off"] = "auto"
+    docker_egress_deny: Annotated[list[str], NoDecode] = ["169.254.0.0/16"]
     openclaw_version: str = DEFAULT_OPENCLAW_VERSION
     openclaw_image: str = ""  # empty: clawfleet/openclaw:<openclaw_version>
     runtime_dir: Path | None = None  # process runtime's Node.js + OpenClaw; empty: <data_dir>/runtime
@@ -84,7 +87,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("secret_keys", "allowed_emails", "allowed_telegram_ids", mode="before")
+    @field_validator("secret_keys", "allowed_emails", "allowed_telegram_ids", "docker_egress_deny", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -113,6 +116,20 @@ class Settings(BaseSettings):
         if pool.version != 4 or pool.prefixlen > 24:
             raise ValueError("must be an IPv4 network of /24 or larger (each instance takes a /28)")
         return str(pool)
+
+    @field_validator("docker_egress_deny")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        networks = []
+        for position, item in enumerate(value, start=1):
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"item {position} ({item!r}) is not a network like 169.254.0.0/16") from None
+            if network.version != 4:
+                raise ValueError(f"item {position} ({item}) is IPv6; instance networks are IPv4 only")
+            networks.append(str(network))
+        return networks
 
     @field_validator("public_url", "telegram_api_url")
     @classmethod

@@ -84,9 +84,41 @@ async def _docker_runtime(settings: Settings) -> Runtime:
     join = settings.docker_join_container
     if settings.docker_endpoint == "network" and join is None:
         join = socket.gethostname()  # inside a container: its own id, which the engine knows it by
+    try:
+        await _guard_egress(settings)
+    except RuntimeUnavailable:
+        await docker.close()
+        raise
     return DockerRuntime(docker, DockerConfig(
         image=settings.openclaw_image, version=__version__, endpoint=settings.docker_endpoint,
         subnet_pool=settings.docker_subnet_pool, join_container=join))
+
+
+async def _guard_egress(settings: Settings) -> None:
+    """Install the host firewall rules when the platform can; otherwise say plainly that they are
+    not enforced (or refuse to run gateways, with CLAWFLEET_DOCKER_EGRESS_GUARD=required)."""
+    from provisioner.runtimes import egress
+
+    if settings.docker_egress_guard == "off":
+        log.warning("egress guard off (CLAWFLEET_DOCKER_EGRESS_GUARD=off): instances can reach the metadata "
+                    "service and the host's own addresses")
+        return
+    rules = egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny))
+    reason = egress.unsupported_reason(settings.docker_url)
+    if reason is None:
+        try:
+            await egress.install(rules)
+        except egress.EgressGuardError as exc:
+            reason = str(exc)
+        else:
+            log.info("egress guard installed", pool=rules.pool, denied=list(rules.denied))
+            return
+    if settings.docker_egress_guard == "required":
+        raise RuntimeUnavailable(f"the egress guard cannot be installed ({reason}); install it on the engine's "
+                                 "host (`clawfleet egress-guard --print`) and set CLAWFLEET_DOCKER_EGRESS_GUARD=auto")
+    log.warning("egress guard not enforced by the platform: instances can reach the metadata service and the "
+                "host unless the host's firewall stops them; `clawfleet egress-guard --print` gives the rules",
+                reason=reason)
 
 
 @asynccontextmanager

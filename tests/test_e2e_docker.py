@@ -23,6 +23,8 @@ from db.models import Instance
 from provisioner.providers import get_provider
 from provisioner.runtimes.base import LaunchRequest
 from provisioner.runtimes.docker_spec import container_name, label_filter, network_name, volume_name
+from provisioner.runtimes.egress import EgressRules
+from provisioner.runtimes.egress import installed as egress_installed
 from tests.api_client import Api, migrated, running_api
 from tests.docker_fixtures import docker_engine, openclaw_image  # noqa: F401 - fixtures
 from tests.platform_process import free_port
@@ -128,7 +130,11 @@ async def test_deploy_reconfigure_restart_stop_start_delete(api: Api, docker: ai
     assert volumes == []
 
 
-async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker: aiodocker.Docker) -> None:
+async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker: aiodocker.Docker,
+                                                                settings: Settings) -> None:
+    # the platform runs as root beside the engine here: it installed the egress guard at start
+    # (what the rules do to a container: tests/test_egress_guard.py)
+    assert await egress_installed(EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny)))
     first, second = await _deploy(api), await _deploy(api)
     shown = await _inspect(docker, first["id"])
     host = shown["HostConfig"]
