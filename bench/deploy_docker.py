@@ -3,6 +3,8 @@
 - platform: `POST /api/instances` -> `running` (database, lease, progress, readiness wait);
 - bare: the same container (same image, spec and config) started straight on the engine
   through the runtime, -> `/readyz`: what the engine and OpenClaw cost without the platform;
+- cold: the same again without the image's compile cache (NODE_COMPILE_CACHE unset), to show
+  what the cache saves;
 - fleet: upstream's `openclaw fleet create` on the same image -> `/readyz`.
 
 Rounds are interleaved and rotate the order. Also: the idle memory of one instance's container
@@ -154,22 +156,23 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     engine = create_engine(settings.database_url)
     await upgrade(engine)
     await engine.dispose()
-    times: dict[str, list[float]] = {"platform": [], "bare": [], "fleet": []}
+    kinds = ["platform", "bare", "cold", "fleet"]
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
     async with aiohttp.ClientSession() as http, aiodocker.Docker(url=docker_url) as docker:
         runtime = DockerRuntime(docker, DockerConfig(image=image, version="bench"))
+        cold = DockerRuntime(docker, DockerConfig(image=image, version="bench", use_compile_cache=False))
         server = TestServer(create_app(settings), host="127.0.0.1")
         await server.start_server()
         async with http.post(str(server.make_url("/api/auth/register")),
                              json={"email": "bench@example.com", "password": "benchmark password"}) as response:
             token = (await response.json())["token"]
-        kinds = ["platform", "bare", "fleet"]
         for index in range(pairs):
-            order = kinds[index % 3:] + kinds[:index % 3]  # each kind goes first, second and third in turn
+            order = kinds[index % len(kinds):] + kinds[:index % len(kinds)]  # each kind takes every place in turn
             for kind in order:
                 if kind == "platform":
                     times[kind].append(await platform_round(http, server, token))
-                elif kind == "bare":
-                    times[kind].append(await bare_round(http, runtime))
+                elif kind in ("bare", "cold"):
+                    times[kind].append(await bare_round(http, runtime if kind == "bare" else cold))
                 else:
                     with local_socket_for(docker_url):
                         times[kind].append(await fleet_round(http, install, image, workdir / "fleet", index))
@@ -178,11 +181,19 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
         await server.close()
 
     medians = {kind: statistics.median(values) for kind, values in times.items()}
+
+    def paired(first: str, second: str) -> float:
+        """The median of per-round ratios: each round's kinds ran back to back, under the same load."""
+        return statistics.median(a / b for a, b in zip(times[first], times[second]))
+
     result = {
         "image": image, "rounds": pairs, "seconds": times,
         "median_s": medians,
         "platform_over_bare": medians["platform"] / medians["bare"],
         "platform_over_fleet": medians["platform"] / medians["fleet"],
+        "bare_over_cold": medians["bare"] / medians["cold"],
+        "paired": {"platform_over_bare": paired("platform", "bare"), "platform_over_fleet": paired("platform", "fleet"),
+                   "bare_over_cold": paired("bare", "cold")},
         "overhead_ms": (medians["platform"] - medians["bare"]) * 1000,
         "idle_container_memory_mb": idle_mb,
         "instances_in_20_gib": int(BUDGET_GIB * 1024 // idle_mb),
@@ -190,9 +201,14 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     print_table([
         ("platform: POST /api/instances -> running (median)", f"{medians['platform']:.2f} s"),
         ("bare: same container on the engine -> /readyz (median)", f"{medians['bare']:.2f} s"),
+        ("cold: same container without the compile cache -> /readyz (median)", f"{medians['cold']:.2f} s"),
         ("openclaw fleet create -> /readyz (median)", f"{medians['fleet']:.2f} s"),
         ("ratio platform / bare", f"{result['platform_over_bare']:.3f}"),
         ("ratio platform / fleet", f"{result['platform_over_fleet']:.3f}"),
+        ("ratio bare / cold (what the compile cache saves)", f"{result['bare_over_cold']:.3f}"),
+        ("paired: median of per-round platform / bare", f"{result['paired']['platform_over_bare']:.3f}"),
+        ("paired: median of per-round platform / fleet", f"{result['paired']['platform_over_fleet']:.3f}"),
+        ("paired: median of per-round bare / cold", f"{result['paired']['bare_over_cold']:.3f}"),
         ("platform overhead over bare", f"{result['overhead_ms']:.0f} ms"),
         ("idle container memory", f"{idle_mb:.0f} MB"),
         (f"instances in {BUDGET_GIB} GiB (extrapolated)", f"{result['instances_in_20_gib']}"),

@@ -36,7 +36,8 @@ def test_names_are_deterministic_dns_safe_and_distinct() -> None:
 
 def test_the_container_is_hardened_and_labelled() -> None:
     spec = ContainerSpec(INSTANCE, OWNER, "clawfleet/openclaw:2026.9.6", "0.1.0", host_port=20007,
-                         memory_mb=1536, cpus=1.5, env={"OPENAI_API_KEY": "sk-proj-x", "OPENCLAW_GATEWAY_TOKEN": "t"})
+                         memory_mb=1536, cpus=1.5, env={"OPENAI_API_KEY": "sk-proj-x", "OPENCLAW_GATEWAY_TOKEN": "t"},
+                         compile_cache="/app/compile-cache")
     net = network_name(INSTANCE)
     assert container_config(spec) == {
         "Image": "clawfleet/openclaw:2026.9.6",
@@ -44,6 +45,7 @@ def test_the_container_is_hardened_and_labelled() -> None:
         "User": "1000:1000",
         "Env": [
             "HOME=/home/node",
+            "NODE_COMPILE_CACHE=/app/compile-cache",
             "NODE_OPTIONS=--max-old-space-size=1152 --max-semi-space-size=8",
             "OPENAI_API_KEY=sk-proj-x",
             "OPENCLAW_CONFIG_PATH=/home/node/.openclaw/openclaw.json",
@@ -90,6 +92,11 @@ def test_nothing_mounts_the_docker_socket() -> None:
 @pytest.mark.parametrize(("memory_mb", "heap"), [(1536, 1152), (1024, 768), (2048, 1536), (100, 128)])
 def test_nodes_heap_stays_below_the_memory_limit(memory_mb: int, heap: int) -> None:
     assert heap_mb(memory_mb) == heap
+
+
+def test_the_gateway_reads_the_images_compile_cache_when_it_has_one() -> None:
+    plain = ContainerSpec(INSTANCE, OWNER, "img", "0.1.0", host_port=20007, memory_mb=1536, cpus=1)
+    assert not any(entry.startswith("NODE_COMPILE_CACHE=") for entry in container_config(plain)["Env"])
 
 
 def test_each_instance_gets_a_bridge_of_its_own_from_the_pool() -> None:

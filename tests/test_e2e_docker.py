@@ -142,6 +142,7 @@ async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
     assert host["PidsLimit"] == 512 and host["ReadonlyRootfs"] is True
     assert host["Memory"] > 0 and host["Memory"] == host["MemorySwap"] and host["NanoCpus"] > 0
+    assert "NODE_COMPILE_CACHE=/app/compile-cache" in shown["Config"]["Env"]  # the image's label says where
     heap = next(e for e in shown["Config"]["Env"] if e.startswith("NODE_OPTIONS="))
     assert int(heap.split("--max-old-space-size=")[1].split()[0]) * 1024 * 1024 < host["Memory"]
     assert set(host["Tmpfs"]) == {"/tmp", "/home/node/.cache"}

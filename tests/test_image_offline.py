@@ -57,8 +57,10 @@ def image(engine_url: str, openclaw_install: OpenClawInstall) -> str:  # noqa: F
         service_missing(f"the image {TAG} is not built and cannot be built here: {exc}")
 
 
-def run_hardened(engine_url: str, *argv: str, entrypoint: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_hardened(engine_url: str, *argv: str, entrypoint: str | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     extra = ["--entrypoint", entrypoint] if entrypoint else []
+    extra += [f"--env={key}={value}" for key, value in (env or {}).items()]
     return docker(engine_url, "run", "--rm", *HARDENED, *extra, TAG, *argv)
 
 
@@ -104,6 +106,15 @@ def test_the_filesystem_is_laid_out_as_the_contract_says(engine_url: str, image:
     assert lines[-2:] == ["read-only-root", "writable-cache"]
 
 
+def test_the_compile_cache_is_accepted_on_a_read_only_root(engine_url: str, image: str) -> None:
+    """The runtime points NODE_COMPILE_CACHE at the cache the build filled: Node takes its code from it."""
+    done = run_hardened(engine_url, "node", "openclaw.mjs", "--version",
+                        env={"NODE_COMPILE_CACHE": RECIPE.compile_cache, "NODE_DEBUG_NATIVE": "COMPILE_CACHE"})
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert "V8 code cache for ESM file:///app/node_modules/openclaw/openclaw.mjs was accepted" in said, said[-2000:]
+
+
 def test_a_second_build_is_cached(engine_url: str, image: str, openclaw_install: OpenClawInstall) -> None:  # noqa: F811
     tarballs = {path: path.stat().st_mtime_ns for path in CACHE_DIR.glob("debian-*.tar")}
     assert tarballs, f"no cached Debian tarball in {CACHE_DIR}"
@@ -120,7 +131,11 @@ def test_a_changed_recipe_builds_again_and_drops_the_old_image(engine_url: str, 
     """A small stand-in for Node and OpenClaw keeps this quick; the base is the cached tarball."""
     package = tmp_path / "node_modules" / "openclaw"
     package.mkdir(parents=True)
-    (package / "openclaw.mjs").write_text("// stand-in\n")
+    # stands in for the gateway the build's warm-up starts: ready at once, gone at SIGTERM
+    (package / "openclaw.mjs").write_text(
+        'import http from "node:http";\n'
+        'const server = http.createServer((_, response) => response.end("ok")).listen(18789, "127.0.0.1");\n'
+        'process.on("SIGTERM", () => server.close(() => process.exit(0)));\n')
     small = OpenClawInstall(root=tmp_path, version="0.0.0-test", node=openclaw_install.node, package_dir=package)
     tag = f"clawfleet/openclaw-recipe-test:{os.getpid()}"
     first_recipe = dataclasses.replace(RECIPE, env=(*RECIPE.env, ("CLAWFLEET_TEST", "one")))

@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 
 from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
-from provisioner.images.recipe import RECIPE, labels, recipe_hash, runtime_instructions
+from provisioner.images.recipe import RECIPE, labels, recipe_hash, runtime_instructions, warm_instructions, warm_script
 
 DOCKERFILE = Path(__file__).resolve().parent.parent / "images" / "openclaw" / "Dockerfile"
 RUNTIME_KEYWORDS = {"USER", "WORKDIR", "ENTRYPOINT", "CMD", "ENV", "EXPOSE", "LABEL"}
@@ -58,7 +58,8 @@ def expected(version: str, recipe_label: str) -> dict:
         "ENV": dict(RECIPE.env),
         "EXPOSE": ["18789"],
         "LABEL": {"org.opencontainers.image.title": "clawfleet-openclaw",
-                  "org.opencontainers.image.version": version, "clawfleet.recipe": recipe_label},
+                  "org.opencontainers.image.version": version, "clawfleet.recipe": recipe_label,
+                  "clawfleet.compile-cache": RECIPE.compile_cache},
     }
 
 
@@ -99,6 +100,16 @@ def test_the_production_dockerfile_builds_what_the_offline_recipe_builds() -> No
     for path, mode in RECIPE.home_dirs:  # the same owners and modes as the offline tarball gives them
         made = re.search(rf"install -d -m 0?{mode:o} -o {RECIPE.uid} -g {RECIPE.gid} ([^&]*)", runs)
         assert made and path in made.group(1).split(), f"{path} is not made with mode {mode:o}"
+
+
+def test_both_recipes_fill_the_compile_cache_the_same_way() -> None:
+    production = DOCKERFILE.read_text()
+    warm = warm_instructions()
+    assert warm in production  # the same COPY and RUN, after the runtime settings (as uid 1000)
+    assert production.index(warm) > production.index("USER 1000:1000")
+    assert warm_script().parent == DOCKERFILE.parent  # COPY finds it in the production build's context
+    made = re.search(r"install -d -m 0?755 -o 1000 -g 1000 ([^&]*)", production)
+    assert made and RECIPE.compile_cache in made.group(1).split()  # writable by the warm-up, owned as offline
 
 
 def test_the_recipe_hash_follows_the_recipe() -> None:

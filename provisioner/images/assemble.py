@@ -33,6 +33,7 @@ def write_rootfs(out: IO[bytes], base_tar: Path, install: OpenClawInstall, recip
         _add_dir(tar, recipe.app_dir, 0o755, 0, 0)
         tar.add(install.package_dir.parent, arcname=_arcname(f"{recipe.app_dir}/node_modules"), filter=_root_owned)
         tar.add(install.node.resolve(), arcname=_arcname(recipe.node), filter=_root_owned)
+        _add_dir(tar, recipe.compile_cache, 0o755, recipe.uid, recipe.gid)  # filled by the build's warm-up
         for path, mode in recipe.home_dirs:  # parents come first in the recipe
             _add_dir(tar, path, mode, recipe.uid, recipe.gid)
 

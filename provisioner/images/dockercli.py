@@ -39,12 +39,12 @@ def docker(args: list[str], docker_host: str | None, *, stdin: str | None = None
 class DockerStream:
     """`docker ARGS` reading what the caller writes to .stdin; finish() waits and checks it."""
 
-    def __init__(self, args: list[str], docker_host: str | None, what: str) -> None:
+    def __init__(self, args: list[str], docker_host: str | None, what: str, **extra_env: str) -> None:
         self.what = what
         # output into files, not pipes: a full stderr pipe would block docker while we still write
         self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
         try:
-            self._process = subprocess.Popen(["docker", *args], env=docker_env(docker_host),
+            self._process = subprocess.Popen(["docker", *args], env=docker_env(docker_host, **extra_env),
                                              stdin=subprocess.PIPE, stdout=self._out, stderr=self._err)
         except FileNotFoundError:
             self._out.close(), self._err.close()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from provisioner.images.dockercli import docker_env
 from provisioner.images.errors import ImageBuildError
+from provisioner.images.recipe import IMAGE_CONTEXT as CONTEXT
 from provisioner.images.recipe import recipe_hash
-
-CONTEXT = Path(__file__).resolve().parents[2] / "images" / "openclaw"  # in the source tree only
 
 
 def build_with_registry(version: str, tag: str, docker_host: str | None, context: Path = CONTEXT) -> None:

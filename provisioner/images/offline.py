@@ -8,7 +8,9 @@ tag whose labels carry this recipe's hash and the same OpenClaw version is retur
 from __future__ import annotations
 
 import fcntl
+import io
 import json
+import tarfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +18,17 @@ from pathlib import Path
 from provisioner.images.assemble import write_rootfs
 from provisioner.images.dockercli import DockerStream, docker
 from provisioner.images.errors import ImageBuildError
-from provisioner.images.recipe import RECIPE, RECIPE_LABEL, VERSION_LABEL, Recipe, recipe_hash, runtime_instructions
+from provisioner.images.recipe import (
+    RECIPE,
+    RECIPE_LABEL,
+    VERSION_LABEL,
+    WARM_SCRIPT,
+    Recipe,
+    recipe_hash,
+    runtime_instructions,
+    warm_instructions,
+    warm_script,
+)
 from provisioner.images.rootfs import base_tarball
 from provisioner.openclaw.install import OpenClawInstall
 
@@ -44,10 +56,9 @@ def build_offline(install: OpenClawInstall, tag: str, docker_host: str | None, c
         rootfs = f"clawfleet/openclaw-rootfs:{install.version}-{wanted[RECIPE_LABEL]}"
         log(f"importing {base.name} with Node 24 and OpenClaw {install.version} as {rootfs}")
         _import(rootfs, base, install, recipe, docker_host)
-        log(f"applying the runtime settings as {tag}")
-        dockerfile = f"FROM {rootfs}\n" + runtime_instructions(install.version, recipe=recipe)
-        # the legacy builder: it uses the local image as is and never asks a registry about it
-        docker(["build", "--quiet", "--tag", tag, "-"], docker_host, stdin=dockerfile, DOCKER_BUILDKIT="0")
+        log(f"applying the runtime settings as {tag}, and filling Node's compile cache (one gateway start)")
+        dockerfile = f"FROM {rootfs}\n" + runtime_instructions(install.version, recipe=recipe) + warm_instructions(recipe)
+        _build(tag, dockerfile, docker_host)
         docker(["image", "rm", rootfs], docker_host, check=False)  # only untags: the image's lower layer
         built = image_id(tag, docker_host)
         if found is not None and previous != built:
@@ -68,6 +79,25 @@ def image_labels(tag: str, docker_host: str | None) -> dict[str, str] | None:
 
 def image_id(tag: str, docker_host: str | None) -> str:
     return docker(["image", "inspect", "--format", "{{.Id}}", tag], docker_host).stdout.strip()
+
+
+def _build(tag: str, dockerfile: str, docker_host: str | None) -> None:
+    """`docker build` of a context holding the Dockerfile and the warm-up script. The legacy
+    builder uses the local base image as is and never asks a registry about it; the warm-up's
+    gateway runs with no network at all."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile.encode()), (WARM_SCRIPT, warm_script().read_bytes())):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    stream = DockerStream(["build", "--quiet", "--network", "none", "--tag", tag, "-"], docker_host,
+                          what=f"docker build of {tag}", DOCKER_BUILDKIT="0")
+    try:
+        stream.stdin.write(context.getvalue())
+    except BrokenPipeError:
+        raise ImageBuildError(f"docker build of {tag} stopped reading: {stream.abort()}") from None
+    stream.finish()
 
 
 def _import(rootfs: str, base: Path, install: OpenClawInstall, recipe: Recipe, docker_host: str | None) -> None:

@@ -12,10 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from provisioner.images.errors import ImageBuildError
 
 TITLE_LABEL = "org.opencontainers.image.title"
 VERSION_LABEL = "org.opencontainers.image.version"
 RECIPE_LABEL = "clawfleet.recipe"  # an image is reused only while this matches the recipe's hash
+COMPILE_CACHE_LABEL = "clawfleet.compile-cache"  # where the image's filled compile cache is, for the runtime
+IMAGE_CONTEXT = Path(__file__).resolve().parents[2] / "images" / "openclaw"  # in the source tree only
+WARM_SCRIPT, WARM_SCRIPT_DIR = "warm-compile-cache.mjs", "/usr/local/lib/clawfleet"
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Recipe:
     home_dirs: tuple[tuple[str, int], ...]  # (path, mode), all owned by uid:gid; the runtime mounts over some
     node: str  # the Node 24 binary
     app_dir: str  # holds node_modules: OpenClaw's dependencies resolve as its siblings
+    compile_cache: str  # Node's compile cache, filled at build (warm-compile-cache.mjs), read at every start
     workdir: str  # OpenClaw's package directory (openclaw.mjs, dist/index.js), as upstream's fleet expects
     entrypoint: tuple[str, ...]
     cmd: tuple[str, ...]
@@ -60,6 +67,7 @@ RECIPE = Recipe(
     ),
     node="/usr/local/bin/node",
     app_dir="/app",
+    compile_cache="/app/compile-cache",
     workdir="/app/node_modules/openclaw",
     entrypoint=("/usr/bin/tini", "--"),
     cmd=("node", "openclaw.mjs", "gateway", "run"),
@@ -74,8 +82,20 @@ RECIPE = Recipe(
 
 
 def recipe_hash(recipe: Recipe = RECIPE) -> str:
-    """Short and stable: changes whenever anything the image is made of changes."""
-    return hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:12]
+    """Short and stable: changes whenever anything the image is made of changes, the warm-up
+    script included."""
+    digest = hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode())
+    digest.update(runtime_instructions("", recipe_label="", recipe=recipe).encode())  # the label set, say
+    digest.update(warm_instructions(recipe).encode() + warm_script().read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def warm_script() -> Path:
+    """The warm-up script, beside the production Dockerfile (both recipes copy it into the image)."""
+    path = IMAGE_CONTEXT / WARM_SCRIPT
+    if not path.is_file():
+        raise ImageBuildError(f"{path} is missing: images are built from a ClawFleet source checkout")
+    return path
 
 
 def labels(version: str, recipe_label: str | None = None, recipe: Recipe = RECIPE) -> dict[str, str]:
@@ -83,6 +103,7 @@ def labels(version: str, recipe_label: str | None = None, recipe: Recipe = RECIP
         TITLE_LABEL: recipe.title,
         VERSION_LABEL: version,
         RECIPE_LABEL: recipe_label if recipe_label is not None else recipe_hash(recipe),
+        COMPILE_CACHE_LABEL: recipe.compile_cache,
     }
 
 
@@ -101,6 +122,13 @@ def runtime_instructions(version: str, recipe_label: str | None = None, recipe: 
         f"CMD {json.dumps(list(recipe.cmd))}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def warm_instructions(recipe: Recipe = RECIPE) -> str:
+    """The Dockerfile lines, after the runtime settings, that fill the compile cache as the
+    gateway's user (images/openclaw/warm-compile-cache.mjs: one gateway started and stopped)."""
+    return (f"COPY {WARM_SCRIPT} {WARM_SCRIPT_DIR}/{WARM_SCRIPT}\n"
+            f"RUN {json.dumps(['node', f'{WARM_SCRIPT_DIR}/{WARM_SCRIPT}', recipe.compile_cache])}\n")
 
 
 def _quoted(value: str) -> str:

@@ -26,6 +26,7 @@ import structlog
 from aiodocker.containers import DockerContainer
 from aiodocker.volumes import DockerVolume
 
+from provisioner.images.recipe import COMPILE_CACHE_LABEL
 from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
 from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.docker_spec import (
@@ -58,6 +59,7 @@ class DockerConfig:
     subnet_pool: str = DEFAULT_POOL
     subnet_prefix: int = DEFAULT_PREFIX
     join_container: str | None = None  # "network" mode: the platform's own container joins each instance network
+    use_compile_cache: bool = True  # the benchmark turns it off to measure what it saves
 
 
 class DockerRuntime(Runtime):
@@ -134,6 +136,7 @@ class DockerRuntime(Runtime):
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
             version=self.config.version, host_port=request.port, memory_mb=request.memory_mb, cpus=request.cpus,
             env=secret_env(gateway, request.api_key, request.gateway_token, request.bot_token),
+            compile_cache=await self._compile_cache(),
         )
         container = await self.create_container(spec, json.dumps(render_config(gateway), indent=2).encode())
         await self.start_container(container)
@@ -220,6 +223,14 @@ class DockerRuntime(Runtime):
                         raise
 
     # -- helpers ----------------------------------------------------------------------------------
+    async def _compile_cache(self) -> str | None:
+        """The image's filled compile cache, asked at each start: an upgraded image may differ.
+        An image without one (built elsewhere) runs with OpenClaw's own cache in /tmp."""
+        if not self.config.use_compile_cache:
+            return None
+        shown = await self.docker.images.inspect(self.config.image)
+        return ((shown.get("Config") or {}).get("Labels") or {}).get(COMPILE_CACHE_LABEL) or None
+
     def _state_of(self, shown: dict, port: int) -> dict[str, Any]:
         networks = shown.get("NetworkSettings", {}).get("Networks", {})
         address = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)

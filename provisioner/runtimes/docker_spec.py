@@ -70,6 +70,7 @@ class ContainerSpec:
     memory_mb: int
     cpus: float
     env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables, secrets included
+    compile_cache: str | None = None  # the image's filled Node compile cache (its clawfleet.compile-cache label)
 
     @property
     def network(self) -> str:
@@ -87,6 +88,8 @@ def container_config(spec: ContainerSpec) -> dict:
         "NODE_OPTIONS": f"--max-old-space-size={heap_mb(spec.memory_mb)} --max-semi-space-size=8",
         **spec.env,
     }
+    if spec.compile_cache:  # filled when the image was built: most start-up compilation is skipped
+        env["NODE_COMPILE_CACHE"] = spec.compile_cache
     return {
         "Image": spec.image,
         # Stable across the instance's containers: OpenClaw trusts its own lock in the state volume
