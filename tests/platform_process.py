@@ -112,11 +112,7 @@ def listening_ports(instances_dir: Path) -> set[int]:
     inodes: set[str] = set()
     for pids in procfs.processes_by_directory(instances_dir.resolve()).values():
         for pid in pids:
-            try:
-                links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-            except OSError:
-                continue  # exited meanwhile
-            inodes |= {match.group(1) for link in links if (match := re.fullmatch(r"socket:\[(\d+)\]", link))}
+            inodes |= {match.group(1) for link in _fd_links(pid) if (match := re.fullmatch(r"socket:\[(\d+)\]", link))}
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -124,6 +120,22 @@ def listening_ports(instances_dir: Path) -> set[int]:
             if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
                 ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def _fd_links(pid: int) -> list[str]:
+    """What the process's open descriptors point at; one closed during the scan is skipped, not
+    the whole process (a busy gateway opens and closes files all the time)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []  # exited meanwhile
+    links = []
+    for fd in fds:
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return links
 
 
 def kill_all(instances_dir: Path) -> None:
