@@ -7,11 +7,14 @@ CLAWFLEET_DOCKER_URL (or DOCKER_HOST)."""
 from __future__ import annotations
 
 import os
+import uuid
 
 import aiodocker
 import pytest
+from aiodocker.volumes import DockerVolume
 
 from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
+from provisioner.runtimes.docker_spec import container_name, network_name, volume_name
 from tests.conftest import service_missing
 
 OPENCLAW_IMAGE = f"clawfleet/openclaw:{DEFAULT_OPENCLAW_VERSION}"
@@ -44,3 +47,22 @@ async def openclaw_image(docker_engine) -> str:
             service_missing(f"the image {OPENCLAW_IMAGE} is missing (make test builds it: clawfleet image build "
                             "--offline)")
     return OPENCLAW_IMAGE
+
+
+async def remove_everything_of(docker: aiodocker.Docker, instance_ids: list[uuid.UUID]) -> None:
+    """What the docker runtime made for these instances (container, network, volumes), so a
+    failed test leaves nothing behind; what is already gone is skipped."""
+    for instance_id in instance_ids:
+        for remove in (lambda: docker.containers.container(container_name(instance_id)).delete(force=True),
+                       lambda: _delete_network(docker, network_name(instance_id)),
+                       lambda: DockerVolume(docker, volume_name(instance_id, "state")).delete(),
+                       lambda: DockerVolume(docker, volume_name(instance_id, "secrets")).delete()):
+            try:
+                await remove()
+            except aiodocker.DockerError:
+                pass
+
+
+async def _delete_network(docker: aiodocker.Docker, name: str) -> None:
+    network = await docker.networks.get(name)
+    await network.delete()

@@ -15,18 +15,17 @@ import uuid
 
 import aiodocker
 import pytest
-from aiodocker.volumes import DockerVolume
 from pydantic import SecretStr
 
 from clawfleet.settings import Settings
 from db.models import Instance
 from provisioner.providers import get_provider
 from provisioner.runtimes.base import LaunchRequest
-from provisioner.runtimes.docker_spec import container_name, label_filter, network_name, volume_name
+from provisioner.runtimes.docker_spec import container_name, label_filter, network_name
 from provisioner.runtimes.egress import EgressRules
 from provisioner.runtimes.egress import installed as egress_installed
 from tests.api_client import Api, migrated, running_api
-from tests.docker_fixtures import docker_engine, openclaw_image  # noqa: F401 - fixtures
+from tests.docker_fixtures import docker_engine, openclaw_image, remove_everything_of  # noqa: F401 - fixtures
 from tests.platform_process import free_port
 from web.keys import DB_SESSIONS
 
@@ -58,7 +57,7 @@ async def api(settings, docker):
         try:
             yield api
         finally:  # a failed test must not leave containers, networks or volumes behind
-            await _remove_everything_of(docker, [row.id for row in await _rows(api)])
+            await remove_everything_of(docker, [row.id for row in await _rows(api)])
 
 
 async def _rows(api: Api) -> list[Instance]:
@@ -66,23 +65,6 @@ async def _rows(api: Api) -> list[Instance]:
 
     async with api.server.app[DB_SESSIONS]() as session:
         return list(await session.scalars(select(Instance)))
-
-
-async def _remove_everything_of(docker: aiodocker.Docker, instance_ids: list[uuid.UUID]) -> None:
-    for instance_id in instance_ids:
-        for remove in (lambda: docker.containers.container(container_name(instance_id)).delete(force=True),
-                       lambda: _delete_network(docker, network_name(instance_id)),
-                       lambda: DockerVolume(docker, volume_name(instance_id, "state")).delete(),
-                       lambda: DockerVolume(docker, volume_name(instance_id, "secrets")).delete()):
-            try:
-                await remove()
-            except aiodocker.DockerError:
-                pass
-
-
-async def _delete_network(docker: aiodocker.Docker, name: str) -> None:
-    network = await docker.networks.get(name)
-    await network.delete()
 
 
 async def _deploy(api: Api) -> dict:
@@ -204,7 +186,7 @@ async def test_the_network_endpoint_reaches_the_container_on_its_own_network(set
                     later = [line async for line in response.content]  # ends when the container stops
             assert later and OPENAI_KEY.encode() not in b"".join(first + later)
         finally:
-            await _remove_everything_of(docker, [row.id for row in await _rows(api)])
+            await remove_everything_of(docker, [row.id for row in await _rows(api)])
 
 
 async def test_the_reconciler_restarts_a_killed_container_readopts_and_removes_orphans(settings, docker) -> None:
@@ -243,4 +225,4 @@ async def test_the_reconciler_restarts_a_killed_container_readopts_and_removes_o
             [row] = await _rows(api)
             assert row.status == "running" and row.runtime_state["id"] == second and row.restart_count == 1
     finally:
-        await _remove_everything_of(docker, [uuid.UUID(created["id"]), orphan] if "created" in locals() else [orphan])
+        await remove_everything_of(docker, [uuid.UUID(created["id"]), orphan] if "created" in locals() else [orphan])

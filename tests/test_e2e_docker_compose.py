@@ -18,13 +18,12 @@ import uuid
 import aiodocker
 import aiohttp
 import pytest
-from aiodocker.volumes import DockerVolume
 
 from db.sealing import generate_key
 from provisioner.images.offline import default_cache_dir
-from provisioner.runtimes.docker_spec import container_name, label_filter, network_name, volume_name
+from provisioner.runtimes.docker_spec import container_name, label_filter, network_name
 from tests.conftest import service_missing
-from tests.docker_fixtures import docker_engine, openclaw_image  # noqa: F401 - fixtures
+from tests.docker_fixtures import docker_engine, openclaw_image, remove_everything_of  # noqa: F401 - fixtures
 from tests.openclaw_fixtures import RUNTIME_DIR
 from tests.platform_image import platform_image
 from tests.platform_process import RemoteApi, free_port
@@ -80,24 +79,9 @@ async def platform(docker, docker_engine, openclaw_image, platform_tag):  # noqa
             await _until_it_answers(api, container)
             yield api, container, made
     finally:
-        for instance_id in made:
-            for leftover in await docker.containers.list(
-                    all=True, filters=json.dumps(label_filter(instance=str(instance_id)))):
-                await leftover.delete(force=True)
-        await container.delete(force=True)  # leaves the instance networks with it
-        for instance_id in made:
-            for remove in (lambda: _delete_network(docker, network_name(instance_id)),
-                           *(lambda p=purpose: DockerVolume(docker, volume_name(instance_id, p)).delete()
-                             for purpose in ("state", "secrets"))):
-                try:
-                    await remove()
-                except aiodocker.DockerError:
-                    pass
+        await container.delete(force=True)  # first: it is joined to the instance networks
+        await remove_everything_of(docker, made)
         await volume.delete()
-
-
-async def _delete_network(docker: aiodocker.Docker, name: str) -> None:
-    await (await docker.networks.get(name)).delete()
 
 
 async def _until_it_answers(api: RemoteApi, container) -> None:

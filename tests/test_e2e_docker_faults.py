@@ -17,8 +17,8 @@ from clawfleet.settings import Settings
 from provisioner.runtimes.docker_spec import container_name
 from tests.api_client import Api, migrated, running_api
 from tests.conftest import service_missing
-from tests.docker_fixtures import docker_engine, openclaw_image  # noqa: F401 - fixtures
-from tests.test_e2e_docker import NOWHERE, _deploy, _inspect, _remove_everything_of, _rows
+from tests.docker_fixtures import docker_engine, openclaw_image, remove_everything_of  # noqa: F401 - fixtures
+from tests.test_e2e_docker import NOWHERE, _deploy, _inspect, _rows
 
 NEXT_IMAGE = "clawfleet/openclaw:next-for-tests"
 ENGINE_PIDFILE = Path("/run/clawfleet-docker.pid")  # the engine scripts/ensure-docker.sh starts
@@ -79,7 +79,7 @@ async def test_an_image_upgrade_keeps_the_instances_data(settings, docker) -> No
                     output += message.data
             assert output.strip() == b"kept"
     finally:
-        await _remove_everything_of(docker, instance_ids)
+        await remove_everything_of(docker, instance_ids)
         try:
             await docker.images.delete(NEXT_IMAGE)
         except aiodocker.DockerError:
@@ -111,4 +111,4 @@ async def test_the_platform_rides_out_an_engine_restart(settings, docker) -> Non
             assert (await _inspect(docker, created["id"]))["State"]["Running"]
         finally:
             instance_ids += [row.id for row in await _rows(api) if row.id not in instance_ids]
-            await _remove_everything_of(docker, instance_ids)
+            await remove_everything_of(docker, instance_ids)
