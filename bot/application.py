@@ -8,7 +8,6 @@ import asyncio
 import uuid
 import warnings
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -28,7 +27,7 @@ from bot.onboarding import onboarding_handler
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
 from clawfleet.settings import Settings
-from db.leases import acquire_named_lease, release_named_lease
+from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 
 log = structlog.get_logger(__name__)
 
@@ -126,29 +125,24 @@ class ProvisioningBot:
 
     async def _poll_while_leased(self) -> None:
         """Poll while this process holds the polling lease; another replica takes over when it dies."""
+        lease = NamedLease(POLLING_LEASE, self.holder)
+        while True:
+            try:
+                await hold(self._sessions, lease, self.config.lease_ttl_s, self._poll)
+            except (LeaseNotTaken, LeaseLost):
+                pass  # another replica polls
+            except Exception:
+                log.exception("polling stopped; trying again")
+            await asyncio.sleep(self.config.lease_ttl_s / 3)
+
+    async def _poll(self) -> None:
         updater = self.application.updater
-        ttl = timedelta(seconds=self.config.lease_ttl_s)
+        await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=5)
         try:
-            while True:
-                try:
-                    async with self._sessions() as session:
-                        held = await acquire_named_lease(session, POLLING_LEASE, self.holder, ttl)
-                except Exception:
-                    log.exception("could not renew the polling lease")
-                    held = False
-                if held and not updater.running:
-                    await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=5)
-                elif not held and updater.running:
-                    await updater.stop()
-                await asyncio.sleep(self.config.lease_ttl_s / 3)
+            await asyncio.Event().wait()  # until the lease goes or the bot stops
         finally:
             if updater.running:
                 await updater.stop()
-            try:
-                async with self._sessions() as session:
-                    await release_named_lease(session, POLLING_LEASE, self.holder)
-            except Exception:
-                log.exception("could not release the polling lease")
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

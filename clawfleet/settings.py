@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     allowed_emails: Annotated[list[str], NoDecode] = []
 
     max_instances_per_user: int = Field(1, ge=0)
+    # What each gateway is given when billing is off (plans decide when it is on). An idle
+    # gateway takes about 0.9-1.1 GB (lean profile, measured): room for a turn on top.
+    instance_memory_mb: int = Field(1536, ge=256)
+    instance_cpus: float = Field(1.0, gt=0)
     memory_budget_mb: int = Field(default_factory=lambda: _host_memory_mb() * 8 // 10, gt=0)
     start_timeout_s: float = Field(120, gt=0)
     reconcile_interval_s: float = Field(30, gt=0)

@@ -2,26 +2,44 @@
 
 A holder that dies simply lets its lease expire; another process may then take it over.
 Each call is its own committed transaction, so other processes see the lease at once.
+
+`hold()` is the one way work runs under a lease: it renews the lease at a third of its TTL,
+stops the work when the lease is lost (taken over, not renewable for a whole TTL, or, for an
+instance, a cancel request written on its row by another process), and releases it on exit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, TypeVar
 
+import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Instance, Lease
 from db.types import utcnow
 
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+RELEASE_TRIES = (0.2, 0.5, 1.0)  # pauses between attempts: a lease left behind blocks its instance for a TTL
+
 
 async def acquire_instance_lease(
-    session: AsyncSession, instance_id: uuid.UUID, holder: str, ttl: timedelta
+    session: AsyncSession, instance_id: uuid.UUID, holder: str, ttl: timedelta, action: str | None = None
 ) -> bool:
-    """Take (or renew) the instance's lease. True when `holder` now has it. Commits."""
+    """Take (or renew) the instance's lease, naming the action it is for. True when `holder`
+    now has it. A fresh take clears any cancel request left for an earlier holder. Commits."""
     now = utcnow()
+    values: dict[str, object] = {"lease_holder": holder, "lease_expires_at": now + ttl}
+    if action is not None:
+        values |= {"action": action, "cancel_requested_at": None}
     result = await session.execute(
         update(Instance)
         .where(
@@ -32,7 +50,7 @@ async def acquire_instance_lease(
                 Instance.lease_expires_at < now,
             ),
         )
-        .values(lease_holder=holder, lease_expires_at=now + ttl)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     await session.commit()
@@ -43,10 +61,22 @@ async def release_instance_lease(session: AsyncSession, instance_id: uuid.UUID, 
     await session.execute(
         update(Instance)
         .where(Instance.id == instance_id, Instance.lease_holder == holder)
-        .values(lease_holder=None, lease_expires_at=None)
+        .values(lease_holder=None, lease_expires_at=None, action=None, cancel_requested_at=None)
         .execution_options(synchronize_session=False)
     )
     await session.commit()
+
+
+async def request_instance_cancel(session: AsyncSession, instance_id: uuid.UUID, holder: str) -> bool:
+    """Ask `holder` (in whichever process) to stop its action; it checks at each renewal. Commits."""
+    result = await session.execute(
+        update(Instance)
+        .where(Instance.id == instance_id, Instance.lease_holder == holder)
+        .values(cancel_requested_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return result.rowcount == 1
 
 
 async def acquire_named_lease(session: AsyncSession, name: str, holder: str, ttl: timedelta) -> bool:
@@ -79,3 +109,117 @@ async def release_named_lease(session: AsyncSession, name: str, holder: str) -> 
         .execution_options(synchronize_session=False)
     )
     await session.commit()
+
+
+# -- holding a lease while work runs -----------------------------------------------------------
+class LeaseNotTaken(Exception):
+    """Someone else holds the lease."""
+
+
+class LeaseLost(Exception):
+    """The lease went while the work ran; the work was stopped. The message says why."""
+
+
+class HeldLease(Protocol):
+    holder: str
+
+    async def take(self, session: AsyncSession, ttl: timedelta) -> bool: ...
+
+    async def renew(self, session: AsyncSession, ttl: timedelta) -> str | None:
+        """None while still held; otherwise why it is not (the work must stop)."""
+
+    async def release(self, session: AsyncSession) -> None: ...
+
+
+@dataclass(frozen=True)
+class InstanceLease:
+    """One action at a time on an instance; the row names the action, for refusals and the API."""
+
+    instance_id: uuid.UUID
+    holder: str
+    action: str
+
+    async def take(self, session: AsyncSession, ttl: timedelta) -> bool:
+        return await acquire_instance_lease(session, self.instance_id, self.holder, ttl, self.action)
+
+    async def renew(self, session: AsyncSession, ttl: timedelta) -> str | None:
+        if not await acquire_instance_lease(session, self.instance_id, self.holder, ttl):
+            return "taken over"
+        requested = await session.scalar(select(Instance.cancel_requested_at).where(Instance.id == self.instance_id))
+        return "cancel requested" if requested is not None else None
+
+    async def release(self, session: AsyncSession) -> None:
+        await release_instance_lease(session, self.instance_id, self.holder)
+
+
+@dataclass(frozen=True)
+class NamedLease:
+    """A singleton: of all platform processes, one does this (polling, reconciling)."""
+
+    name: str
+    holder: str
+
+    async def take(self, session: AsyncSession, ttl: timedelta) -> bool:
+        return await acquire_named_lease(session, self.name, self.holder, ttl)
+
+    async def renew(self, session: AsyncSession, ttl: timedelta) -> str | None:
+        return None if await acquire_named_lease(session, self.name, self.holder, ttl) else "taken over"
+
+    async def release(self, session: AsyncSession) -> None:
+        await release_named_lease(session, self.name, self.holder)
+
+
+async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl_s: float,
+               work: Callable[[], Awaitable[T]], *, taken: bool = False) -> T:
+    """Run `work` while holding `lease`, and return what it returns.
+
+    `taken`: the caller took the lease already (so its caller learned "busy" at once). Raises
+    LeaseNotTaken when someone else holds it, and LeaseLost once the work was stopped because the
+    lease went. Cancelling the caller cancels the work. The lease is released on every exit.
+    """
+    ttl = timedelta(seconds=ttl_s)
+    if not taken:
+        async with sessions() as session:
+            if not await lease.take(session, ttl):
+                raise LeaseNotTaken(lease.holder)
+    loop = asyncio.get_running_loop()
+    working = asyncio.ensure_future(work())
+    try:
+        renewed = loop.time()
+        while True:
+            done, _ = await asyncio.wait({working}, timeout=ttl_s / 3)
+            if done:
+                return working.result()
+            try:
+                async with sessions() as session:
+                    why = await lease.renew(session, ttl)
+            except Exception:  # the database away for a moment: keep working while the lease lasts
+                log.warning("could not renew a lease", holder=lease.holder, exc_info=True)
+                why = "not renewed within its TTL" if loop.time() - renewed >= ttl_s else None
+            else:
+                if why is None:
+                    renewed = loop.time()
+            if why is not None:
+                log.warning("lease lost: stopping its work", holder=lease.holder, reason=why)
+                working.cancel()
+                await asyncio.gather(working, return_exceptions=True)
+                raise LeaseLost(why)
+    finally:
+        if not working.done():
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)
+        await release_with_retries(sessions, lease)
+
+
+async def release_with_retries(sessions: async_sessionmaker[AsyncSession], lease: HeldLease) -> None:
+    """Release, trying again a few times: a database hiccup must not block the lease for a TTL."""
+    for pause in (*RELEASE_TRIES, None):
+        try:
+            async with sessions() as session:
+                await lease.release(session)
+            return
+        except Exception:
+            if pause is None:
+                log.exception("could not release a lease; it lapses by itself", holder=lease.holder)
+                return
+            await asyncio.sleep(pause)

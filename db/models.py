@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry, relationship
 
+from db.status import Status
 from db.types import JSONDocument, UTCDateTime, utcnow
 
 # Stable constraint names, so migrations can alter them (SQLite batch mode needs names).
@@ -34,15 +36,6 @@ NAMING_CONVENTION = {
 
 SEALED = {"sealed": True}  # column info marker: the value is a db.sealing ciphertext
 
-INSTANCE_STATUSES = (
-    "awaiting_payment",
-    "provisioning",
-    "running",
-    "stopped",
-    "error",
-    "suspended",
-    "deleting",
-)
 
 
 def _construct(self: Base, **kwargs: Any) -> None:
@@ -111,7 +104,7 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in INSTANCE_STATUSES) + ")",
+            "status IN (" + ", ".join(f"'{s}'" for s in Status) + ")",
             name="status_known",
         ),
         Index("ix_instances_user_id", "user_id"),
@@ -122,7 +115,7 @@ class Instance(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
-    status: Mapped[str] = mapped_column(String(32), default="provisioning", nullable=False)
+    status: Mapped[str] = mapped_column(String(32), default=Status.PROVISIONING.value, nullable=False)
     status_reason: Mapped[str | None] = mapped_column(Text)  # readable by the owner
     subdomain: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
 
@@ -151,9 +144,17 @@ class Instance(Base):
     running_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     not_ready_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    # One action at a time: taken with a conditional UPDATE (db.leases).
+    # One action at a time: taken with a conditional UPDATE (db.leases), naming the action
+    # (db.status.Action); another process asks its holder to stop by writing cancel_requested_at.
     lease_holder: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    action: Mapped[str | None] = mapped_column(String(32))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # What its gateway is given, from the owner's entitlements at its last start; the memory
+    # budget counts these same figures.
+    memory_mb: Mapped[int | None] = mapped_column(Integer)
+    cpus: Mapped[float | None] = mapped_column(Float)
 
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -132,7 +132,8 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
         except RuntimeUnavailable as exc:
             log.error("no runtime: deploys are refused until this is fixed", reason=str(exc))
             runtime = UnavailableRuntime(str(exc))
-    entitlements = entitlements or OperatorDefaults(settings.max_instances_per_user)
+    entitlements = entitlements or OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb,
+                                                    settings.instance_cpus)
     api_root = settings.telegram_api_url if settings.telegram_api_url != TELEGRAM_API_URL else None
     async with aiohttp.ClientSession() as http:
         manager = InstanceManager(
@@ -148,6 +149,7 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
             ),
             http,
             notifier=notifier,
+            entitlements=entitlements,
         )
         service = InstanceService(
             sessions, keyring, manager, entitlements,

@@ -19,16 +19,13 @@ class Entitlements(Protocol):
     async def allowance(self, user: User) -> Allowance: ...
 
 
-# An idle gateway takes about 0.9-1.1 GB (lean profile, measured); leave room for a turn.
-DEFAULT_INSTANCE_MEMORY_MB = 1536
-DEFAULT_INSTANCE_CPUS = 1.0
-
-
 @dataclass(frozen=True)
 class OperatorDefaults:
+    """The operator's figures (CLAWFLEET_MAX_INSTANCES_PER_USER, _INSTANCE_MEMORY_MB, _INSTANCE_CPUS)."""
+
     max_instances_per_user: int
-    memory_mb: int = DEFAULT_INSTANCE_MEMORY_MB
-    cpus: float = DEFAULT_INSTANCE_CPUS
+    memory_mb: int = 1536
+    cpus: float = 1.0
 
     async def allowance(self, user: User) -> Allowance:
         return Allowance(self.max_instances_per_user, self.memory_mb, self.cpus)

@@ -22,11 +22,13 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.leases import acquire_instance_lease, release_instance_lease
-from db.models import AuditLog, Instance
+from db.leases import InstanceLease, LeaseLost, acquire_instance_lease, hold, request_instance_cancel
+from db.models import AuditLog, Instance, User
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
+from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
+from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.errors import Conflict
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
@@ -44,8 +46,6 @@ class ManagerConfig:
     max_concurrent_starts: int = 2
     telegram_api_root: str | None = None  # set when not Telegram's own (a proxy, or a test fake)
     provider_urls: dict[str, str] | None = None
-    memory_mb: int = 1536
-    cpus: float = 1.0
     lease_ttl_s: float = 30  # renewed while an action runs; a dead holder's lease lapses this fast
     backoff: Backoff = Backoff(10, 300)
     # Crash tests only: the platform kills itself (SIGKILL) at this point of a deploy.
@@ -66,14 +66,34 @@ class Outcome:
     failed: bool = False
 
 
-Action = Callable[[Instance, ProgressLog], Awaitable[Outcome]]
+Work = Callable[[Instance, ProgressLog], Awaitable[Outcome]]
+# Written as an action is taken, so the caller's answer shows the state it set.
+_STARTING = {"status": Status.PROVISIONING, "status_reason": None}
+# Why an action was cut short, by the request that pre-empted it.
+_REQUESTED = {
+    Action.DEPLOY: "the assistant was asked to start",
+    Action.RESTART: "the assistant was asked to restart",
+    Action.STOP: "the assistant was asked to stop",
+    Action.DELETE: "the assistant is being deleted",
+}
+
+
+@dataclass
+class _Running:
+    """An action this process runs: what it is, under which lease holder, and its task."""
+
+    action: Action
+    holder: str
+    task: asyncio.Task[None]
+    progress: ProgressLog | None = None
+    preempted_by: Action | None = None
 
 
 class InstanceManager:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], runtime: Runtime, keyring: KeyRing,
                  config: ManagerConfig, http: aiohttp.ClientSession, *, holder: str | None = None,
                  progress: ProgressHub | None = None, ports: PortAllocator | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, entitlements: Entitlements | None = None) -> None:
         self.sessions = sessions
         self.runtime = runtime
         self.keyring = keyring
@@ -83,72 +103,69 @@ class InstanceManager:
         self.progress = progress or ProgressHub()
         self.ports = ports or PortAllocator()
         self.notifier = notifier or NullNotifier()
+        self.entitlements = entitlements or OperatorDefaults(1)
         self._start_slots = asyncio.Semaphore(config.max_concurrent_starts)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[uuid.UUID, _Running] = {}
 
     # -- entry points: take the lease now (so callers learn "busy" at once), work in background
     async def deploy(self, instance_id: uuid.UUID, *, holder: str | None = None) -> ProgressLog:
         """Start on the owner's request: failures so far are forgotten; a failure ends in `error`.
         `holder`: a lease the caller took with `claim`, so nobody acts between its insert and this."""
-        return await self._launch(instance_id, "deploy", self._deploy, holder)
+        return await self._launch(instance_id, Action.DEPLOY, self._deploy, holder, entry=_STARTING)
 
     def claim(self, instance: Instance) -> str:
         """Put a fresh lease on a row about to be inserted (the reconciler must not mistake a
         new `provisioning` row for an interrupted one); pass the holder to `deploy`."""
         holder = self._new_holder()
         instance.lease_holder, instance.lease_expires_at = holder, utcnow() + self._lease_ttl
+        instance.action = Action.DEPLOY.value
         return holder
 
     async def recover(self, instance_id: uuid.UUID, found: dict | None = None) -> ProgressLog:
         """Bring an instance that should run back to running (the reconciler): adopt the gateway
         `found` running for it, else start one; a failure counts towards crash backoff."""
-        return await self._launch(instance_id, "recover", lambda i, p: self._recover(i, p, found))
+        return await self._launch(instance_id, Action.RECOVER, lambda i, p: self._recover(i, p, found))
 
     async def stop(self, instance_id: uuid.UUID) -> ProgressLog:
-        return await self._launch(instance_id, "stop", self._stop)
+        return await self._launch(instance_id, Action.STOP, self._stop)
 
     async def halt(self, instance_id: uuid.UUID) -> ProgressLog:
         """Stop a gateway that runs although its status says it should not; the status stays."""
-        return await self._launch(instance_id, "halt", self._halt)
+        return await self._launch(instance_id, Action.HALT, self._halt)
 
     async def restart(self, instance_id: uuid.UUID) -> ProgressLog:
-        return await self._launch(instance_id, "restart", self._restart)
+        return await self._launch(instance_id, Action.RESTART, self._restart, entry=_STARTING)
 
     async def delete(self, instance_id: uuid.UUID, keep_data: bool) -> ProgressLog:
-        return await self._launch(instance_id, "delete", lambda i, p: self._delete(i, p, keep_data))
+        return await self._launch(instance_id, Action.DELETE, lambda i, p: self._delete(i, p, keep_data),
+                                  entry={"status": Status.DELETING, "status_reason": None})
 
     async def crashed(self, instance_id: uuid.UUID, detail: str) -> None:
         """A gateway that should run is gone (or hung): count the failure, then either schedule
         a restart after the backoff or give up. Checked again under the lease, so a gateway
-        started meanwhile by someone else is not taken for a crash."""
-        holder = self._new_holder()
-        async with self.sessions() as session:
-            if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
-                return
+        started meanwhile by someone else is not taken for a crash. Returns once handled; an
+        owner's action in the meantime wins."""
         try:
-            async with self.sessions() as session:
-                instance = await session.get(Instance, instance_id)
-            if instance is None or instance.status != "running":
-                return
-            if detail != "hung" and (await self.runtime.status(instance.id, instance.runtime_state)).state == "running":
-                return
-            await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
-            why = ("The gateway stopped answering." if detail == "hung"
-                   else "The gateway stopped unexpectedly.")
-            await self._count_failure(instance, why)
-        finally:
-            async with self.sessions() as session:
-                await release_instance_lease(session, instance_id, holder)
+            await self._launch(instance_id, Action.CRASHED, lambda i, p: self._crashed(i, detail))
+        except Conflict:
+            return
+        running = self._running.get(instance_id)
+        if running is not None and running.action is Action.CRASHED:
+            await asyncio.gather(running.task, return_exceptions=True)
+
+    def action_in_progress(self, instance_id: uuid.UUID) -> Action | None:
+        running = self._running.get(instance_id)
+        return running.action if running else None
 
     async def wait_idle(self) -> None:
         """Let every action in flight finish (tests, and graceful shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._running:
+            await asyncio.gather(*[r.task for r in self._running.values()], return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for running in list(self._running.values()):
+            running.task.cancel()
+        await asyncio.gather(*[r.task for r in self._running.values()], return_exceptions=True)
 
     @property
     def _lease_ttl(self) -> timedelta:
@@ -157,58 +174,110 @@ class InstanceManager:
     def _new_holder(self) -> str:
         return f"{self.holder}/{uuid.uuid4().hex[:8]}"  # per action: this process's own actions exclude each other too
 
-    async def _launch(self, instance_id: uuid.UUID, name: str, action: Action,
-                      holder: str | None = None) -> ProgressLog:
+    async def _launch(self, instance_id: uuid.UUID, action: Action, work: Work, holder: str | None = None,
+                      *, entry: dict[str, object] | None = None) -> ProgressLog:
+        """Take the instance's lease for `action` (pre-empting what `preempts` allows), write the
+        state it sets (`entry`) before the caller answers, then run it in the background."""
         holder = holder or self._new_holder()
+        if not await self._take(instance_id, holder, action):
+            current = await self._current_action(instance_id)
+            if current is not None and current == action and action in (Action.STOP, Action.DELETE):
+                running = self._running.get(instance_id)
+                return running.progress if running else self.progress.current(instance_id) or ProgressLog()
+            if not preempts(action, current) or not await self._preempt(instance_id, action, holder):
+                raise Conflict(f"This instance is busy: {DOING.get(current, 'another action runs on it')}. "
+                               "Wait for it to finish, then try again.")
         async with self.sessions() as session:
-            if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
-                raise Conflict("Another action is running on this instance. Wait for it to finish.")
-            owner_id = await session.scalar(select(Instance.user_id).where(Instance.id == instance_id))
+            row = await session.get(Instance, instance_id)
+            owner_id = row.user_id if row is not None else None
+            if row is not None and entry:
+                for name, value in entry.items():
+                    if name == "status":
+                        value = check_move(row.status, value)
+                    setattr(row, name, value)
+                await session.commit()
         progress = self.progress.begin(instance_id, owner_id)
-        task = asyncio.create_task(self._run(instance_id, name, action, progress, holder), name=f"{name}:{instance_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        log.info("action started", action=str(action), instance_id=str(instance_id))
+        task = asyncio.create_task(self._run(instance_id, action, work, progress, holder),
+                                   name=f"{action}:{instance_id}")
+        running = self._running[instance_id] = _Running(action, holder, task, progress)
+        task.add_done_callback(lambda _: self._forget(instance_id, running))
         return progress
 
-    async def _run(self, instance_id: uuid.UUID, name: str, action: Action, progress: ProgressLog,
+    def _forget(self, instance_id: uuid.UUID, running: _Running) -> None:
+        if self._running.get(instance_id) is running:
+            del self._running[instance_id]
+
+    async def _take(self, instance_id: uuid.UUID, holder: str, action: Action) -> bool:
+        async with self.sessions() as session:
+            return await acquire_instance_lease(session, instance_id, holder, self._lease_ttl, action.value)
+
+    async def _current_action(self, instance_id: uuid.UUID) -> Action | None:
+        async with self.sessions() as session:
+            name = await session.scalar(select(Instance.action).where(Instance.id == instance_id))
+        return Action(name) if name else None
+
+    async def _preempt(self, instance_id: uuid.UUID, action: Action, holder: str) -> bool:
+        """Cancel the action holding the instance (here, or in another process through a cancel
+        request it sees at its next renewal), then take the lease. False if it could not be had."""
+        running = self._running.get(instance_id)
+        if running is not None:
+            running.preempted_by = action
+            running.task.cancel()
+            await asyncio.wait({running.task}, timeout=self.config.stop_grace_s + 5)
+        else:
+            async with self.sessions() as session:
+                current = await session.scalar(select(Instance.lease_holder).where(Instance.id == instance_id))
+                if current is not None:
+                    await request_instance_cancel(session, instance_id, current)
+        deadline = time.monotonic() + self.config.lease_ttl_s + self.config.stop_grace_s
+        while time.monotonic() < deadline:
+            if await self._take(instance_id, holder, action):
+                log.info("pre-empted an action", action=str(action), instance_id=str(instance_id))
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    async def _run(self, instance_id: uuid.UUID, action: Action, work: Work, progress: ProgressLog,
                    holder: str) -> None:
-        outcome = Outcome(name, "The instance no longer exists.", failed=True)
-        renewing = asyncio.create_task(self._renew_lease(instance_id, holder))
-        try:
+        outcome = Outcome(str(action), "The instance no longer exists.", failed=True)
+        lease = InstanceLease(instance_id, holder, action.value)
+
+        async def act() -> Outcome:
             async with self.sessions() as session:
                 instance = await session.get(Instance, instance_id)
-            if instance is not None:
-                outcome = await action(instance, progress)
+            return outcome if instance is None else await work(instance, progress)
+
+        try:
+            outcome = await hold(self.sessions, lease, self.config.lease_ttl_s, act, taken=True)
+        except asyncio.CancelledError:
+            running = self._running.get(instance_id)
+            by = running.preempted_by if running is not None and running.holder == holder else None
+            outcome = Outcome("cancelled", f"Cut short: {_REQUESTED[by]}." if by else
+                              "Interrupted: the platform is shutting down; it carries on when it is back.",
+                              failed=True)
+        except LeaseLost as lost:
+            outcome = Outcome("cancelled", "Cut short by a newer request on this instance."
+                              if str(lost) == "cancel requested" else
+                              "Interrupted: this server lost its hold on the instance; another one carries on.",
+                              failed=True)
         except Exception:  # the action's own handling failed: never leave a stream open
-            log.exception("instance action failed", action=name, instance_id=str(instance_id))
-            outcome = Outcome(name, "Something went wrong on our side. Please try again.", failed=True)
+            log.exception("instance action failed", action=str(action), instance_id=str(instance_id))
+            outcome = Outcome(str(action), "Something went wrong on our side. Please try again.", failed=True)
         finally:
-            renewing.cancel()
-            async with self.sessions() as session:
-                await release_instance_lease(session, instance_id, holder)
+            log.info("action ended", action=str(action), instance_id=str(instance_id), outcome=outcome.step,
+                     failed=outcome.failed)
             await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
                                 reason=outcome.message if outcome.failed else None)
-
-    async def _renew_lease(self, instance_id: uuid.UUID, holder: str) -> None:
-        """Keep the lease while the action runs: short enough that a killed holder's lease
-        lapses in seconds, never so short that a slow start loses it."""
-        while True:
-            await asyncio.sleep(self.config.lease_ttl_s / 3)
-            try:
-                async with self.sessions() as session:
-                    if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
-                        log.warning("lost an instance lease", instance_id=str(instance_id), holder=holder)
-            except Exception:
-                log.exception("could not renew an instance lease", instance_id=str(instance_id))
 
     # -- actions --------------------------------------------------------------------------
     async def _deploy(self, instance: Instance, progress: ProgressLog) -> Outcome:
         began = time.monotonic()
-        await self._update(instance.id, status="provisioning", status_reason=None, failure_streak=0,
+        await self._update(instance.id, status=Status.PROVISIONING, status_reason=None, failure_streak=0,
                            next_attempt_at=None)
         failure = await self._bring_up(instance, progress)
         if failure is not None:
-            await self._update(instance.id, status="error", status_reason=failure)
+            await self._update(instance.id, status=Status.ERROR, status_reason=failure)
             await self._audit(instance, "instance.start_failed", {"reason": failure})
             return Outcome("failed", failure, failed=True)
         return await self._became_ready(instance, began)
@@ -223,7 +292,7 @@ class InstanceManager:
         elif found is None:
             # A restart after a crash counts; finishing a deploy the platform was killed in does not.
             restarts = instance.restart_count + (1 if instance.failure_streak > 0 else 0)
-            await self._update(instance.id, status="provisioning", restart_count=restarts)
+            await self._update(instance.id, status=Status.PROVISIONING, restart_count=restarts)
         failure = await self._bring_up(instance, progress)
         if failure is not None:
             gave_up = await self._count_failure(instance, failure)
@@ -247,7 +316,7 @@ class InstanceManager:
 
     async def _became_ready(self, instance: Instance, began: float) -> Outcome:
         self._crash_point("after_ready")
-        await self._update(instance.id, status="running", status_reason=None, next_attempt_at=None,
+        await self._update(instance.id, status=Status.RUNNING, status_reason=None, next_attempt_at=None,
                            running_since=utcnow(), not_ready_since=None)
         return Outcome("ready", f"Your assistant is running (started in {time.monotonic() - began:.0f} s).")
 
@@ -263,12 +332,12 @@ class InstanceManager:
             row.running_since = None
             if step.gave_up:
                 tail = await self._log_tail(instance, 8)
-                row.status = "error"
+                row.status = check_move(row.status, Status.ERROR)
                 row.status_reason = (f"{why} It failed {step.streak} times in a row, so it was not restarted again."
                                      + (f" Last log lines:\n{tail}" if tail else ""))
             else:
                 delay = self.config.backoff.delay(step.streak)
-                row.status = "provisioning"
+                row.status = check_move(row.status, Status.PROVISIONING)
                 row.status_reason = (f"{why} Restarting in {delay:.0f} s "
                                      f"(failure {step.streak} of {MAX_FAILURES} in a row).")
             reason, owner_id = row.status_reason, row.user_id
@@ -289,28 +358,40 @@ class InstanceManager:
             log.exception("could not notify the owner", user_id=str(user_id))
 
     async def _start_and_wait(self, instance: Instance, progress: ProgressLog) -> None:
+        """The whole start, engine calls included, under CLAWFLEET_START_TIMEOUT_S: a runtime that
+        never answers fails the start with a reason instead of holding the instance forever."""
         deadline = time.monotonic() + self.config.start_timeout_s
-        await progress.emit("config", "Preparing your assistant's configuration.")
-        observed = await self.runtime.status(instance.id, instance.runtime_state)
-        if observed.state == "running":
-            port = instance.runtime_state["port"]  # re-adopt: the gateway keeps its port
-        else:
-            async with self.sessions() as session:
-                port = await self.ports.assign(session, instance.id)
-        request = self._launch_request(instance, port)
-        await progress.emit("starting", "Starting the OpenClaw gateway.")
-        self._crash_point("before_start")
-        started = await self.runtime.start(request, instance.runtime_state)
-        self._crash_point("after_spawn")
-        async with self.sessions() as session:
-            row = await session.get(Instance, instance.id)
-            row.runtime_state = started.state
-            row.endpoint_url = started.endpoint_url
-            row.runtime = self.runtime.name
-            await session.commit()
-        instance.runtime_state = started.state
-        await progress.emit("waiting", "Waiting for the gateway to be ready (about 15 seconds).")
-        await self._wait_ready(instance, started.endpoint_url, deadline)
+        phase = "prepare"
+        try:
+            async with asyncio.timeout(self.config.start_timeout_s):
+                await progress.emit("config", "Preparing your assistant's configuration.")
+                observed = await self.runtime.status(instance.id, instance.runtime_state)
+                if observed.state == "running":
+                    port = instance.runtime_state["port"]  # re-adopt: the gateway keeps its port
+                else:
+                    async with self.sessions() as session:
+                        port = await self.ports.assign(session, instance.id)
+                request = await self._launch_request(instance, port)
+                await progress.emit("starting", "Starting the OpenClaw gateway.")
+                self._crash_point("before_start")
+                phase = "start"
+                started = await self.runtime.start(request, instance.runtime_state)
+                self._crash_point("after_spawn")
+                async with self.sessions() as session:
+                    row = await session.get(Instance, instance.id)
+                    row.runtime_state = started.state
+                    row.endpoint_url = started.endpoint_url
+                    row.runtime = self.runtime.name
+                    await session.commit()
+                instance.runtime_state = started.state
+                await progress.emit("waiting", "Waiting for the gateway to be ready (about 15 seconds).")
+                phase = "ready"
+                await self._wait_ready(instance, started.endpoint_url, deadline)
+        except TimeoutError:
+            what = {"prepare": "The platform could not prepare the gateway",
+                    "start": f"The {self.runtime.name} runtime did not start the gateway",
+                    "ready": "The gateway was not ready"}[phase]
+            raise StartFailed(f"{what} within {self.config.start_timeout_s:.0f} seconds.") from None
 
     async def _wait_ready(self, instance: Instance, endpoint_url: str, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -325,10 +406,20 @@ class InstanceManager:
             f"{await self._last_log_line(instance)}".strip()
         )
 
+    async def _crashed(self, instance: Instance, detail: str) -> Outcome:
+        if instance.status != Status.RUNNING:
+            return Outcome(instance.status, "Nothing to do: it is not meant to be running.")
+        if detail != "hung" and (await self.runtime.status(instance.id, instance.runtime_state)).state == "running":
+            return Outcome(instance.status, "The gateway runs.")
+        await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+        why = "The gateway stopped answering." if detail == "hung" else "The gateway stopped unexpectedly."
+        gave_up = await self._count_failure(instance, why)
+        return Outcome("failed" if gave_up else "retrying", why, failed=True)
+
     async def _stop(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await progress.emit("stopping", "Stopping the gateway.")
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
-        await self._update(instance.id, status="stopped", status_reason=None, failure_streak=0,
+        await self._update(instance.id, status=Status.STOPPED, status_reason=None, failure_streak=0,
                            next_attempt_at=None, running_since=None, not_ready_since=None)
         return Outcome("stopped", "Your assistant is stopped.")
 
@@ -342,7 +433,7 @@ class InstanceManager:
         return await self._deploy(instance, progress)
 
     async def _delete(self, instance: Instance, progress: ProgressLog, keep_data: bool) -> Outcome:
-        await self._update(instance.id, status="deleting", status_reason=None)
+        await self._update(instance.id, status=Status.DELETING, status_reason=None)
         await progress.emit("deleting", "Stopping the gateway and removing the instance.")
         await self.runtime.remove(instance.id, instance.runtime_state, keep_data)
         async with self.sessions() as session:
@@ -353,7 +444,15 @@ class InstanceManager:
         return Outcome("deleted", "Your assistant is deleted." + (" Its data is kept." if keep_data else ""))
 
     # -- helpers --------------------------------------------------------------------------
-    def _launch_request(self, instance: Instance, port: int) -> LaunchRequest:
+    async def _launch_request(self, instance: Instance, port: int) -> LaunchRequest:
+        """What the runtime starts. Memory and CPU come from the owner's entitlements, recorded on
+        the row so the memory budget counts exactly what the container is given."""
+        async with self.sessions() as session:
+            row = await session.get(Instance, instance.id)
+            owner = await session.get(User, instance.user_id)
+            allowance = await self.entitlements.allowance(owner)
+            row.memory_mb, row.cpus = allowance.memory_mb, allowance.cpus
+            await session.commit()
         provider_urls = self.config.provider_urls or {}
         return LaunchRequest(
             instance_id=instance.id,
@@ -366,14 +465,15 @@ class InstanceManager:
             telegram_allow_from=instance.telegram_allow_from,
             telegram_api_root=self.config.telegram_api_root,
             provider_base_url=provider_urls.get(instance.model_provider),
-            memory_mb=self.config.memory_mb,
-            cpus=self.config.cpus,
+            memory_mb=allowance.memory_mb,
+            cpus=allowance.cpus,
             owner_id=instance.user_id,
         )
 
     async def _cleanup_failed_start(self, instance: Instance) -> None:
         try:
-            await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+            async with asyncio.timeout(self.config.stop_grace_s + 10):  # a hung engine must not hold the lease
+                await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
         except Exception:
             log.exception("cleanup after a failed start failed", instance_id=str(instance.id))
 
@@ -392,7 +492,7 @@ class InstanceManager:
             row = await session.get(Instance, instance_id)
             if row is not None:
                 for name, value in values.items():
-                    setattr(row, name, value)
+                    setattr(row, name, check_move(row.status, value) if name == "status" else value)
                 await session.commit()
 
     def _crash_point(self, name: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import AuditLog, Instance, User
 from db.sealing import KeyRing, seal_into
+from db.status import ACTIVE, COUNTED, LOCKED, Status
 from db.types import utcnow
 from provisioner.entitlements import Entitlements
 from provisioner.errors import (
@@ -37,7 +38,6 @@ from provisioner.progress import ProgressEvent
 from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
-ACTIVE_STATUSES = ("provisioning", "running")  # what counts against the memory budget
 UNCHANGED = object()
 
 
@@ -118,7 +118,7 @@ class InstanceService:
         async with self.sessions() as session:
             owned = await session.scalar(
                 select(func.count()).select_from(Instance).where(
-                    Instance.user_id == user.id, Instance.status != "deleting"
+                    Instance.user_id == user.id, Instance.status.in_(COUNTED)
                 )
             )
             if owned >= allowance.max_instances:
@@ -130,8 +130,10 @@ class InstanceService:
                 await self._check_bot_unused(session, bot[1], None)
             instance = Instance(
                 user_id=user.id,
-                status="provisioning",
+                status=Status.PROVISIONING,
                 subdomain=_new_subdomain(),
+                memory_mb=allowance.memory_mb,
+                cpus=allowance.cpus,
                 runtime=self.manager.runtime.name,
                 runtime_state={},
                 model_provider=provider.id,
@@ -156,7 +158,7 @@ class InstanceService:
     # -- change configuration (applied by the next start or restart) ------------------------
     async def update_config(self, user: User, instance_id: uuid.UUID | str, changes: InstanceChanges) -> ConfigUpdate:
         instance = await self.get(user, instance_id)
-        if instance.status == "deleting":
+        if instance.status == Status.DELETING:
             raise Conflict("This instance is being deleted.")
         provider = _provider(changes.model_provider) if changes.model_provider is not UNCHANGED \
             else get_provider(instance.model_provider)
@@ -208,14 +210,14 @@ class InstanceService:
     async def start(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance = await self._actionable(user, instance_id, "start")
         self._check_runtime()
-        if instance.status == "running":
+        if instance.status == Status.RUNNING and self.manager.action_in_progress(instance.id) is None:
             raise Conflict("This instance is already running.")
         await self.manager.deploy(instance.id)
         return await self._audited(user, instance, "instance.start")
 
     async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance = await self._actionable(user, instance_id, "stop")
-        if instance.status == "stopped":
+        if instance.status == Status.STOPPED:
             raise Conflict("This instance is already stopped.")
         await self.manager.stop(instance.id)
         return await self._audited(user, instance, "instance.stop")
@@ -235,7 +237,7 @@ class InstanceService:
     async def health(self, user: User, instance_id: uuid.UUID | str) -> dict[str, Any]:
         instance = await self.get(user, instance_id)
         live = ready = False
-        if instance.endpoint_url and instance.status == "running":
+        if instance.endpoint_url and instance.status == Status.RUNNING:
             live = await probe(self.http, f"{instance.endpoint_url}/healthz")
             ready = live and await probe(self.http, f"{instance.endpoint_url}/readyz")
         return {"status": instance.status, "live": live, "ready": ready, "checked_at": utcnow().isoformat()}
@@ -256,10 +258,8 @@ class InstanceService:
     # -- helpers --------------------------------------------------------------------------
     async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
         instance = await self.get(user, instance_id)
-        if instance.status in ("deleting", "awaiting_payment", "suspended"):
-            reason = {"deleting": "it is being deleted", "awaiting_payment": "it is waiting for payment",
-                      "suspended": "it is suspended (billing)"}[instance.status]
-            raise Conflict(f"Cannot {verb} this instance: {reason}.")
+        if instance.status in LOCKED:
+            raise Conflict(f"Cannot {verb} this instance: {LOCKED[Status(instance.status)]}.")
         return instance
 
     async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None) -> Instance:
@@ -288,13 +288,15 @@ class InstanceService:
         raise AccessDenied("This ClawFleet is invite-only: ask its operator for an invite code.")
 
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
-        active = await session.scalar(
-            select(func.count()).select_from(Instance).where(Instance.status.in_(ACTIVE_STATUSES))
+        """By the limits the gateways are given (recorded on their rows), not by a guess."""
+        given = await session.scalar(
+            select(func.coalesce(func.sum(func.coalesce(Instance.memory_mb, memory_mb)), 0))
+            .where(Instance.status.in_(ACTIVE))
         )
-        if (active + 1) * memory_mb > self.config.memory_budget_mb:
+        if given + memory_mb > self.config.memory_budget_mb:
             raise CapacityExceeded(
-                f"This server is full: another assistant would need {memory_mb} MB beyond its memory budget "
-                f"({self.config.memory_budget_mb} MB). Please try again later."
+                f"This server is full: another assistant would need {memory_mb} MB, and {given} MB of its "
+                f"memory budget ({self.config.memory_budget_mb} MB) are given already. Please try again later."
             )
 
     async def check_api_key(self, provider_id: object, key: object) -> SecretStr:

@@ -97,9 +97,12 @@ async def running_api(settings: Settings, runtime: Runtime | None = None,
         async with aiohttp.ClientSession() as http:
             yield Api(server, http)
     finally:
+        unfinished = False
         try:
             async with asyncio.timeout(60):  # let background actions finish before tables are emptied
                 await app[PROVISIONER].manager.wait_idle()
         except TimeoutError:
-            pass  # closing the app cancels them
+            unfinished = True  # closing the app cancels them; the test still fails
         await server.close()
+        if unfinished:
+            raise AssertionError("background actions were still running 60 s after the test")

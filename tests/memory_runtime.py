@@ -6,6 +6,7 @@ Variants, one line each in a test (as JupyterHub's tests swap spawners):
   MemoryRuntime(ready_after=2.0)          ready after two seconds
   MemoryRuntime(never_ready=True)         live, never ready (start timeout)
   MemoryRuntime(exits_on_start=True)      "process" exits right after spawning
+  MemoryRuntime(hangs_on_start=True)      the engine call to start never returns
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ class FakeGateway:
 class MemoryRuntime(Runtime):
     name = "memory"
 
-    def __init__(self, *, ready_after: float = 0.0, never_ready: bool = False, exits_on_start: bool = False) -> None:
+    def __init__(self, *, ready_after: float = 0.0, never_ready: bool = False, exits_on_start: bool = False,
+                 hangs_on_start: bool = False) -> None:
         self.ready_after = ready_after
         self.never_ready = never_ready
         self.exits_on_start = exits_on_start
+        self.hangs_on_start = hangs_on_start
         self.gateways: dict[uuid.UUID, FakeGateway] = {}
         self.starts: list[LaunchRequest] = []
         self.start_times: list[float] = []  # monotonic, one per start
@@ -51,6 +54,8 @@ class MemoryRuntime(Runtime):
         self.starts.append(request)
         self.start_times.append(time.monotonic())
         self.logs_by_instance.setdefault(request.instance_id, []).append(f"starting {request.provider}/{request.model}")
+        if self.hangs_on_start:
+            await asyncio.Event().wait()  # as an engine that accepted the call and never answers
         if self.exits_on_start:
             self.logs_by_instance[request.instance_id].append("Error: config invalid, exiting (code 78)")
             return Started("http://127.0.0.1:9", {"version": 1, "exited": True})

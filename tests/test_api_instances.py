@@ -302,7 +302,7 @@ async def test_a_busy_instance_refuses_a_second_action(settings_for, sessions) -
         await api.sign_up()
         _, created = await api.call("POST", "/api/instances", _create_body())
         status, answer = await api.call("POST", f"/api/instances/{created['id']}/restart")
-        assert status == 409 and "Another action" in answer["error"]["message"]
+        assert status == 409 and "it is starting" in answer["error"]["message"]
         assert (await api.progress(created["id"]))[-1]["done"]
 
 

@@ -10,10 +10,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from clawfleet.settings import Settings
 from db.leases import acquire_instance_lease
-from db.models import Instance
+from db.models import Instance, Lease
 from db.types import utcnow
 from provisioner.reconcile.decisions import MAX_FAILURES, Act
 from provisioner.reconcile.reconciler import Reconciler, ReconcilerConfig
@@ -185,17 +186,31 @@ async def _reason_cleared(sessions, instance_id) -> bool:
 
 async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
     """A second platform process against the same database does not reconcile while the first
-    holds the singleton lease; it takes over once the first lets go."""
-    first = api.provisioner.reconciler
-    second = Reconciler(sessions, api.provisioner.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=3),
+    holds the singleton lease; it takes over once the first stops."""
+    second = Reconciler(sessions, api.provisioner.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=1.5),
                         api.provisioner.manager.http)
     second.holder = "another-process/reconciler"
-    assert await first._hold_lease()
-    assert not await second._hold_lease()
-    await first._release_lease()
-    assert await second._hold_lease()
-    assert not await first._hold_lease()
-    await second._release_lease()
+    passes = 0
+
+    async def counted() -> dict:
+        nonlocal passes
+        passes += 1
+        return {}
+
+    second.reconcile_once = counted
+    running = asyncio.create_task(second.run())
+    try:
+        await asyncio.sleep(1.5)
+        assert passes == 0  # the first process holds the lease
+        first = next(task for task in asyncio.all_tasks() if task.get_name() == "reconciler")
+        first.cancel()  # the first process stops: it lets go of the lease
+        await asyncio.gather(first, return_exceptions=True)
+        await eventually(lambda: passes > 0, timeout=5)
+        async with sessions() as session:
+            assert await session.scalar(select(Lease.holder).where(Lease.name == "reconciler")) == second.holder
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_a_pass_reports_what_it_decided(api: Api) -> None:

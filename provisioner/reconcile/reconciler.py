@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.leases import acquire_named_lease, release_named_lease
+from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 from db.models import Instance
 from db.types import utcnow
 from provisioner.errors import Conflict
@@ -50,34 +50,26 @@ class Reconciler:
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Reconcile now, then every interval, while this process holds the singleton lease.
-        Wakes more often than that to renew the lease, so a killed holder is replaced fast."""
-        loop = asyncio.get_running_loop()
-        tick = min(self.config.interval_s, self.config.lease_ttl_s / 3)
-        due = loop.time()
-        try:
-            while True:
-                try:
-                    if await self._hold_lease() and loop.time() >= due:
-                        await self.reconcile_once()
-                        due = loop.time() + self.config.interval_s
-                except Exception:  # one bad pass (database away, say) must not end the loop
-                    log.exception("reconcile pass failed")
-                await asyncio.sleep(tick)
-        finally:
-            await asyncio.shield(self._release_lease())
+        """Reconcile now, then every interval, while this process holds the singleton lease; try
+        for it again a third of its TTL later when another process has it, so a killed holder is
+        replaced fast."""
+        lease = NamedLease(LEASE_NAME, self.holder)
+        while True:
+            try:
+                await hold(self.sessions, lease, self.config.lease_ttl_s, self._reconcile_forever)
+            except (LeaseNotTaken, LeaseLost):
+                pass  # another process reconciles (hold() logged a loss)
+            except Exception:  # the database away, say: try for the lease again
+                log.exception("reconciler stopped; trying again")
+            await asyncio.sleep(self.config.lease_ttl_s / 3)
 
-    async def _hold_lease(self) -> bool:
-        async with self.sessions() as session:
-            return await acquire_named_lease(session, LEASE_NAME, self.holder,
-                                             timedelta(seconds=self.config.lease_ttl_s))
-
-    async def _release_lease(self) -> None:
-        try:
-            async with self.sessions() as session:
-                await release_named_lease(session, LEASE_NAME, self.holder)
-        except Exception:
-            log.exception("could not release the reconciler lease")
+    async def _reconcile_forever(self) -> None:
+        while True:
+            try:
+                await self.reconcile_once()
+            except Exception:  # one bad pass (database away, say) must not end the loop
+                log.exception("reconcile pass failed")
+            await asyncio.sleep(self.config.interval_s)
 
     # -- one pass -------------------------------------------------------------------------
     async def reconcile_once(self) -> dict[uuid.UUID, Act]:

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from db.models import Instance
+from db.types import utcnow
 from provisioner.errors import InvalidInput
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_object
@@ -30,6 +31,7 @@ def instance_json(service: InstanceService, instance: Instance) -> dict:
         "id": str(instance.id),
         "status": instance.status,
         "status_reason": instance.status_reason,
+        "action": _action(instance),
         "subdomain": instance.subdomain,
         "url": service.public_url(instance),
         "model_provider": instance.model_provider,
@@ -45,6 +47,12 @@ def instance_json(service: InstanceService, instance: Instance) -> dict:
         "updated_at": instance.updated_at.isoformat(),
         "progress_url": f"/api/instances/{instance.id}/progress",
     }
+
+
+def _action(instance: Instance) -> str | None:
+    """The action in progress, if any: a lease that lapsed (its holder died) names nothing."""
+    expires = instance.lease_expires_at
+    return instance.action if instance.lease_holder and expires and expires > utcnow() else None
 
 
 def _iso(moment: datetime | None) -> str | None:
