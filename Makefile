@@ -40,15 +40,19 @@ runtime: install
 # The services the tests talk to, installed and started when missing (as root): PostgreSQL, and a
 # Docker engine with the OpenClaw image built offline (no registry needed). The engine's URL is
 # kept in $(DOCKER_URL_FILE) for pytest (empty: none; its tests skip, or fail under CI=true).
+# A failed image build stops the run under CI=true (the build says why); elsewhere its tests skip.
 DOCKER_URL_FILE := $(VENV)/.docker-url
 docker_url = $(shell cat $(DOCKER_URL_FILE) 2>/dev/null)# read when `test` runs, after services
 services: install
 	scripts/ensure-postgres.sh
 	@url=$$(DOCKER_HOST=$${CLAWFLEET_DOCKER_URL:-$${DOCKER_HOST:-}} scripts/ensure-docker.sh) || url=""; \
 	echo "$$url" > $(DOCKER_URL_FILE); \
-	if [ -n "$$url" ]; then \
-		CLAWFLEET_DOCKER_URL=$$url $(BIN)/clawfleet image build --offline || \
-			echo "the OpenClaw image was not built: its tests will skip (and fail under CI=true)"; \
+	if [ -n "$$url" ] && ! CLAWFLEET_DOCKER_URL=$$url $(BIN)/clawfleet image build --offline; then \
+		if [ "$${CI,,}" = true ]; then \
+			echo "the OpenClaw image was not built (the reason is above): CI=true, so the run stops here" >&2; \
+			exit 1; \
+		fi; \
+		echo "the OpenClaw image was not built (the reason is above): its tests will skip"; \
 	fi
 
 clean:

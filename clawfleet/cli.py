@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="build the OpenClaw image (--offline: without a registry)",
         description="Build CLAWFLEET_OPENCLAW_IMAGE for OpenClaw CLAWFLEET_OPENCLAW_VERSION on the engine at "
         "CLAWFLEET_DOCKER_URL (else DOCKER_HOST): `docker build` of images/openclaw, which needs a registry; "
-        "or with --offline, from Debian's mirror (debootstrap, as root) and the Node.js 24 and OpenClaw of "
+        "or with --offline, from a Debian mirror (debootstrap, as root; CLAWFLEET_DEBIAN_MIRROR, else the one "
+        "this host's apt sources name) and the Node.js 24 and OpenClaw of "
         "`clawfleet runtime install` (installed when missing). An offline image already built from the same "
         "recipe is kept: nothing to do.")
     image_build.add_argument("--offline", action="store_true",
@@ -264,7 +265,7 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
             except InstallError as exc:
                 raise CommandError(f"could not install OpenClaw {version} into {runtime_dir}: {exc}") from None
             image = build_offline(openclaw, tag, docker_host, default_cache_dir(runtime_dir),
-                                  log=lambda message: print(message, flush=True))
+                                  mirror=settings.debian_mirror, log=lambda message: print(message, flush=True))
         else:
             build_with_registry(version, tag, docker_host)
             image = image_id(tag, docker_host)

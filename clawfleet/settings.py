@@ -6,6 +6,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -23,6 +24,14 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    if not urlsplit(value).netloc:
+        raise ValueError("must name a host after http:// or https://")
+    return value.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -51,6 +60,7 @@ class Settings(BaseSettings):
     openclaw_version: str = DEFAULT_OPENCLAW_VERSION
     openclaw_image: str = ""  # empty: clawfleet/openclaw:<openclaw_version>
     runtime_dir: Path | None = None  # process runtime's Node.js + OpenClaw; empty: <data_dir>/runtime
+    debian_mirror: str | None = None  # for images built offline; empty: the one the host's apt sources name
 
     secret_keys: Annotated[list[SecretStr], NoDecode] = []
 
@@ -137,10 +147,13 @@ class Settings(BaseSettings):
 
     @field_validator("public_url", "telegram_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    def _http_urls(cls, value: str) -> str:
+        return _http_url(value)
+
+    @field_validator("debian_mirror")
+    @classmethod
+    def _mirror(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None  # set but empty: the host's own, as when unset
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:

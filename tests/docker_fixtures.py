@@ -13,7 +13,7 @@ import aiodocker
 import pytest
 from aiodocker.volumes import DockerVolume
 
-from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
+from clawfleet.settings import DEFAULT_OPENCLAW_VERSION, load_settings
 from provisioner.runtimes.docker_spec import container_name, network_name, volume_name
 from tests.conftest import service_missing
 
@@ -22,6 +22,12 @@ OPENCLAW_IMAGE = f"clawfleet/openclaw:{DEFAULT_OPENCLAW_VERSION}"
 
 def docker_url() -> str | None:
     return os.environ.get("CLAWFLEET_DOCKER_URL") or os.environ.get("DOCKER_HOST") or None
+
+
+def debian_mirror() -> str | None:
+    """CLAWFLEET_DEBIAN_MIRROR as `clawfleet image build` reads it (None: the host's apt sources), so
+    images the tests build come from the same mirror, and hit the same cached Debian base."""
+    return load_settings().debian_mirror
 
 
 @pytest.fixture(scope="session")

@@ -34,12 +34,13 @@ INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "clawfle
           "bot", "billing")
 
 
-def platform_image(docker_host: str | None, cache_dir: Path, log=print) -> str:
-    """The tag of the platform's image for this source tree, built when missing."""
+def platform_image(docker_host: str | None, cache_dir: Path, mirror: str | None = None, log=print) -> str:
+    """The tag of the platform's image for this source tree, built when missing; its Debian base
+    from `mirror` (None: the one the host's apt sources name)."""
     tag = f"{REPOSITORY}:test-{_tree_hash()}"
     if docker(["image", "inspect", tag], docker_host, check=False).returncode == 0:
         return tag
-    base = _base_image(docker_host, cache_dir, log)
+    base = _base_image(docker_host, cache_dir, mirror, log)
     wheels = _wheels(cache_dir / "platform-wheels", log)
     address = _bridge_gateway(docker_host)
     with _served(wheels, address) as index_url:
@@ -64,8 +65,8 @@ def _tree_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def _base_image(docker_host: str | None, cache_dir: Path, log) -> str:
-    tarball = base_tarball(cache_dir, "bookworm", BASE_PACKAGES, log=log)
+def _base_image(docker_host: str | None, cache_dir: Path, mirror: str | None, log) -> str:
+    tarball = base_tarball(cache_dir, "bookworm", BASE_PACKAGES, mirror=mirror, log=log)
     tag = f"clawfleet/python-base:{tarball.stem.rsplit('-', 1)[-1]}"
     if docker(["image", "inspect", tag], docker_host, check=False).returncode != 0:
         log(f"importing {tarball.name} as {tag}")

@@ -23,6 +23,7 @@ from db.sealing import generate_key
 from provisioner.images.offline import default_cache_dir
 from provisioner.runtimes.docker_spec import container_name, label_filter, network_name
 from tests.conftest import service_missing
+from tests.docker_fixtures import debian_mirror
 from tests.docker_fixtures import docker_engine, openclaw_image, remove_everything_of  # noqa: F401 - fixtures
 from tests.openclaw_fixtures import RUNTIME_DIR
 from tests.platform_image import platform_image
@@ -35,7 +36,8 @@ NOWHERE = "http://127.0.0.1:9/v1"  # the gateway container's own loopback: nothi
 @pytest.fixture(scope="module")
 async def platform_tag(docker_engine) -> str:  # noqa: F811
     try:
-        return await asyncio.to_thread(platform_image, docker_engine, default_cache_dir(RUNTIME_DIR))
+        return await asyncio.to_thread(platform_image, docker_engine, default_cache_dir(RUNTIME_DIR),
+                                       debian_mirror())
     except Exception as exc:  # noqa: BLE001 - e.g. not root: debootstrap cannot run
         service_missing(f"the platform's image cannot be built here: {exc}")
 

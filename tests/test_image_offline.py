@@ -20,6 +20,7 @@ from provisioner.images.offline import build_offline, default_cache_dir
 from provisioner.images.recipe import RECIPE, labels
 from provisioner.openclaw.install import OpenClawInstall
 from tests.conftest import service_missing
+from tests.docker_fixtures import debian_mirror
 from tests.openclaw_fixtures import RUNTIME_DIR, openclaw_install  # noqa: F401 - fixture
 
 TAG = f"clawfleet/openclaw:{DEFAULT_OPENCLAW_VERSION}"
@@ -52,7 +53,7 @@ def engine_url() -> str:
 def image(engine_url: str, openclaw_install: OpenClawInstall) -> str:  # noqa: F811 - fixture
     """The image's id; built here only when `make test` did not build it first."""
     try:
-        return build_offline(openclaw_install, TAG, engine_url, CACHE_DIR)
+        return build_offline(openclaw_install, TAG, engine_url, CACHE_DIR, mirror=debian_mirror())
     except ImageBuildError as exc:  # e.g. not root: debootstrap cannot run
         service_missing(f"the image {TAG} is not built and cannot be built here: {exc}")
 
@@ -119,7 +120,7 @@ def test_a_second_build_is_cached(engine_url: str, image: str, openclaw_install:
     tarballs = {path: path.stat().st_mtime_ns for path in CACHE_DIR.glob("debian-*.tar")}
     assert tarballs, f"no cached Debian tarball in {CACHE_DIR}"
     said: list[str] = []
-    again = build_offline(openclaw_install, TAG, engine_url, CACHE_DIR, log=said.append)
+    again = build_offline(openclaw_install, TAG, engine_url, CACHE_DIR, mirror=debian_mirror(), log=said.append)
     assert again == image
     assert {path: path.stat().st_mtime_ns for path in CACHE_DIR.glob("debian-*.tar")} == tarballs
     assert len(said) == 1 and "nothing to do" in said[0]  # no bootstrap, no import, no build
@@ -141,9 +142,10 @@ def test_a_changed_recipe_builds_again_and_drops_the_old_image(engine_url: str, 
     first_recipe = dataclasses.replace(RECIPE, env=(*RECIPE.env, ("CLAWFLEET_TEST", "one")))
     second_recipe = dataclasses.replace(RECIPE, env=(*RECIPE.env, ("CLAWFLEET_TEST", "two")))
     try:
-        first = build_offline(small, tag, engine_url, CACHE_DIR, recipe=first_recipe)
+        first = build_offline(small, tag, engine_url, CACHE_DIR, recipe=first_recipe, mirror=debian_mirror())
         said: list[str] = []
-        second = build_offline(small, tag, engine_url, CACHE_DIR, recipe=second_recipe, log=said.append)
+        second = build_offline(small, tag, engine_url, CACHE_DIR, recipe=second_recipe, mirror=debian_mirror(),
+                               log=said.append)
         assert second != first and any("building it again" in line for line in said)
         assert docker(engine_url, "image", "inspect", first).returncode != 0  # gone, not left dangling
         env = json.loads(docker(engine_url, "image", "inspect", tag).stdout)[0]["Config"]["Env"]

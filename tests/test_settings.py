@@ -59,6 +59,9 @@ def test_dotenv_file_is_read(tmp_path) -> None:
         ("CLAWFLEET_PUBLIC_URL", "example.com", "CLAWFLEET_PUBLIC_URL: must start with http:// or https://"),
         ("CLAWFLEET_ALLOWED_TELEGRAM_IDS", "1,x", "CLAWFLEET_ALLOWED_TELEGRAM_IDS"),
         ("CLAWFLEET_MAX_CONCURRENT_STARTS", "0", "CLAWFLEET_MAX_CONCURRENT_STARTS"),
+        ("CLAWFLEET_DEBIAN_MIRROR", "mirror.example.org/debian", "CLAWFLEET_DEBIAN_MIRROR: must start with http://"),
+        ("CLAWFLEET_DEBIAN_MIRROR", "file:///srv/debian", "CLAWFLEET_DEBIAN_MIRROR: must start with http://"),
+        ("CLAWFLEET_DEBIAN_MIRROR", "http:///debian", "CLAWFLEET_DEBIAN_MIRROR: must name a host"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
@@ -67,6 +70,18 @@ def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
         load_settings()
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, None),  # unset: the host's apt sources decide
+    ("", None),
+    ("https://mirror.example.org/debian/", "https://mirror.example.org/debian"),
+    ("http://127.0.0.1:3142/debian", "http://127.0.0.1:3142/debian"),
+])
+def test_the_debian_mirror_is_an_http_url_or_unset(monkeypatch, value, expected) -> None:
+    if value is not None:
+        monkeypatch.setenv("CLAWFLEET_DEBIAN_MIRROR", value)
+    assert load_settings().debian_mirror == expected
 
 
 def test_webhook_mode_needs_its_secret(monkeypatch) -> None:

@@ -40,8 +40,10 @@ def default_cache_dir(runtime_dir: Path) -> Path:
 
 
 def build_offline(install: OpenClawInstall, tag: str, docker_host: str | None, cache_dir: Path, *,
-                  recipe: Recipe = RECIPE, log: Callable[[str], None] = lambda _: None) -> str:
-    """Make sure `tag` is this recipe's image of `install`; returns the image id."""
+                  recipe: Recipe = RECIPE, mirror: str | None = None,
+                  log: Callable[[str], None] = lambda _: None) -> str:
+    """Make sure `tag` is this recipe's image of `install`; returns the image id. A Debian base not
+    cached yet comes from `mirror` (None: the one the host's apt sources name)."""
     wanted = {RECIPE_LABEL: recipe_hash(recipe), VERSION_LABEL: install.version}
     with _exclusive(cache_dir, ".build.lock"):  # a second build waits, then finds the image made
         found = image_labels(tag, docker_host)
@@ -52,7 +54,7 @@ def build_offline(install: OpenClawInstall, tag: str, docker_host: str | None, c
         if found is not None:
             log(f"{tag} exists but was built from recipe {found.get(RECIPE_LABEL)} of OpenClaw "
                 f"{found.get(VERSION_LABEL)}: building it again")
-        base = base_tarball(cache_dir, recipe.suite, recipe.packages, log=log)
+        base = base_tarball(cache_dir, recipe.suite, recipe.packages, mirror=mirror, log=log)
         rootfs = f"clawfleet/openclaw-rootfs:{install.version}-{wanted[RECIPE_LABEL]}"
         log(f"importing {base.name} with Node 24 and OpenClaw {install.version} as {rootfs}")
         _import(rootfs, base, install, recipe, docker_host)

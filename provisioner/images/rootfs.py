@@ -1,8 +1,9 @@
 """The Debian base root filesystem: made once per machine with debootstrap, kept as a tarball.
 
-No image registry is reachable here, but Debian's mirror is, so `debootstrap --variant=minbase`
-makes what `FROM debian:bookworm-slim` would give (about 40 s). The tarball is named after
-everything that went into it, so a changed recipe makes a new one and an unchanged one is reused.
+No image registry is reachable here, but a Debian mirror is (mirror.py: CLAWFLEET_DEBIAN_MIRROR,
+else the host's own), so `debootstrap --variant=minbase` makes what `FROM debian:bookworm-slim`
+would give (about 40 s). The tarball is named after everything that went into it, so a changed
+recipe makes a new one and an unchanged one is reused.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from pathlib import Path
 
 from provisioner.images.dockercli import last_lines
 from provisioner.images.errors import ImageBuildError
+from provisioner.images.mirror import resolve_mirror
 
-MIRROR = "http://deb.debian.org/debian"
 # the package lists and downloaded .debs only matter to apt, which never runs in the image
 EXCLUDED = ("./var/lib/apt/lists/*", "./var/cache/apt/*", "./var/cache/debconf/*-old", "./var/log/*")
 
 
-def base_tarball(cache_dir: Path, suite: str, packages: tuple[str, ...], *, mirror: str = MIRROR,
+def base_tarball(cache_dir: Path, suite: str, packages: tuple[str, ...], *, mirror: str | None = None,
                  log: Callable[[str], None] = lambda _: None) -> Path:
-    """The cached tarball of a minbase `suite` with `packages`; bootstrapped when missing."""
+    """The cached tarball of a minbase `suite` with `packages`; bootstrapped when missing, from
+    `mirror` (None: the one the host's apt sources name)."""
+    mirror = resolve_mirror(mirror, suite)
     key = json.dumps([suite, "minbase", sorted(packages), mirror, platform.machine()])
     target = cache_dir / f"debian-{suite}-minbase-{hashlib.sha256(key.encode()).hexdigest()[:12]}.tar"
     if target.is_file():
