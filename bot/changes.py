@@ -19,6 +19,7 @@ from bot.replies import delete_quietly, edit, escape
 from provisioner.errors import ServiceError
 from provisioner.providers import PROVIDERS, get_provider
 from provisioner.service import InstanceChanges
+from db.status import Status
 
 PICK_PROVIDER, PICK_MODEL, NEW_KEY, NEW_TOKEN = "pick_provider", "pick_model", "new_key", "new_token"
 CHANGE = "change"  # user_data key: what is being changed (no secrets: those are applied at once)
@@ -36,7 +37,7 @@ async def _apply(update: Update, context: ContextTypes.DEFAULT_TYPE, changes: In
     except ServiceError as problem:
         await update.effective_chat.send_message(f"{escape(problem.message)}\n\nTry again, or /cancel.")
         return False
-    if updated.changed and updated.instance.status == "running":
+    if updated.changed and updated.instance.status == Status.RUNNING:
         await update.effective_chat.send_message(f"{what} It takes effect when your assistant restarts.",
                                                  reply_markup=_restart_button(updated.instance.id))
     else:

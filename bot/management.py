@@ -17,6 +17,7 @@ from db.models import Instance, User
 from db.redaction import redact
 from db.types import utcnow
 from provisioner.errors import ServiceError
+from db.status import ACTIVE, Status
 
 LOG_LINES = 40
 INLINE_LOG_LIMIT = 3500  # longer logs go as a file (a message holds 4,096 characters)
@@ -78,7 +79,7 @@ def _uptime(since: datetime | None) -> str:
 def status_text(instance: Instance, url: str) -> str:
     lines = [f"<b>{'@' + escape(instance.telegram_bot_username) if instance.telegram_bot_username else 'Your assistant'}"
              f"</b>: {escape(instance.status)}"]
-    if instance.status == "running" and instance.running_since:
+    if instance.status == Status.RUNNING and instance.running_since:
         lines.append(f"Up for {_uptime(instance.running_since)}")
     lines.append(f"Model: {escape(instance.model_provider)}/{escape(instance.model)}")
     lines.append(f"Dashboard: {escape(url)}")
@@ -90,7 +91,7 @@ def status_text(instance: Instance, url: str) -> str:
 
 
 def status_buttons(instance: Instance) -> InlineKeyboardMarkup:
-    if instance.status in ("running", "provisioning"):
+    if instance.status in ACTIVE:
         row = [InlineKeyboardButton("Restart", callback_data=f"act:restart:{instance.id}"),
                InlineKeyboardButton("Stop", callback_data=f"act:stop:{instance.id}")]
     else:

@@ -65,4 +65,4 @@ def serve(settings: Settings) -> None:
         access_log=None,
         shutdown_timeout=30,
     )
-    log.info("stopped")
+    log.info("platform stopped")

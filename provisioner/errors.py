@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ServiceError(Exception):
-    code = "error"
+    code = "service_error"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

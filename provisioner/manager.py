@@ -421,7 +421,7 @@ class InstanceManager:
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
         await self._update(instance.id, status=Status.STOPPED, status_reason=None, failure_streak=0,
                            next_attempt_at=None, running_since=None, not_ready_since=None)
-        return Outcome("stopped", "Your assistant is stopped.")
+        return Outcome(Status.STOPPED, "Your assistant is stopped.")
 
     async def _halt(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
@@ -434,7 +434,7 @@ class InstanceManager:
 
     async def _delete(self, instance: Instance, progress: ProgressLog, keep_data: bool) -> Outcome:
         await self._update(instance.id, status=Status.DELETING, status_reason=None)
-        await progress.emit("deleting", "Stopping the gateway and removing the instance.")
+        await progress.emit(Status.DELETING, "Stopping the gateway and removing the instance.")
         await self.runtime.remove(instance.id, instance.runtime_state, keep_data)
         async with self.sessions() as session:
             row = await session.get(Instance, instance.id)

@@ -39,6 +39,7 @@ def settings(tmp_path, docker_engine, openclaw_image) -> Settings:  # noqa: F811
         _env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'cf.db'}",
         runtime="docker", docker_url=docker_engine, openclaw_image=openclaw_image,
         provider_urls={"openai": NOWHERE}, start_timeout_s=150, max_instances_per_user=2,
+        instance_memory_mb=1200, instance_cpus=0.75,  # not the defaults: the container must follow these
     )
 
 
@@ -123,7 +124,9 @@ async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker
     assert shown["Config"]["User"] == "1000:1000"
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges:true" in host["SecurityOpt"]
     assert host["PidsLimit"] == 512 and host["ReadonlyRootfs"] is True
-    assert host["Memory"] > 0 and host["Memory"] == host["MemorySwap"] and host["NanoCpus"] > 0
+    # what the owner is entitled to (operator defaults here), not a constant of the runtime's
+    assert host["Memory"] == settings.instance_memory_mb * 1024 * 1024 == host["MemorySwap"]
+    assert host["NanoCpus"] == int(settings.instance_cpus * 1e9)
     assert "NODE_COMPILE_CACHE=/app/compile-cache" in shown["Config"]["Env"]  # the image's label says where
     heap = next(e for e in shown["Config"]["Env"] if e.startswith("NODE_OPTIONS="))
     assert int(heap.split("--max-old-space-size=")[1].split()[0]) * 1024 * 1024 < host["Memory"]

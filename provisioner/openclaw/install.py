@@ -140,7 +140,7 @@ def _npm_install_into(target: Path, package: str, npm: str, root: Path, *,
         "npm_config_update_notifier": "false",
         "npm_config_fund": "false",
         "npm_config_audit": "false",
-        "npm_config_loglevel": "error",
+        "npm_config_loglevel": "error",  # not a status
         "npm_config_progress": "false",
         "npm_config_save_exact": "true",
         "npm_config_ignore_scripts": "false",  # OpenClaw's postinstall is required, whatever .npmrc says

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from db.status import AT_REST, Status
+
 MAX_FAILURES = 5  # crashes and failed restarts in a row before the instance goes to `error`
 HEALTHY_RESET = timedelta(minutes=10)  # this long ready again and the failure streak starts over
 NOT_READY_GRACE = timedelta(seconds=60)  # live but not ready this long: tell the owner (GUIDE)
 
-# Statuses whose gateway must not run.
-_AT_REST = frozenset({"stopped", "error", "awaiting_payment", "suspended"})
 
 
 class Act(StrEnum):
@@ -49,14 +49,14 @@ def decide(desired: Desired | None, seen: Seen, now: datetime) -> Act:
         return Act.STOP_ORPHAN if seen.running else Act.NOTHING
     if desired.lease_busy:
         return Act.BUSY
-    if desired.status == "deleting":
+    if desired.status == Status.DELETING:
         return Act.FINISH_DELETE
-    if desired.status in _AT_REST:
+    if desired.status in AT_REST:
         return Act.STOP if seen.running else Act.NOTHING
     # `running`, or `provisioning` (a transition is never trusted: drive it from what runs)
     if seen.running:
-        return Act.PROBE if desired.status == "running" and seen.recorded else Act.ADOPT
-    if desired.status == "running":
+        return Act.PROBE if desired.status == Status.RUNNING and seen.recorded else Act.ADOPT
+    if desired.status == Status.RUNNING:
         return Act.CRASHED
     if desired.next_attempt_at is not None and desired.next_attempt_at > now:
         return Act.WAIT

@@ -24,6 +24,7 @@ from provisioner.errors import Conflict
 from provisioner.manager import InstanceManager, probe
 from provisioner.reconcile.decisions import Act, Desired, Seen, Verdict, decide, health_verdict, streak_survives
 from provisioner.runtimes.base import Listed
+from db.status import Status
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +169,7 @@ class Reconciler:
         async with self.sessions() as session:
             result = await session.execute(
                 update(Instance)
-                .where(Instance.id == instance_id, Instance.status == "running",
+                .where(Instance.id == instance_id, Instance.status == Status.RUNNING,
                        or_(Instance.lease_holder.is_(None), Instance.lease_expires_at < now))
                 .values(**values)
                 .execution_options(synchronize_session=False)

@@ -15,6 +15,7 @@ from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_object
 from web.auth import current_user
 from web.keys import PROVISIONER
+from db.status import Status
 
 routes = web.RouteTableDef()
 
@@ -93,7 +94,7 @@ async def update_config(request: web.Request) -> web.Response:
     return web.json_response({
         "instance": instance_json(service, update.instance),
         "changed": update.changed,
-        "restart_required": bool(update.changed) and update.instance.status == "running",
+        "restart_required": bool(update.changed) and update.instance.status == Status.RUNNING,
     })
 
 
