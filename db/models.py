@@ -99,7 +99,7 @@ class User(Base):
 
 
 class Instance(Base):
-    """One user's OpenClaw gateway. `status` is the only state machine (GUIDE: instance status)."""
+    """One user's OpenClaw gateway. `status` is the only state machine (db.status)."""
 
     __tablename__ = "instances"
     __table_args__ = (
@@ -167,6 +167,8 @@ class Instance(Base):
 
 
 class Subscription(Base):
+    """Reserved for billing (not built yet): nothing reads or writes it today."""
+
     __tablename__ = "subscriptions"
     __table_args__ = (Index("ix_subscriptions_user_id", "user_id"),)
 
@@ -248,7 +250,8 @@ class ApiToken(Base):
 
 
 class WebhookEvent(Base):
-    """Events already handled: providers deliver at least once, so each is acted on once."""
+    """Events already handled: providers deliver at least once, so each is acted on once.
+    Reserved for billing's Stripe webhooks (not built yet)."""
 
     __tablename__ = "webhook_events"
     __table_args__ = (UniqueConstraint("source", "event_id", name="uq_webhook_events_source_event"),)

@@ -14,7 +14,7 @@ from db.status import AT_REST, Status
 
 MAX_FAILURES = 5  # crashes and failed restarts in a row before the instance goes to `error`
 HEALTHY_RESET = timedelta(minutes=10)  # this long ready again and the failure streak starts over
-NOT_READY_GRACE = timedelta(seconds=60)  # live but not ready this long: tell the owner (GUIDE)
+NOT_READY_GRACE = timedelta(seconds=60)  # live but not ready this long: tell the owner, once
 
 
 
