@@ -28,7 +28,7 @@ from aiodocker.volumes import DockerVolume
 
 from provisioner.images.recipe import COMPILE_CACHE_LABEL
 from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
-from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
     LABEL,
@@ -152,11 +152,11 @@ class DockerRuntime(Runtime):
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
         container = await self.get_container(instance_id)
         if container is None:
-            return Observed("missing")
+            return Observed(GatewayState.GONE)
         shown = await container.show()
         if shown["State"]["Running"] and (not state.get("id") or shown["Id"] == state["id"]):
-            return Observed("running", f"container {shown['Name'].lstrip('/')}")
-        return Observed("stopped", shown["State"].get("Status", ""), exit_code=shown["State"].get("ExitCode"))
+            return Observed(GatewayState.UP, f"container {shown['Name'].lstrip('/')}")
+        return Observed(GatewayState.DOWN, shown["State"].get("Status", ""), exit_code=shown["State"].get("ExitCode"))
 
     async def list_all(self) -> list[Listed]:
         found = []
@@ -169,7 +169,7 @@ class DockerRuntime(Runtime):
                          and p.get("PublicPort")), None)
             networks = (container["NetworkSettings"] or {}).get("Networks", {})
             name = container["Names"][0].lstrip("/")
-            found.append(Listed(instance_id, Observed("running", name), {
+            found.append(Listed(instance_id, Observed(GatewayState.UP, name), {
                 "version": STATE_VERSION, "container": name, "id": container.id, "port": port,
                 "address": networks.get(network_name(instance_id), {}).get("IPAddress"),
             }))

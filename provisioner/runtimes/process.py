@@ -29,7 +29,7 @@ from provisioner.openclaw.config import GatewaySpec, secret_env, write_config
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
-from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.logfiles import follow_lines, rotate_if_large, tail_lines
 
 log = structlog.get_logger(__name__)
@@ -74,7 +74,7 @@ class ProcessRuntime(Runtime):
     # -- contract -------------------------------------------------------------------------
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         instance_id = request.instance_id
-        if (await self.status(instance_id, state)).state == "running":
+        if (await self.status(instance_id, state)).state is GatewayState.UP:
             return Started(self.endpoint(state), state)  # re-adopted, not started twice
         home = self.instance_dir(instance_id)
         for sub in ("state", "home", "cache", "tmp", "logs"):
@@ -137,10 +137,10 @@ class ProcessRuntime(Runtime):
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
         if self._live_pid(instance_id, state) is not None:
-            return Observed("running", f"pid {state['pid']}")
+            return Observed(GatewayState.UP, f"pid {state['pid']}")
         if self.instance_dir(instance_id).exists():
-            return Observed("stopped")
-        return Observed("missing")
+            return Observed(GatewayState.DOWN)
+        return Observed(GatewayState.GONE)
 
     async def list_all(self) -> list[Listed]:
         found = []
@@ -153,7 +153,7 @@ class ProcessRuntime(Runtime):
             # they can outlive it by a moment: only a process running the gateway itself counts.
             pid = procfs.eldest([pid for pid in pids if is_gateway_command(procfs.command(pid))])
             if pid is not None:
-                found.append(Listed(instance_id, Observed("running", f"pid {pid}"), {
+                found.append(Listed(instance_id, Observed(GatewayState.UP, f"pid {pid}"), {
                     "version": STATE_VERSION, "pid": pid, "started_at": procfs.start_time(pid),
                     "port": state_port(directory),
                 }))
