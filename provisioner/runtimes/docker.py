@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -27,7 +26,7 @@ from aiodocker.containers import DockerContainer
 from aiodocker.volumes import DockerVolume
 
 from provisioner.images.recipe import COMPILE_CACHE_LABEL
-from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
+from provisioner.openclaw.gateway import build_gateway
 from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
@@ -39,6 +38,7 @@ from provisioner.runtimes.docker_spec import (
     label_filter,
     network_config,
     network_name,
+    placement,
     volume_config,
     volume_name,
 )
@@ -120,25 +120,13 @@ class DockerRuntime(Runtime):
         await self._ensure_network(request)
         for purpose in ("state", "secrets"):
             await self._ensure_volume(request, purpose)
-        gateway = GatewaySpec(
-            port=GATEWAY_PORT,
-            provider=request.provider,
-            model=request.model,
-            state_dir=Path(STATE_DIR),
-            log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
-            bind="lan",  # inside its own network namespace; published on the host's loopback only
-            telegram=request.bot_token is not None,
-            telegram_allow_from=request.telegram_allow_from,
-            telegram_api_root=request.telegram_api_root,
-            provider_base_url=request.provider_base_url,
-        )
+        gateway = build_gateway(request, placement(request.memory_mb))
         spec = ContainerSpec(
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
             version=self.config.version, host_port=request.port, memory_mb=request.memory_mb, cpus=request.cpus,
-            env=secret_env(gateway, request.api_key, request.gateway_token, request.bot_token),
-            compile_cache=await self._compile_cache(),
+            env=gateway.env, compile_cache=await self._compile_cache(),
         )
-        container = await self.create_container(spec, json.dumps(render_config(gateway), indent=2).encode())
+        container = await self.create_container(spec, json.dumps(gateway.config, indent=2).encode())
         await self.start_container(container)
         new_state = self._state_of(await container.show(), request.port)
         log.info("container started", instance_id=str(request.instance_id), container=new_state["container"])
