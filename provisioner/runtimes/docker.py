@@ -4,6 +4,8 @@ says what is asked of the engine, and why).
 
 Template methods, as DockerSpawner has them: `get_container`, `create_container`,
 `start_container`, `stop_container`, `remove_container`; another engine overrides those only.
+As in DockerSpawner, the container is found by what the instance's state records, and by the
+deterministic name only when the state records none.
 Containers are cattle: a start makes a fresh one from the current image and configuration, and
 the volumes carry everything that must survive. The engine's 404 (gone) and 304/409 (already
 so) count as success.
@@ -73,9 +75,9 @@ class DockerRuntime(Runtime):
         await self.docker.close()
 
     # -- template methods (hooks another engine overrides) ----------------------------------------
-    async def get_container(self, instance_id: uuid.UUID) -> DockerContainer | None:
+    async def get_container(self, instance_id: uuid.UUID, state: dict[str, Any]) -> DockerContainer | None:
         try:
-            container = await self.docker.containers.get(container_name(instance_id))
+            container = await self.docker.containers.get(recorded_container(instance_id, state))
         except aiodocker.DockerError as exc:
             if exc.status == _GONE:
                 return None
@@ -110,7 +112,7 @@ class DockerRuntime(Runtime):
 
     # -- contract ---------------------------------------------------------------------------------
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
-        existing = await self.get_container(request.instance_id)
+        existing = await self.get_container(request.instance_id, state)
         if existing is not None:
             shown = await existing.show()
             if shown["State"]["Running"]:
@@ -133,12 +135,12 @@ class DockerRuntime(Runtime):
         return Started(self.endpoint(new_state), new_state)
 
     async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is not None:
             await self.stop_container(container, timeout)
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
             return Observed(GatewayState.GONE)
         shown = await container.show()
@@ -173,7 +175,7 @@ class DockerRuntime(Runtime):
 
     async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
                    follow: bool) -> AsyncIterator[str]:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
             return
         if follow:
@@ -186,7 +188,7 @@ class DockerRuntime(Runtime):
                 yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
             return ExecResult(1, "the instance's container does not exist")
         execution = await container.exec(["node", "openclaw.mjs", *argv], user=f"{NODE_UID}:{NODE_UID}")
@@ -197,7 +199,7 @@ class DockerRuntime(Runtime):
         return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is not None:
             await self.stop_container(container, 10)
             await self.remove_container(container)
@@ -274,6 +276,12 @@ class DockerRuntime(Runtime):
         # creating an existing volume returns it unchanged: nothing in it is lost
         await self.docker.volumes.create(volume_config(request.instance_id, request.owner_id, self.config.version,
                                                        purpose))
+
+
+def recorded_container(instance_id: uuid.UUID, state: dict[str, Any]) -> str:
+    """What to ask the engine for: the container the state records (by name: a container started
+    but not yet recorded has a new id and the same name), else the deterministic name."""
+    return state.get("container") or state.get("id") or container_name(instance_id)
 
 
 def _config_archive(config_json: bytes) -> bytes:
