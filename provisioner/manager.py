@@ -34,7 +34,7 @@ from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff, after_failure
-from provisioner.runtimes.base import LaunchRequest, Runtime
+from provisioner.runtimes.base import GatewayState, LaunchRequest, Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -366,7 +366,7 @@ class InstanceManager:
             async with asyncio.timeout(self.config.start_timeout_s):
                 await progress.emit("config", "Preparing your assistant's configuration.")
                 observed = await self.runtime.status(instance.id, instance.runtime_state)
-                if observed.state == "running":
+                if observed.state is GatewayState.UP:
                     port = instance.runtime_state["port"]  # re-adopt: the gateway keeps its port
                 else:
                     async with self.sessions() as session:
@@ -398,7 +398,7 @@ class InstanceManager:
             if await probe(self.http, f"{endpoint_url}/readyz"):
                 return
             observed = await self.runtime.status(instance.id, instance.runtime_state)
-            if observed.state != "running":
+            if observed.state is not GatewayState.UP:
                 raise StartFailed(f"The gateway stopped while starting. {await self._last_log_line(instance)}".strip())
             await asyncio.sleep(0.5)
         raise StartFailed(
@@ -409,7 +409,7 @@ class InstanceManager:
     async def _crashed(self, instance: Instance, detail: str) -> Outcome:
         if instance.status != Status.RUNNING:
             return Outcome(instance.status, "Nothing to do: it is not meant to be running.")
-        if detail != "hung" and (await self.runtime.status(instance.id, instance.runtime_state)).state == "running":
+        if detail != "hung" and (await self.runtime.status(instance.id, instance.runtime_state)).state is GatewayState.UP:
             return Outcome(instance.status, "The gateway runs.")
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
         why = "The gateway stopped answering." if detail == "hung" else "The gateway stopped unexpectedly."

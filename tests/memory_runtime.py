@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 
 
 @dataclass
@@ -91,11 +91,11 @@ class MemoryRuntime(Runtime):
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
         if instance_id in self.gateways:
-            return Observed("running")
-        return Observed("stopped" if instance_id in self.logs_by_instance else "missing")
+            return Observed(GatewayState.UP)
+        return Observed(GatewayState.DOWN if instance_id in self.logs_by_instance else GatewayState.GONE)
 
     async def list_all(self) -> list[Listed]:
-        return [Listed(i, Observed("running"), {"version": 1, "port": gateway.runner.addresses[0][1]})
+        return [Listed(i, Observed(GatewayState.UP), {"version": 1, "port": gateway.runner.addresses[0][1]})
                 for i, gateway in self.gateways.items()]
 
     def endpoint(self, state: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from provisioner.openclaw.gateway import placement_env
 from provisioner.runtimes.docker_spec import (
     ContainerSpec,
     container_config,
@@ -17,6 +18,7 @@ from provisioner.runtimes.docker_spec import (
     labels,
     network_config,
     network_name,
+    placement,
     volume_name,
 )
 from provisioner.runtimes.subnets import PoolExhausted, next_subnet
@@ -36,7 +38,8 @@ def test_names_are_deterministic_dns_safe_and_distinct() -> None:
 
 def test_the_container_is_hardened_and_labelled() -> None:
     spec = ContainerSpec(INSTANCE, OWNER, "clawfleet/openclaw:2026.9.6", "0.1.0", host_port=20007,
-                         memory_mb=1536, cpus=1.5, env={"OPENAI_API_KEY": "sk-proj-x", "OPENCLAW_GATEWAY_TOKEN": "t"},
+                         memory_mb=1536, cpus=1.5, env={**placement_env(placement(1536)), "OPENAI_API_KEY": "sk-proj-x",
+                                                        "OPENCLAW_GATEWAY_TOKEN": "t"},
                          compile_cache="/app/compile-cache")
     net = network_name(INSTANCE)
     assert container_config(spec) == {

@@ -71,8 +71,8 @@ class BreakableRuntime(ProcessRuntime):
         self.starts: list[float] = []
         self.stops: list[float] = []
 
-    def write_config(self, spec, path: Path) -> None:
-        super().write_config(spec, path)
+    def write_config(self, config: dict, path: Path) -> None:
+        super().write_config(config, path)
         if self.broken:  # OpenClaw: "Gateway start blocked: existing config is missing gateway.mode"
             path.write_text(path.read_text().replace('"gateway"', '"not_the_gateway"', 1))
 

@@ -185,8 +185,8 @@ def test_no_variant_holds_a_secret_and_every_ref_is_supplied(tmp_path) -> None:
 def test_write_config_is_private_and_atomic(tmp_path) -> None:
     spec = _spec(tmp_path, telegram=True, telegram_allow_from=1)
     path = tmp_path / "home" / "openclaw.json"
-    write_config(spec, path)
-    write_config(replace(spec, port=20002), path)  # replacing keeps the mode and leaves no temp file
+    write_config(render_config(spec), path)
+    write_config(render_config(replace(spec, port=20002)), path)  # replacing keeps the mode and leaves no temp file
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text())["gateway"]["port"] == 20002
     assert [p.name for p in path.parent.iterdir()] == ["openclaw.json"]
@@ -232,7 +232,7 @@ async def _run_openclaw(install: OpenClawInstall, specs: list[GatewaySpec], *arg
 
     async def run(spec: GatewaySpec) -> tuple[GatewaySpec, int, str]:
         home = spec.state_dir.parent
-        write_config(spec, home / "openclaw.json")
+        write_config(render_config(spec), home / "openclaw.json")
         env = {**install.env(), "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "LANG": "C.UTF-8",
                "OPENCLAW_STATE_DIR": str(spec.state_dir), "OPENCLAW_CONFIG_PATH": str(home / "openclaw.json"),
                **(_secrets(spec) if with_secrets else {})}

@@ -23,9 +23,9 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=30)
 EARLIER = NOW - timedelta(seconds=30)
 
-RUNS_AS_RECORDED = Seen(running=True, recorded=True)
-RUNS_UNRECORDED = Seen(running=True, recorded=False)
-GONE = Seen(running=False)
+RUNS_AS_RECORDED = Seen(up=True, recorded=True)
+RUNS_UNRECORDED = Seen(up=True, recorded=False)
+GONE = Seen(up=False)
 
 
 @pytest.mark.parametrize(

@@ -1,1 +1,1 @@
-"""OpenClaw itself: installing the pinned release, and rendering each gateway's config."""
+"""OpenClaw itself: installing the pinned release, and building each gateway's config and environment."""

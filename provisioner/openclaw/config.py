@@ -164,9 +164,9 @@ def secret_env(spec: GatewaySpec, api_key: SecretStr, gateway_token: SecretStr,
     return env
 
 
-def write_config(spec: GatewaySpec, path: Path) -> None:
-    """Write the config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
-    text = json.dumps(render_config(spec), indent=2) + "\n"
+def write_config(config: dict[str, Any], path: Path) -> None:
+    """Write a rendered config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
+    text = json.dumps(config, indent=2) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -40,21 +40,21 @@ class Desired:
 
 @dataclass(frozen=True)
 class Seen:
-    running: bool
+    up: bool  # a gateway runs for the instance (GatewayState.UP)
     recorded: bool = False  # the gateway that runs is the one the row's runtime state names
 
 
 def decide(desired: Desired | None, seen: Seen, now: datetime) -> Act:
     if desired is None:
-        return Act.STOP_ORPHAN if seen.running else Act.NOTHING
+        return Act.STOP_ORPHAN if seen.up else Act.NOTHING
     if desired.lease_busy:
         return Act.BUSY
     if desired.status == Status.DELETING:
         return Act.FINISH_DELETE
     if desired.status in AT_REST:
-        return Act.STOP if seen.running else Act.NOTHING
+        return Act.STOP if seen.up else Act.NOTHING
     # `running`, or `provisioning` (a transition is never trusted: drive it from what runs)
-    if seen.running:
+    if seen.up:
         return Act.PROBE if desired.status == Status.RUNNING and seen.recorded else Act.ADOPT
     if desired.status == Status.RUNNING:
         return Act.CRASHED

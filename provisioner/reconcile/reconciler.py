@@ -18,13 +18,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
+from db.status import Status
 from db.models import Instance
 from db.types import utcnow
 from provisioner.errors import Conflict
 from provisioner.manager import InstanceManager, probe
 from provisioner.reconcile.decisions import Act, Desired, Seen, Verdict, decide, health_verdict, streak_survives
-from provisioner.runtimes.base import Listed
-from db.status import Status
+from provisioner.runtimes.base import GatewayState, Listed
 
 log = structlog.get_logger(__name__)
 
@@ -87,8 +87,8 @@ class Reconciler:
         for row in rows:
             listed = found.pop(row.id, None)
             desired = Desired(row.status, _lease_busy(row, now), row.next_attempt_at)
-            seen = Seen(running=listed is not None,
-                        recorded=listed is not None and self.runtime.matches(listed.info, row.runtime_state))
+            up = listed is not None and listed.observed.state is GatewayState.UP
+            seen = Seen(up=up, recorded=up and self.runtime.matches(listed.info, row.runtime_state))
             act = decided[row.id] = decide(desired, seen, now)
             if act is Act.PROBE:
                 probes.append(self._probe(row, now))

@@ -13,11 +13,19 @@ import abc
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import SecretStr
 
-ObservedState = Literal["running", "stopped", "missing"]
+
+class GatewayState(StrEnum):
+    """What a runtime sees of a gateway. Words of its own: "running" is an instance status,
+    which also needs the gateway to be ready (the manager decides it)."""
+
+    UP = "up"  # the gateway's process or container runs
+    DOWN = "down"  # it exists (instance dir, container) but does not run
+    GONE = "gone"  # nothing there
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Observed:
-    state: ObservedState
+    state: GatewayState
     detail: str = ""
     exit_code: int | None = None
 
@@ -127,7 +135,7 @@ class UnavailableRuntime(Runtime):
         return None
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
-        return Observed("missing", self.unavailable_reason or "")
+        return Observed(GatewayState.GONE, self.unavailable_reason or "")
 
     async def list_all(self) -> list[Listed]:
         return []

@@ -4,6 +4,8 @@ says what is asked of the engine, and why).
 
 Template methods, as DockerSpawner has them: `get_container`, `create_container`,
 `start_container`, `stop_container`, `remove_container`; another engine overrides those only.
+As in DockerSpawner, the container is found by what the instance's state records, and by the
+deterministic name only when the state records none.
 Containers are cattle: a start makes a fresh one from the current image and configuration, and
 the volumes carry everything that must survive. The engine's 404 (gone) and 304/409 (already
 so) count as success.
@@ -18,7 +20,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -27,8 +28,8 @@ from aiodocker.containers import DockerContainer
 from aiodocker.volumes import DockerVolume
 
 from provisioner.images.recipe import COMPILE_CACHE_LABEL
-from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
-from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.openclaw.gateway import build_gateway
+from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
     LABEL,
@@ -39,6 +40,7 @@ from provisioner.runtimes.docker_spec import (
     label_filter,
     network_config,
     network_name,
+    placement,
     volume_config,
     volume_name,
 )
@@ -73,9 +75,9 @@ class DockerRuntime(Runtime):
         await self.docker.close()
 
     # -- template methods (hooks another engine overrides) ----------------------------------------
-    async def get_container(self, instance_id: uuid.UUID) -> DockerContainer | None:
+    async def get_container(self, instance_id: uuid.UUID, state: dict[str, Any]) -> DockerContainer | None:
         try:
-            container = await self.docker.containers.get(container_name(instance_id))
+            container = await self.docker.containers.get(recorded_container(instance_id, state))
         except aiodocker.DockerError as exc:
             if exc.status == _GONE:
                 return None
@@ -110,7 +112,7 @@ class DockerRuntime(Runtime):
 
     # -- contract ---------------------------------------------------------------------------------
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
-        existing = await self.get_container(request.instance_id)
+        existing = await self.get_container(request.instance_id, state)
         if existing is not None:
             shown = await existing.show()
             if shown["State"]["Running"]:
@@ -120,43 +122,31 @@ class DockerRuntime(Runtime):
         await self._ensure_network(request)
         for purpose in ("state", "secrets"):
             await self._ensure_volume(request, purpose)
-        gateway = GatewaySpec(
-            port=GATEWAY_PORT,
-            provider=request.provider,
-            model=request.model,
-            state_dir=Path(STATE_DIR),
-            log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
-            bind="lan",  # inside its own network namespace; published on the host's loopback only
-            telegram=request.bot_token is not None,
-            telegram_allow_from=request.telegram_allow_from,
-            telegram_api_root=request.telegram_api_root,
-            provider_base_url=request.provider_base_url,
-        )
+        gateway = build_gateway(request, placement(request.memory_mb))
         spec = ContainerSpec(
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
             version=self.config.version, host_port=request.port, memory_mb=request.memory_mb, cpus=request.cpus,
-            env=secret_env(gateway, request.api_key, request.gateway_token, request.bot_token),
-            compile_cache=await self._compile_cache(),
+            env=gateway.env, compile_cache=await self._compile_cache(),
         )
-        container = await self.create_container(spec, json.dumps(render_config(gateway), indent=2).encode())
+        container = await self.create_container(spec, json.dumps(gateway.config, indent=2).encode())
         await self.start_container(container)
         new_state = self._state_of(await container.show(), request.port)
         log.info("container started", instance_id=str(request.instance_id), container=new_state["container"])
         return Started(self.endpoint(new_state), new_state)
 
     async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is not None:
             await self.stop_container(container, timeout)
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
-            return Observed("missing")
+            return Observed(GatewayState.GONE)
         shown = await container.show()
         if shown["State"]["Running"] and (not state.get("id") or shown["Id"] == state["id"]):
-            return Observed("running", f"container {shown['Name'].lstrip('/')}")
-        return Observed("stopped", shown["State"].get("Status", ""), exit_code=shown["State"].get("ExitCode"))
+            return Observed(GatewayState.UP, f"container {shown['Name'].lstrip('/')}")
+        return Observed(GatewayState.DOWN, shown["State"].get("Status", ""), exit_code=shown["State"].get("ExitCode"))
 
     async def list_all(self) -> list[Listed]:
         found = []
@@ -169,7 +159,7 @@ class DockerRuntime(Runtime):
                          and p.get("PublicPort")), None)
             networks = (container["NetworkSettings"] or {}).get("Networks", {})
             name = container["Names"][0].lstrip("/")
-            found.append(Listed(instance_id, Observed("running", name), {
+            found.append(Listed(instance_id, Observed(GatewayState.UP, name), {
                 "version": STATE_VERSION, "container": name, "id": container.id, "port": port,
                 "address": networks.get(network_name(instance_id), {}).get("IPAddress"),
             }))
@@ -185,7 +175,7 @@ class DockerRuntime(Runtime):
 
     async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
                    follow: bool) -> AsyncIterator[str]:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
             return
         if follow:
@@ -198,7 +188,7 @@ class DockerRuntime(Runtime):
                 yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is None:
             return ExecResult(1, "the instance's container does not exist")
         execution = await container.exec(["node", "openclaw.mjs", *argv], user=f"{NODE_UID}:{NODE_UID}")
@@ -209,7 +199,7 @@ class DockerRuntime(Runtime):
         return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
-        container = await self.get_container(instance_id)
+        container = await self.get_container(instance_id, state)
         if container is not None:
             await self.stop_container(container, 10)
             await self.remove_container(container)
@@ -286,6 +276,12 @@ class DockerRuntime(Runtime):
         # creating an existing volume returns it unchanged: nothing in it is lost
         await self.docker.volumes.create(volume_config(request.instance_id, request.owner_id, self.config.version,
                                                        purpose))
+
+
+def recorded_container(instance_id: uuid.UUID, state: dict[str, Any]) -> str:
+    """What to ask the engine for: the container the state records (by name: a container started
+    but not yet recorded has a new id and the same name), else the deterministic name."""
+    return state.get("container") or state.get("id") or container_name(instance_id)
 
 
 def _config_archive(config_json: bytes) -> bytes:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from provisioner.openclaw.gateway import Placement
 
 LABEL = "clawfleet"  # every object carries clawfleet.managed=true and these clawfleet.* labels
 GATEWAY_PORT = 18789  # inside the container
@@ -60,6 +63,14 @@ def heap_mb(memory_mb: int) -> int:
     return max(128, int(memory_mb * HEAP_SHARE))
 
 
+def placement(memory_mb: int) -> Placement:
+    """Where a gateway of this runtime lives: inside the container, listening on its own network
+    namespace (published on the host's loopback only), its state and logs in the state volume."""
+    return Placement(bind="lan", port=GATEWAY_PORT, state_dir=Path(STATE_DIR),
+                     config_path=Path(STATE_DIR) / "openclaw.json", log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
+                     heap_mb=heap_mb(memory_mb))
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     instance_id: uuid.UUID
@@ -69,7 +80,7 @@ class ContainerSpec:
     host_port: int  # published on 127.0.0.1
     memory_mb: int
     cpus: float
-    env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables, secrets included
+    env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables (Gateway.env), secrets included
     compile_cache: str | None = None  # the image's filled Node compile cache (its clawfleet.compile-cache label)
 
     @property
@@ -83,9 +94,6 @@ def container_config(spec: ContainerSpec) -> dict:
         "HOME": HOME,
         "XDG_CACHE_HOME": CACHE_DIR,
         "TMPDIR": "/tmp",
-        "OPENCLAW_STATE_DIR": STATE_DIR,
-        "OPENCLAW_CONFIG_PATH": f"{STATE_DIR}/openclaw.json",
-        "NODE_OPTIONS": f"--max-old-space-size={heap_mb(spec.memory_mb)} --max-semi-space-size=8",
         **spec.env,
     }
     if spec.compile_cache:  # filled when the image was built: most start-up compilation is skipped

@@ -25,18 +25,19 @@ from typing import Any
 
 import structlog
 
-from provisioner.openclaw.config import GatewaySpec, secret_env, write_config
+from provisioner.openclaw.config import write_config
+from provisioner.openclaw.gateway import Placement, build_gateway, placement_env
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
-from provisioner.runtimes.base import ExecResult, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.logfiles import follow_lines, rotate_if_large, tail_lines
 
 log = structlog.get_logger(__name__)
 
 STATE_VERSION = 1
 # Lean profile (measured: 922 MB instead of 1,147 MB idle, ready 1.5 s later).
-LEAN_NODE_OPTIONS = "--max-old-space-size=384 --max-semi-space-size=8"
+LEAN_HEAP_MB = 384
 
 
 class ProcessRuntime(Runtime):
@@ -57,7 +58,8 @@ class ProcessRuntime(Runtime):
     def gateway_log(self, instance_id: uuid.UUID) -> Path:
         return self.instance_dir(instance_id) / "logs" / "gateway.log"
 
-    def _base_env(self, instance_id: uuid.UUID) -> dict[str, str]:
+    def _own_env(self, instance_id: uuid.UUID) -> dict[str, str]:
+        """What this runtime adds to the gateway's own variables: Node on PATH, and dirs of its own."""
         home = self.instance_dir(instance_id)
         return {
             **self.install.env(),
@@ -65,36 +67,21 @@ class ProcessRuntime(Runtime):
             "XDG_CACHE_HOME": str(home / "cache"),
             "TMPDIR": str(home / "tmp"),
             "LANG": "C.UTF-8",
-            "OPENCLAW_STATE_DIR": str(home / "state"),
-            "OPENCLAW_CONFIG_PATH": str(home / "openclaw.json"),
-            "NODE_OPTIONS": LEAN_NODE_OPTIONS,
             "CLAWFLEET_INSTANCE_ID": str(instance_id),
         }
 
     # -- contract -------------------------------------------------------------------------
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         instance_id = request.instance_id
-        if (await self.status(instance_id, state)).state == "running":
+        if (await self.status(instance_id, state)).state is GatewayState.UP:
             return Started(self.endpoint(state), state)  # re-adopted, not started twice
         home = self.instance_dir(instance_id)
         for sub in ("state", "home", "cache", "tmp", "logs"):
             (home / sub).mkdir(parents=True, exist_ok=True)
-        spec = GatewaySpec(
-            port=request.port,
-            provider=request.provider,
-            model=request.model,
-            state_dir=home / "state",
-            log_file=home / "logs" / "openclaw.log",
-            bind="loopback",
-            telegram=request.bot_token is not None,
-            telegram_allow_from=request.telegram_allow_from,
-            telegram_api_root=request.telegram_api_root,
-            provider_base_url=request.provider_base_url,
-        )
-        self.write_config(spec, home / "openclaw.json")
-        env = self._base_env(instance_id) | secret_env(
-            spec, request.api_key, request.gateway_token, request.bot_token
-        )
+        place = placement(home)
+        gateway = build_gateway(request, place)
+        self.write_config(gateway.config, place.config_path)
+        env = self._own_env(instance_id) | gateway.env
         log_path = self.gateway_log(instance_id)
         rotate_if_large(log_path, self.log_max_bytes, self.log_backups)
         with open(log_path, "ab") as out:
@@ -137,10 +124,10 @@ class ProcessRuntime(Runtime):
 
     async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
         if self._live_pid(instance_id, state) is not None:
-            return Observed("running", f"pid {state['pid']}")
+            return Observed(GatewayState.UP, f"pid {state['pid']}")
         if self.instance_dir(instance_id).exists():
-            return Observed("stopped")
-        return Observed("missing")
+            return Observed(GatewayState.DOWN)
+        return Observed(GatewayState.GONE)
 
     async def list_all(self) -> list[Listed]:
         found = []
@@ -153,7 +140,7 @@ class ProcessRuntime(Runtime):
             # they can outlive it by a moment: only a process running the gateway itself counts.
             pid = procfs.eldest([pid for pid in pids if is_gateway_command(procfs.command(pid))])
             if pid is not None:
-                found.append(Listed(instance_id, Observed("running", f"pid {pid}"), {
+                found.append(Listed(instance_id, Observed(GatewayState.UP, f"pid {pid}"), {
                     "version": STATE_VERSION, "pid": pid, "started_at": procfs.start_time(pid),
                     "port": state_port(directory),
                 }))
@@ -179,7 +166,7 @@ class ProcessRuntime(Runtime):
         process = await asyncio.create_subprocess_exec(
             *self.install.argv(*argv),
             cwd=self.instance_dir(instance_id),
-            env=self._base_env(instance_id),
+            env=self._own_env(instance_id) | placement_env(placement(self.instance_dir(instance_id))),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -199,9 +186,9 @@ class ProcessRuntime(Runtime):
             await asyncio.to_thread(shutil.rmtree, home)
 
     # -- helpers --------------------------------------------------------------------------
-    def write_config(self, spec: GatewaySpec, path: Path) -> None:
-        """Render the instance's openclaw.json (a hook: tests break it to make starts fail)."""
-        write_config(spec, path)
+    def write_config(self, config: dict[str, Any], path: Path) -> None:
+        """Write the instance's openclaw.json (a hook: tests break it to make starts fail)."""
+        write_config(config, path)
 
     async def _sweep(self, instance_id: uuid.UUID) -> None:
         """Helpers the gateway started in sessions of their own normally exit with it; any left
@@ -230,6 +217,13 @@ class ProcessRuntime(Runtime):
         return pid
 
 
+def placement(instance_dir: Path) -> Placement:
+    """Where a gateway of this runtime lives: on the host's loopback, its state, config and logs
+    in its instance dir."""
+    return Placement(bind="loopback", state_dir=instance_dir / "state", config_path=instance_dir / "openclaw.json",
+                     log_file=instance_dir / "logs" / "openclaw.log", heap_mb=LEAN_HEAP_MB)
+
+
 # The titles `openclaw gateway run` gives itself: "openclaw" while it loads, then
 # "openclaw-gateway" (OpenClaw 2026.9; the crash tests catch a change).
 GATEWAY_TITLES = ("openclaw", "openclaw-gateway")
@@ -243,6 +237,6 @@ def is_gateway_command(argv: list[str]) -> bool:
 def state_port(instance_dir: Path) -> int | None:
     """The port in an instance's config (for gateways found without a row)."""
     try:
-        return json.loads((instance_dir / "openclaw.json").read_text())["gateway"]["port"]
+        return json.loads(placement(instance_dir).config_path.read_text())["gateway"]["port"]
     except (OSError, ValueError, KeyError):
         return None

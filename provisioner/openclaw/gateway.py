@@ -1,0 +1,65 @@
+"""One OpenClaw gateway as every runtime launches it: its openclaw.json, its environment and the
+port it listens on, built from a LaunchRequest and the few facts in which runtimes differ (a
+`Placement`: how it binds, where its state, config and log file are, how big Node's heap is).
+
+A runtime adds only what is truly its own around this: the process runtime a HOME, TMPDIR and
+XDG dirs inside the instance dir; the docker runtime the container around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
+from provisioner.runtimes.base import LaunchRequest
+
+SEMI_SPACE_MB = 8  # lean profile: Node's young generation kept small
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a runtime puts a gateway, in the gateway's own view of its filesystem and network."""
+
+    bind: str  # "loopback" (on the host itself) or "lan" (inside a network namespace of its own)
+    state_dir: Path  # OPENCLAW_STATE_DIR
+    config_path: Path  # OPENCLAW_CONFIG_PATH, where openclaw.json is written
+    log_file: Path  # logging.file
+    heap_mb: int  # Node's old space (--max-old-space-size)
+    port: int | None = None  # the port it listens on; None: the request's own (nothing in between)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    config: dict[str, Any]  # openclaw.json, with no secret in it
+    env: dict[str, str]  # every variable the gateway reads, secrets included
+    port: int  # the port it listens on
+
+
+def placement_env(place: Placement) -> dict[str, str]:
+    """The gateway's variables that hold no secret: also what an `openclaw` CLI run against the
+    instance needs."""
+    return {
+        "OPENCLAW_STATE_DIR": str(place.state_dir),
+        "OPENCLAW_CONFIG_PATH": str(place.config_path),
+        "NODE_OPTIONS": f"--max-old-space-size={place.heap_mb} --max-semi-space-size={SEMI_SPACE_MB}",
+    }
+
+
+def build_gateway(request: LaunchRequest, place: Placement) -> Gateway:
+    port = request.port if place.port is None else place.port
+    spec = GatewaySpec(
+        port=port,
+        provider=request.provider,
+        model=request.model,
+        state_dir=place.state_dir,
+        log_file=place.log_file,
+        bind=place.bind,
+        telegram=request.bot_token is not None,
+        telegram_allow_from=request.telegram_allow_from,
+        telegram_api_root=request.telegram_api_root,
+        provider_base_url=request.provider_base_url,
+    )
+    env = placement_env(place) | secret_env(spec, request.api_key, request.gateway_token, request.bot_token)
+    return Gateway(config=render_config(spec), env=env, port=port)

@@ -1,0 +1,90 @@
+"""One gateway, as each runtime launches it: its whole config, environment and port from a
+LaunchRequest and the runtime's placement, by dict equality."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from provisioner.openclaw.gateway import Gateway, build_gateway, placement_env
+from provisioner.providers import get_provider
+from provisioner.runtimes import docker_spec, process
+from provisioner.runtimes.base import LaunchRequest
+
+INSTANCE = uuid.UUID("5b0d6f2e-8a51-4a07-9a52-2f3c1c7e9d10")
+FAKE_MODEL = "http://127.0.0.1:8888/v1"
+FAKE_BOT_API = "http://127.0.0.1:9999"
+TOKEN_REF = {"source": "env", "provider": "clawfleet", "id": "OPENCLAW_GATEWAY_TOKEN"}
+OPENAI_MODELS = [{"id": model, "name": model} for model in get_provider("openai").models]
+
+
+def _request(**fields) -> LaunchRequest:
+    return LaunchRequest(INSTANCE, 20007, "openai", "gpt-5.5", SecretStr("sk-proj-x"), SecretStr("gw-token"),
+                         provider_base_url=FAKE_MODEL, **fields)
+
+
+def test_the_process_runtimes_gateway_listens_on_loopback_in_its_instance_dir() -> None:
+    home = Path("/data/instances") / str(INSTANCE)
+    assert build_gateway(_request(memory_mb=2048), process.placement(home)) == Gateway(
+        config={
+            "gateway": {"mode": "local", "port": 20007, "bind": "loopback",
+                        "auth": {"mode": "token", "token": TOKEN_REF}, "controlUi": {"enabled": True}},
+            "agents": {"defaults": {"model": {"primary": "openai/gpt-5.5"}, "workspace": f"{home}/state/workspace"}},
+            "models": {"catalogRefresh": {"enabled": False}, "providers": {"openai": {
+                "agentRuntime": {"id": "openclaw"}, "baseUrl": FAKE_MODEL, "api": "openai-responses",
+                "models": OPENAI_MODELS}}},
+            "logging": {"file": f"{home}/logs/openclaw.log", "maxFileBytes": 10 * 1024 * 1024},
+            "plugins": {"allow": ["openai", "memory-core"]},
+            "update": {"checkOnStart": False},
+            "secrets": {"providers": {"clawfleet": {"source": "env", "allowlist": ["OPENCLAW_GATEWAY_TOKEN"]}}},
+        },
+        env={
+            "OPENCLAW_STATE_DIR": f"{home}/state",
+            "OPENCLAW_CONFIG_PATH": f"{home}/openclaw.json",  # beside the state dir, not in it
+            "NODE_OPTIONS": "--max-old-space-size=384 --max-semi-space-size=8",  # lean, whatever the memory
+            "OPENAI_API_KEY": "sk-proj-x",
+            "OPENCLAW_GATEWAY_TOKEN": "gw-token",
+        },
+        port=20007,
+    )
+
+
+def test_the_docker_runtimes_gateway_listens_on_the_containers_own_port() -> None:
+    request = _request(bot_token=SecretStr("555:bot"), telegram_allow_from=4242, telegram_api_root=FAKE_BOT_API)
+    assert build_gateway(request, docker_spec.placement(1536)) == Gateway(
+        config={
+            "gateway": {"mode": "local", "port": 18789, "bind": "lan", "auth": {"mode": "token", "token": TOKEN_REF},
+                        "controlUi": {"enabled": True}},
+            "agents": {"defaults": {"model": {"primary": "openai/gpt-5.5"},
+                                    "workspace": "/home/node/.openclaw/workspace"}},
+            "models": {"catalogRefresh": {"enabled": False}, "providers": {"openai": {
+                "agentRuntime": {"id": "openclaw"}, "baseUrl": FAKE_MODEL, "api": "openai-responses",
+                "models": OPENAI_MODELS}}},
+            "logging": {"file": "/home/node/.openclaw/logs/openclaw.log", "maxFileBytes": 10 * 1024 * 1024},
+            "plugins": {"allow": ["openai", "telegram", "memory-core"]},
+            "update": {"checkOnStart": False},
+            "channels": {"telegram": {
+                "enabled": True, "botToken": {"source": "env", "provider": "clawfleet", "id": "TELEGRAM_BOT_TOKEN"},
+                "groupPolicy": "disabled", "dmPolicy": "allowlist", "allowFrom": [4242], "apiRoot": FAKE_BOT_API}},
+            "secrets": {"providers": {"clawfleet": {"source": "env",
+                                                    "allowlist": ["OPENCLAW_GATEWAY_TOKEN", "TELEGRAM_BOT_TOKEN"]}}},
+        },
+        env={
+            "OPENCLAW_STATE_DIR": "/home/node/.openclaw",
+            "OPENCLAW_CONFIG_PATH": "/home/node/.openclaw/openclaw.json",
+            "NODE_OPTIONS": "--max-old-space-size=1152 --max-semi-space-size=8",  # 3/4 of the container's memory
+            "OPENAI_API_KEY": "sk-proj-x",
+            "OPENCLAW_GATEWAY_TOKEN": "gw-token",
+            "TELEGRAM_BOT_TOKEN": "555:bot",
+        },
+        port=18789,  # inside; the request's port is the host's side of the publication
+    )
+
+
+def test_the_cli_gets_the_gateways_variables_without_its_secrets() -> None:
+    place = process.placement(Path("/data/instances/x"))
+    gateway = build_gateway(_request(), place)
+    assert placement_env(place) == {name: value for name, value in gateway.env.items()
+                                    if name not in ("OPENAI_API_KEY", "OPENCLAW_GATEWAY_TOKEN")}
