@@ -80,7 +80,7 @@ class InstanceManager:
         self.config = config
         self.http = http
         self.holder = holder or f"manager-{uuid.uuid4().hex[:12]}"
-        self.progress = progress or ProgressHub()
+        self.progress = progress or ProgressHub(sessions, gone_grace_s=config.lease_ttl_s)
         self.ports = ports or PortAllocator()
         self.notifier = notifier or NullNotifier()
         self._start_slots = asyncio.Semaphore(config.max_concurrent_starts)
@@ -164,7 +164,7 @@ class InstanceManager:
             if not await acquire_instance_lease(session, instance_id, holder, self._lease_ttl):
                 raise Conflict("Another action is running on this instance. Wait for it to finish.")
             owner_id = await session.scalar(select(Instance.user_id).where(Instance.id == instance_id))
-        progress = self.progress.begin(instance_id, owner_id)
+        progress = await self.progress.begin(instance_id, owner_id)
         task = asyncio.create_task(self._run(instance_id, name, action, progress, holder), name=f"{name}:{instance_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -184,10 +184,10 @@ class InstanceManager:
             outcome = Outcome(name, "Something went wrong on our side. Please try again.", failed=True)
         finally:
             renewing.cancel()
-            async with self.sessions() as session:
-                await release_instance_lease(session, instance_id, holder)
+            # freed in the final event's transaction: a free lease without it means a dead holder (progress)
             await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
-                                reason=outcome.message if outcome.failed else None)
+                                reason=outcome.message if outcome.failed else None,
+                                alongside=lambda session: release_instance_lease(session, instance_id, holder))
 
     async def _renew_lease(self, instance_id: uuid.UUID, holder: str) -> None:
         """Keep the lease while the action runs: short enough that a killed holder's lease
