@@ -170,12 +170,13 @@ class NamedLease:
 
 
 async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl_s: float,
-               work: Callable[[], Awaitable[T]], *, taken: bool = False) -> T:
+               work: Callable[[], Awaitable[T]], *, taken: bool = False, release: bool = True) -> T:
     """Run `work` while holding `lease`, and return what it returns.
 
     `taken`: the caller took the lease already (so its caller learned "busy" at once). Raises
     LeaseNotTaken when someone else holds it, and LeaseLost once the work was stopped because the
-    lease went. Cancelling the caller cancels the work. The lease is released on every exit.
+    lease went. Cancelling the caller cancels the work. The lease is released on every exit,
+    unless `release` is False: then the caller releases it (in a transaction of its own making).
     """
     ttl = timedelta(seconds=ttl_s)
     if not taken:
@@ -208,7 +209,8 @@ async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl
         if not working.done():
             working.cancel()
             await asyncio.gather(working, return_exceptions=True)
-        await release_with_retries(sessions, lease)
+        if release:
+            await release_with_retries(sessions, lease)
 
 
 async def release_with_retries(sessions: async_sessionmaker[AsyncSession], lease: HeldLease) -> None:

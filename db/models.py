@@ -166,6 +166,29 @@ class Instance(Base):
         return f"<Instance {self.id} {self.status}>"
 
 
+class ProgressRecord(Base):
+    """One progress event of an instance's latest action (provisioner.progress), stored as it is
+    emitted so that any platform process can serve the stream. Seq 0 opens the action (its owner,
+    its number) and is never sent. No foreign keys: a delete's events outlive the instance row
+    and stay readable to `owner_id`; a new action's rows replace the older action's."""
+
+    __tablename__ = "progress_events"
+    __table_args__ = (Index("ix_progress_events_instance_id", "instance_id", "action_seq", "seq", unique=True),)
+
+    id: Mapped[uuid.UUID] = _id()
+    instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    action_seq: Mapped[int] = mapped_column(Integer, nullable=False)  # grows with each action on the instance
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    step: Mapped[str] = mapped_column(String(64), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    elapsed_ms: Mapped[int] = mapped_column(Integer, nullable=False)
+    done: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
 class Subscription(Base):
     """Reserved for billing (not built yet): nothing reads or writes it today."""
 

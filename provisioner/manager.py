@@ -22,7 +22,15 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.leases import InstanceLease, LeaseLost, acquire_instance_lease, hold, request_instance_cancel
+from db.leases import (
+    InstanceLease,
+    LeaseLost,
+    acquire_instance_lease,
+    hold,
+    release_instance_lease,
+    release_with_retries,
+    request_instance_cancel,
+)
 from db.models import AuditLog, Instance, User
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
@@ -100,7 +108,7 @@ class InstanceManager:
         self.config = config
         self.http = http
         self.holder = holder or f"manager-{uuid.uuid4().hex[:12]}"
-        self.progress = progress or ProgressHub()
+        self.progress = progress or ProgressHub(sessions, gone_grace_s=config.lease_ttl_s)
         self.ports = ports or PortAllocator()
         self.notifier = notifier or NullNotifier()
         self.entitlements = entitlements or OperatorDefaults(1)
@@ -182,8 +190,7 @@ class InstanceManager:
         if not await self._take(instance_id, holder, action):
             current = await self._current_action(instance_id)
             if current is not None and current == action and action in (Action.STOP, Action.DELETE):
-                running = self._running.get(instance_id)
-                return running.progress if running else self.progress.current(instance_id) or ProgressLog()
+                return await self._current_progress(instance_id)  # asked twice: the same action answers
             if not preempts(action, current) or not await self._preempt(instance_id, action, holder):
                 raise Conflict(f"This instance is busy: {DOING.get(current, 'another action runs on it')}. "
                                "Wait for it to finish, then try again.")
@@ -196,13 +203,21 @@ class InstanceManager:
                         value = check_move(row.status, value)
                     setattr(row, name, value)
                 await session.commit()
-        progress = self.progress.begin(instance_id, owner_id)
+        progress = await self.progress.begin(instance_id, owner_id)
         log.info("action started", action=str(action), instance_id=str(instance_id))
         task = asyncio.create_task(self._run(instance_id, action, work, progress, holder),
                                    name=f"{action}:{instance_id}")
         running = self._running[instance_id] = _Running(action, holder, task, progress)
         task.add_done_callback(lambda _: self._forget(instance_id, running))
         return progress
+
+    async def _current_progress(self, instance_id: uuid.UUID) -> ProgressLog:
+        running = self._running.get(instance_id)
+        if running is not None and running.progress is not None:
+            return running.progress
+        latest = await self.progress.latest(instance_id)  # it runs in another process
+        return ProgressLog(self.progress, instance_id, latest.action_seq if latest else 0,
+                           latest.owner_id if latest else None)
 
     def _forget(self, instance_id: uuid.UUID, running: _Running) -> None:
         if self._running.get(instance_id) is running:
@@ -249,7 +264,7 @@ class InstanceManager:
             return outcome if instance is None else await work(instance, progress)
 
         try:
-            outcome = await hold(self.sessions, lease, self.config.lease_ttl_s, act, taken=True)
+            outcome = await hold(self.sessions, lease, self.config.lease_ttl_s, act, taken=True, release=False)
         except asyncio.CancelledError:
             running = self._running.get(instance_id)
             by = running.preempted_by if running is not None and running.holder == holder else None
@@ -267,8 +282,15 @@ class InstanceManager:
         finally:
             log.info("action ended", action=str(action), instance_id=str(instance_id), outcome=outcome.step,
                      failed=outcome.failed)
-            await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
-                                reason=outcome.message if outcome.failed else None)
+            # The lease is freed in the final event's transaction: to any reader, a free lease
+            # without a final event means its holder died (provisioner.progress).
+            try:
+                await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
+                                    reason=outcome.message if outcome.failed else None,
+                                    alongside=lambda session: release_instance_lease(session, instance_id, holder))
+            except Exception:
+                log.exception("could not record an action's end", action=str(action), instance_id=str(instance_id))
+                await release_with_retries(self.sessions, lease)
 
     # -- actions --------------------------------------------------------------------------
     async def _deploy(self, instance: Instance, progress: ProgressLog) -> Outcome:

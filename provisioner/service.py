@@ -34,7 +34,7 @@ from provisioner.errors import (
 from provisioner.invites import Invites
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
-from provisioner.progress import ProgressEvent
+from provisioner.progress import ProgressEvent, resume_after
 from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
@@ -246,14 +246,17 @@ class InstanceService:
         instance = await self.get(user, instance_id)
         return self.manager.runtime.logs(instance.id, instance.runtime_state, tail, follow)
 
-    async def progress(self, user: User, instance_id: uuid.UUID | str) -> AsyncIterator[ProgressEvent] | None:
-        """The latest action's events; also after a delete removed the row, for its owner."""
+    async def progress(self, user: User, instance_id: uuid.UUID | str, *,
+                       last_event_id: str | None = None) -> AsyncIterator[ProgressEvent] | None:
+        """The latest action's events (after `last_event_id`, an SSE reconnect's); also after a
+        delete removed the row, for its owner. None when no action is recorded."""
         key = _as_uuid(instance_id)
-        current = self.manager.progress.current(key) if key else None
-        if current is None or current.owner_id != user.id:
+        hub = self.manager.progress
+        latest = await hub.latest(key) if key else None
+        if latest is None or latest.owner_id != user.id:
             await self.get(user, instance_id)  # 404 unless it is theirs
             return None
-        return current.follow()
+        return hub.follow(key, latest.action_seq, after=resume_after(last_event_id, latest.action_seq))
 
     # -- helpers --------------------------------------------------------------------------
     async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:

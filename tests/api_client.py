@@ -54,16 +54,25 @@ class Api:
 
     async def progress(self, instance_id: str, timeout: float = 180) -> list[dict]:
         """The SSE progress stream of the instance's latest action, read to its end."""
-        events = []
+        return [event for _, event in await self.progress_with_ids(instance_id, timeout)]
+
+    async def progress_with_ids(self, instance_id: str, timeout: float = 180, *,
+                                last_event_id: str | None = None) -> list[tuple[str, dict]]:
+        """The same stream as (SSE id, event) pairs; `last_event_id` resumes as a reconnect does."""
+        events, event_id = [], ""
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
         async with asyncio.timeout(timeout):
             async with self.http.get(self.url(f"/api/instances/{instance_id}/progress"), headers=headers) as response:
                 assert response.status == 200, await response.text()
                 assert response.content_type == "text/event-stream"
                 async for raw in response.content:
                     line = raw.decode().strip()
-                    if line.startswith("data:"):
-                        events.append(json.loads(line[5:].strip()))
+                    if line.startswith("id:"):
+                        event_id = line[3:].strip()
+                    elif line.startswith("data:"):
+                        events.append((event_id, json.loads(line[5:].strip())))
         return events
 
     async def wait_status(self, instance_id: str, wanted: str, timeout: float = 180) -> dict:

@@ -22,9 +22,10 @@ from sqlalchemy import delete, select
 from clawfleet.settings import Settings
 from db.engine import create_engine, create_session_factory
 from db.models import Instance
+from db.types import utcnow
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff
 from provisioner.runtimes import procfs
-from provisioner.runtimes.base import LaunchRequest, Started
+from provisioner.runtimes.base import LaunchRequest, Started, UnavailableRuntime
 from provisioner.runtimes.process import ProcessRuntime
 from tests.api_client import Api, migrated, running_api
 from tests.fakes.model import FakeModel
@@ -297,6 +298,41 @@ async def test_a_platform_killed_mid_deploy_ends_with_one_running_gateway(
     assert (await api.call("DELETE", f"/api/instances/{instance_id}?purge=true"))[0] == 202
     assert (await api.progress(str(instance_id)))[-1]["done"]
     assert gateways(settings.data_dir / "instances") == {} and listening_ports(settings.data_dir / "instances") == set()
+
+
+async def test_a_platform_killed_mid_deploy_leaves_a_stream_that_ends_interrupted(
+        platform: PlatformProcess, http, settings: Settings) -> None:
+    """Followed from a second web app on the same database (no runtime: it only reads), the
+    stream ends with a failed event once the dead platform's lease lapses, not never."""
+    await platform.start(CLAWFLEET_CRASH_AT="after_spawn")
+    api = await _signed_up(platform, http)
+    async with running_api(settings, UnavailableRuntime("this app only reads")) as reader:
+        reader.token = api.token
+        try:
+            await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
+        except aiohttp.ClientError:
+            pass  # it may die before it answers
+        await eventually(lambda: _rows(settings), 30)
+        [instance_id] = (await _rows(settings)).keys()
+        following = asyncio.create_task(reader.progress(str(instance_id), timeout=60))
+        assert await platform.wait_exit(150) == -signal.SIGKILL, platform.log_text()[-3000:]
+        killed = time.monotonic()
+        lease_left = ((await _rows(settings))[instance_id].lease_expires_at - utcnow()).total_seconds()
+        events = await following
+        ended = time.monotonic() - killed
+
+    assert [e["step"] for e in events] == ["config", "starting", "interrupted"], events
+    assert events[-1]["failed"] and "reconciler will pick it up" in events[-1]["reason"]
+    assert lease_left - 0.2 < ended < lease_left + 1.5 and ended < settings.lease_ttl_s + 1.5, (ended, lease_left)
+    print(f"interrupted stream ended {ended:.2f} s after the kill (lease had {lease_left:.2f} s left)")
+
+    await platform.start()  # the reconciler's recovery replaces the interrupted action's events
+    await eventually(lambda: _healthy(api, str(instance_id)), 150,
+                     lambda: f"{platform.log_text()[-3000:]}\n{_log_tail(settings, instance_id)}")
+    recovered = await api.progress(str(instance_id))
+    assert recovered[-1]["done"] and "interrupted" not in [e["step"] for e in recovered]
+    assert (await api.call("DELETE", f"/api/instances/{instance_id}?purge=true"))[0] == 202
+    assert (await api.progress(str(instance_id)))[-1]["done"]
 
 
 async def test_while_the_platform_was_down_orphans_are_stopped_and_vanished_gateways_restarted(

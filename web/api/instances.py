@@ -123,12 +123,13 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/api/instances/{id}/progress")
 async def progress(request: web.Request) -> web.StreamResponse:
-    events = await _service(request).progress(current_user(request), request.match_info["id"])
+    events = await _service(request).progress(current_user(request), request.match_info["id"],
+                                              last_event_id=request.headers.get("Last-Event-ID"))
     if events is None:
-        raise web.HTTPNotFound(text="No action has run on this instance since the platform started.")
+        raise web.HTTPNotFound(text="No action has been recorded for this instance yet.")
     async with sse_response(request) as stream:
         async for event in events:
-            await stream.send(json.dumps(event.as_dict()), id=str(event.seq), event="progress")
+            await stream.send(json.dumps(event.as_dict()), id=event.event_id, event="progress")
     return stream
 
 
