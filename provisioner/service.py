@@ -237,10 +237,13 @@ class InstanceService:
     async def health(self, user: User, instance_id: uuid.UUID | str) -> dict[str, Any]:
         instance = await self.get(user, instance_id)
         live = ready = False
+        used = None
         if instance.endpoint_url and instance.status == Status.RUNNING:
             live = await probe(self.http, f"{instance.endpoint_url}/healthz")
             ready = live and await probe(self.http, f"{instance.endpoint_url}/readyz")
-        return {"status": instance.status, "live": live, "ready": ready, "checked_at": utcnow().isoformat()}
+            used = await self.manager.runtime.memory_used_mb(instance.id, instance.runtime_state)
+        return {"status": instance.status, "live": live, "ready": ready, "checked_at": utcnow().isoformat(),
+                "memory": {"limit_mb": instance.memory_mb, "used_mb": used}}
 
     async def logs(self, user: User, instance_id: uuid.UUID | str, *, tail: int, follow: bool) -> AsyncIterator[str]:
         instance = await self.get(user, instance_id)

@@ -150,8 +150,10 @@ async def test_the_gateway_gets_the_memory_its_owner_is_entitled_to(settings_for
         created = await _created(api)
         await api.progress(created["id"])
         row = await _row(api, created["id"])
+        _, health = await api.call("GET", f"/api/instances/{created['id']}/health")
     assert (runtime.starts[-1].memory_mb, runtime.starts[-1].cpus) == (777, 0.5)
     assert (row.memory_mb, row.cpus) == (777, 0.5)  # what the memory budget counts
+    assert health["memory"] == {"limit_mb": 777, "used_mb": 321}  # the limit, and the use measured beside it
 
 
 async def test_the_memory_budget_counts_the_limits_given(settings_for, sessions) -> None:

@@ -86,6 +86,8 @@ async def test_deploy_reconfigure_restart_stop_start_delete(api: Api, docker: ai
     first_id = shown["Id"]
     status, health = await api.call("GET", f"/api/instances/{created['id']}/health")
     assert health["live"] and health["ready"], health
+    memory = health["memory"]  # measured by the engine, beside the limit it enforces
+    assert memory["limit_mb"] == 1200 and 50 < memory["used_mb"] <= 1200, memory
 
     new_model = next(m for m in get_provider("openai").models if m != created["model"])
     status, changed = await api.call("PUT", f"/api/instances/{created['id']}/config", {"model": new_model})

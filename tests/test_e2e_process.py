@@ -101,6 +101,8 @@ async def test_deploy_reconfigure_restart_stop_start_delete(api: Api, settings: 
     assert config["agents"]["defaults"]["model"]["primary"] == f"openai/{new_model}"
     health = await _wait_ready(api, created["id"])
     assert health["live"] and health["ready"], (health, _log_tail(settings, created["id"]))
+    # an idle gateway holds hundreds of MB (measured: about 0.9 GB); the limit is the entitlement
+    assert 100 < health["memory"]["used_mb"] < 4096 and health["memory"]["limit_mb"] == settings.instance_memory_mb
 
     assert (await api.call("POST", f"/api/instances/{created['id']}/stop"))[0] == 202
     assert (await api.progress(created["id"]))[-1]["done"]

@@ -114,6 +114,10 @@ class Runtime(abc.ABC):
     def endpoint(self, state: dict[str, Any]) -> str:
         """Where the platform reaches the gateway described by `state` (one re-adopted, say)."""
 
+    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
+        """What the gateway uses now (resident memory, with its helpers); None when not known."""
+        return None
+
     def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:
         """Whether a gateway found by `list_all` (its `info`) is the one `state` records."""
         return all(state.get(key) == value for key, value in found.items())

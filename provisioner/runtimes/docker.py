@@ -165,6 +165,21 @@ class DockerRuntime(Runtime):
             }))
         return found
 
+    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
+        """The container's memory as the engine counts it against its limit (page cache excluded)."""
+        container = await self.get_container(instance_id, state)
+        if container is None:
+            return None
+        try:
+            stats = await container.stats(stream=False)
+        except aiodocker.DockerError:
+            return None
+        memory = (stats[0] if isinstance(stats, list) else stats).get("memory_stats") or {}
+        if "usage" not in memory:
+            return None
+        cache = (memory.get("stats") or {}).get("inactive_file", 0)
+        return max(0, memory["usage"] - cache) // (1024 * 1024)
+
     def endpoint(self, state: dict[str, Any]) -> str:
         if self.config.endpoint == "network":
             return f"http://{state['address']}:{GATEWAY_PORT}"

@@ -146,6 +146,11 @@ class ProcessRuntime(Runtime):
                 }))
         return found
 
+    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
+        """The gateway and every helper it runs in its instance directory."""
+        pids = procfs.processes_by_directory(self.instances_dir).get(self.instance_dir(instance_id), [])
+        return sum(procfs.resident_bytes(pid) for pid in pids) // (1024 * 1024) if pids else None
+
     def endpoint(self, state: dict[str, Any]) -> str:
         return f"http://127.0.0.1:{state['port']}"
 

@@ -94,3 +94,12 @@ def eldest(pids: list[int]) -> int | None:
     members = set(pids)
     roots = [pid for pid in pids if parent_id(pid) not in members]
     return min(roots, key=lambda pid: start_time(pid) or 0) if roots else None
+
+
+def resident_bytes(pid: int) -> int:
+    """A process's resident set (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
