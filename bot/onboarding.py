@@ -21,7 +21,7 @@ from bot import progress
 from bot.context import current_user, services
 from bot.pending import open_pending, seal_pending
 from bot.replies import delete_quietly, edit, escape
-from provisioner.errors import AccessDenied, ServiceError
+from db.errors import AccessDenied, ServiceError
 from provisioner.invites import CODE_PREFIX
 from provisioner.providers import PROVIDERS, Provider, get_provider
 

@@ -14,9 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.errors import AuthenticationFailed, Conflict, InvalidInput
 from db.models import ApiToken, AuditLog, User
 from db.types import utcnow
-from provisioner.errors import AuthenticationFailed, Conflict, InvalidInput
 
 TOKEN_PREFIX = "cf_"  # db.redaction masks anything that starts like this
 SESSION_TTL = timedelta(days=30)

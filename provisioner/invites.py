@@ -10,9 +10,9 @@ from datetime import timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.errors import InvalidInput
 from db.models import AuditLog, Invite, User
 from db.types import utcnow
-from provisioner.errors import InvalidInput
 
 CODE_PREFIX = "inv-"
 

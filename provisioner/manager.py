@@ -22,12 +22,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.errors import Conflict
 from db.leases import acquire_instance_lease, release_instance_lease
 from db.models import AuditLog, Instance
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.types import utcnow
-from provisioner.errors import Conflict
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog

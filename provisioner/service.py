@@ -17,11 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import AuditLog, Instance, User
-from db.sealing import KeyRing, seal_into
-from db.types import utcnow
-from provisioner.entitlements import Entitlements
-from provisioner.errors import (
+from db.errors import (
     AccessDenied,
     CapacityExceeded,
     Conflict,
@@ -30,6 +26,10 @@ from provisioner.errors import (
     NotFound,
     Unavailable,
 )
+from db.models import AuditLog, Instance, User
+from db.sealing import KeyRing, seal_into
+from db.types import utcnow
+from provisioner.entitlements import Entitlements
 from provisioner.invites import Invites
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe

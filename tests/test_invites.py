@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from db.errors import InvalidInput
 from db.models import Invite
-from provisioner.errors import InvalidInput
 from provisioner.invites import Invites
 from tests.bot_chat import Chat, running_platform
 from tests.builders import new_user

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from db.errors import AuthenticationFailed
 from db.models import User
-from provisioner.errors import AuthenticationFailed
 from web.errors import Handler
 from web.keys import PROVISIONER, USER
 

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from provisioner.errors import InvalidInput
+from db.errors import InvalidInput
 from web.api.bodies import json_object
 from web.auth import bearer_token, current_user
 from web.keys import PROVISIONER

@@ -8,8 +8,8 @@ from datetime import datetime
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from db.errors import InvalidInput
 from db.models import Instance
-from provisioner.errors import InvalidInput
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_object
 from web.auth import current_user
