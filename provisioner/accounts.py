@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import audit
 from db.errors import AuthenticationFailed, Conflict, InvalidInput
-from db.models import ApiToken, AuditLog, User
+from db.models import ApiToken, User
 from db.types import utcnow
 
 TOKEN_PREFIX = "cf_"  # db.redaction masks anything that starts like this
@@ -54,7 +55,7 @@ class Accounts:
             except IntegrityError:
                 raise Conflict("An account with this email already exists.", field="email") from None
             issued = _issue(session, user, kind="session", name="login")
-            session.add(AuditLog(user_id=user.id, actor="user", action="user.register", details={}))
+            audit.record(session, actor="user", action="user.register", user_id=user.id)
             await session.commit()
         return user, issued
 
@@ -82,8 +83,8 @@ class Accounts:
                         await session.flush()  # the user row first: the audit row points at it
                     except IntegrityError:
                         continue
-                    session.add(AuditLog(user_id=user.id, actor="user", action="user.register",
-                                         details={"via": "telegram"}))
+                    audit.record(session, actor="user", action="user.register", user_id=user.id,
+                                 details={"via": "telegram"})
                 elif (user.telegram_chat_id, user.telegram_username) == (chat_id, username):
                     return user
                 else:

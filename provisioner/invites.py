@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import audit
 from db.errors import InvalidInput
-from db.models import AuditLog, Invite, User
+from db.models import Invite, User
 from db.types import utcnow
 
 CODE_PREFIX = "inv-"
@@ -48,7 +49,7 @@ class Invites:
             if taken.rowcount != 1:
                 raise InvalidInput("That invite code is not valid: it may be mistyped, used already or expired.",
                                    field="invite")
-            session.add(AuditLog(user_id=user.id, actor="user", action="user.invite_redeemed", details={}))
+            audit.record(session, actor="user", action="user.invite_redeemed", user_id=user.id)
             await session.commit()
 
     async def is_invited(self, user: User) -> bool:

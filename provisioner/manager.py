@@ -22,9 +22,10 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import audit
 from db.errors import Conflict
 from db.leases import acquire_instance_lease, release_instance_lease
-from db.models import AuditLog, Instance
+from db.models import Instance
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.types import utcnow
@@ -402,8 +403,8 @@ class InstanceManager:
 
     async def _audit(self, instance: Instance, action: str, details: dict) -> None:
         async with self.sessions() as session:
-            session.add(AuditLog(user_id=instance.user_id, instance_id=instance.id, actor="platform",
-                                 action=action, details=details))
+            audit.record(session, actor="platform", action=action, user_id=instance.user_id,
+                         instance_id=instance.id, details=details)
             await session.commit()
 
 

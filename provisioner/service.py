@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import audit
 from db.errors import (
     AccessDenied,
     CapacityExceeded,
@@ -26,7 +27,7 @@ from db.errors import (
     NotFound,
     Unavailable,
 )
-from db.models import AuditLog, Instance, User
+from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
 from db.types import utcnow
 from provisioner.entitlements import Entitlements
@@ -147,8 +148,8 @@ class InstanceService:
                 instance.telegram_bot_username = identity.username
             holder = self.manager.claim(instance)
             session.add(instance)
-            session.add(_audit(user, instance, "instance.create",
-                               {"provider": provider.id, "model": model_id, "telegram": bot is not None}))
+            audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
+                         details={"provider": provider.id, "model": model_id, "telegram": bot is not None})
             await session.commit()
         await self.manager.deploy(instance.id, holder=holder)
         return instance
@@ -200,7 +201,8 @@ class InstanceService:
                     seal_into(self.keyring, row, "telegram_bot_token_sealed", bot[0])
                     row.telegram_bot_id, row.telegram_bot_username = bot[1].id, bot[1].username
                 changed.append("telegram_bot_token")
-            session.add(_audit(user, row, "instance.config", {"changed": sorted(changed)}))
+            audit.record(session, actor="user", action="instance.config", user_id=user.id, instance_id=row.id,
+                         details={"changed": sorted(changed)})
             await session.commit()
         return ConfigUpdate(row, sorted(changed))
 
@@ -264,7 +266,8 @@ class InstanceService:
 
     async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None) -> Instance:
         async with self.sessions() as session:
-            session.add(_audit(user, instance, action, details or {}))
+            audit.record(session, actor="user", action=action, user_id=user.id, instance_id=instance.id,
+                         details=details)
             await session.commit()
             return await session.get(Instance, instance.id) or instance
 
@@ -333,10 +336,6 @@ class InstanceService:
         if holder is not None and holder != own_id:
             raise InvalidInput(f"The bot @{identity.username} already serves another assistant. "
                                "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
-
-
-def _audit(user: User, instance: Instance, action: str, details: dict) -> AuditLog:
-    return AuditLog(user_id=user.id, instance_id=instance.id, actor="user", action=action, details=details)
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:
