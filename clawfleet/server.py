@@ -33,7 +33,7 @@ def bot_ctx(bot: ProvisioningBot):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         provisioner = app[PROVISIONER]
         services = BotServices(provisioner.accounts, provisioner.instances, app[KEYRING], provisioner.invites,
-                               access=app[SETTINGS].access, billing_enabled=app[SETTINGS].billing_enabled)
+                               provisioner.access, billing_enabled=app[SETTINGS].billing_enabled)
         try:
             await bot.start(services, app[DB_SESSIONS])
         except BaseException:

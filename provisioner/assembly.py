@@ -12,11 +12,12 @@ import aiohttp
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.access import AccessConfig, AccessPolicy
+from accounts.invites import Invites
+from accounts.users import Accounts
 from clawfleet.settings import TELEGRAM_API_URL, Settings
 from db.sealing import KeyRing
-from provisioner.accounts import Accounts
 from provisioner.entitlements import Entitlements, OperatorDefaults
-from provisioner.invites import Invites
 from provisioner.manager import InstanceManager, ManagerConfig
 from provisioner.notify import Notifier
 from provisioner.reconcile.decisions import Backoff
@@ -39,6 +40,7 @@ class Provisioner:
     runtime: Runtime
     reconciler: Reconciler | None  # None while no runtime can run gateways here
     invites: Invites
+    access: AccessPolicy
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -134,6 +136,9 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
             runtime = UnavailableRuntime(str(exc))
     entitlements = entitlements or OperatorDefaults(settings.max_instances_per_user)
     api_root = settings.telegram_api_url if settings.telegram_api_url != TELEGRAM_API_URL else None
+    invites = Invites(sessions)
+    access = AccessPolicy(AccessConfig(settings.access, frozenset(settings.allowed_telegram_ids),
+                                       frozenset(settings.allowed_emails)), invites)
     async with aiohttp.ClientSession() as http:
         manager = InstanceManager(
             sessions, runtime, keyring,
@@ -154,15 +159,13 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
             ServiceConfig(
                 telegram_api_url=settings.telegram_api_url,
                 provisioning_bot_token=settings.telegram_bot_token,
-                access=settings.access,
-                allowed_telegram_ids=frozenset(settings.allowed_telegram_ids),
-                allowed_emails=frozenset(e.lower() for e in settings.allowed_emails),
                 memory_budget_mb=settings.memory_budget_mb,
                 public_url=settings.public_url,
                 instance_domain=settings.instance_domain,
                 provider_check_urls=dict(settings.provider_check_urls),
             ),
             http,
+            admission=access,
         )
         reconciler = None
         if runtime.unavailable_reason is None:
@@ -170,7 +173,7 @@ async def open_provisioner(settings: Settings, sessions: async_sessionmaker[Asyn
                 interval_s=settings.reconcile_interval_s, lease_ttl_s=settings.lease_ttl_s), http)
         reconciling = asyncio.create_task(reconciler.run(), name="reconciler") if reconciler else None
         try:
-            yield Provisioner(Accounts(sessions), service, manager, runtime, reconciler, Invites(sessions))
+            yield Provisioner(Accounts(sessions), service, manager, runtime, reconciler, invites, access)
         finally:
             if reconciling is not None:
                 reconciling.cancel()

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
 from db.errors import (
-    AccessDenied,
     CapacityExceeded,
     Conflict,
     InvalidInput,
@@ -30,8 +29,8 @@ from db.errors import (
 from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
 from db.types import utcnow
+from provisioner.admission import Admission, AdmitAll
 from provisioner.entitlements import Entitlements
-from provisioner.invites import Invites
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
 from provisioner.progress import ProgressEvent
@@ -46,9 +45,6 @@ UNCHANGED = object()
 class ServiceConfig:
     telegram_api_url: str
     provisioning_bot_token: SecretStr | None = None
-    access: str = "open"
-    allowed_telegram_ids: frozenset[int] = frozenset()
-    allowed_emails: frozenset[str] = frozenset()
     memory_budget_mb: int = 1 << 30
     public_url: str = "http://localhost:8080"
     instance_domain: str = "localhost"
@@ -74,11 +70,13 @@ class ConfigUpdate:
 
 class InstanceService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing, manager: InstanceManager,
-                 entitlements: Entitlements, config: ServiceConfig, http: aiohttp.ClientSession) -> None:
+                 entitlements: Entitlements, config: ServiceConfig, http: aiohttp.ClientSession, *,
+                 admission: Admission | None = None) -> None:
         self.sessions = sessions
         self.keyring = keyring
         self.manager = manager
         self.entitlements = entitlements
+        self.admission = admission or AdmitAll()
         self.config = config
         self.http = http
 
@@ -107,7 +105,7 @@ class InstanceService:
     # -- create ---------------------------------------------------------------------------
     async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
                      telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
-        await self.check_access(user)
+        await self.admission.check(user)
         self._check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
@@ -275,20 +273,6 @@ class InstanceService:
         reason = self.manager.runtime.unavailable_reason
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
-
-    async def check_access(self, user: User) -> None:
-        """Refuse (AccessDenied, with what to do) a user the access policy keeps out."""
-        if self.config.access == "open" or user.is_admin:
-            return
-        if self.config.access == "allowlist":
-            if user.telegram_user_id in self.config.allowed_telegram_ids or (
-                user.email is not None and user.email in self.config.allowed_emails
-            ):
-                return
-            raise AccessDenied("This ClawFleet is private: ask its operator to add you to the allowlist.")
-        if await Invites(self.sessions).is_invited(user):
-            return
-        raise AccessDenied("This ClawFleet is invite-only: ask its operator for an invite code.")
 
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
         active = await session.scalar(

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from accounts.invites import Invites
 from db.errors import InvalidInput
 from db.models import Invite
-from provisioner.invites import Invites
 from tests.bot_chat import Chat, running_platform
 from tests.builders import new_user
 

@@ -3,13 +3,12 @@ each redeemed once by the person it lets in. Only the codes' hashes are stored."
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.tokens import hash_token, new_token
 from db import audit
 from db.errors import InvalidInput
 from db.models import Invite, User
@@ -18,20 +17,16 @@ from db.types import utcnow
 CODE_PREFIX = "inv-"
 
 
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
-
-
 class Invites:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
     async def create(self, count: int, valid_for: timedelta | None) -> list[str]:
         """New codes, shown this once."""
-        codes = [CODE_PREFIX + secrets.token_urlsafe(12) for _ in range(count)]
+        codes = [new_token(CODE_PREFIX, 12) for _ in range(count)]
         expires_at = utcnow() + valid_for if valid_for else None
         async with self.sessions() as session:
-            session.add_all(Invite(code_hash=_hash(code), expires_at=expires_at) for code in codes)
+            session.add_all(Invite(code_hash=hash_token(code), expires_at=expires_at) for code in codes)
             await session.commit()
         return codes
 
@@ -41,7 +36,7 @@ class Invites:
         async with self.sessions() as session:
             taken = await session.execute(
                 update(Invite)
-                .where(Invite.code_hash == _hash(code), Invite.used_at.is_(None),
+                .where(Invite.code_hash == hash_token(code), Invite.used_at.is_(None),
                        (Invite.expires_at.is_(None)) | (Invite.expires_at > now))
                 .values(used_by=user.id, used_at=now)
                 .execution_options(synchronize_session=False)
