@@ -276,9 +276,10 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_egress_guard(args: argparse.Namespace, settings: Settings) -> int:
+    from clawfleet.runtime import egress_rules
     from provisioner.runtimes import egress
 
-    rules = egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny))
+    rules = egress_rules(settings)
     if args.action == "print":
         print(rules.script(), end="")
         return 0

@@ -162,7 +162,7 @@ async def test_an_instance_under_a_live_lease_is_left_alone(api: Api, sessions) 
 
 
 async def test_not_ready_for_long_tells_the_owner_once_and_does_not_restart(api: Api, sessions) -> None:
-    reconciler = api.provisioner.reconciler
+    reconciler = api.platform.reconciler
     reconciler.config = replace(reconciler.config, not_ready_grace_s=0.5)
     created = await _deployed(api)
     instance_id = uuid.UUID(created["id"])
@@ -186,9 +186,9 @@ async def _reason_cleared(sessions, instance_id) -> bool:
 async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
     """A second platform process against the same database does not reconcile while the first
     holds the singleton lease; it takes over once the first lets go."""
-    first = api.provisioner.reconciler
-    second = Reconciler(sessions, api.provisioner.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=3),
-                        api.provisioner.manager.http)
+    first = api.platform.reconciler
+    second = Reconciler(sessions, api.platform.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=3),
+                        api.platform.manager.http)
     second.holder = "another-process/reconciler"
     assert await first._hold_lease()
     assert not await second._hold_lease()
@@ -200,5 +200,5 @@ async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
 
 async def test_a_pass_reports_what_it_decided(api: Api) -> None:
     created = await _deployed(api)
-    decided = await api.provisioner.reconciler.reconcile_once()
+    decided = await api.platform.reconciler.reconcile_once()
     assert decided == {uuid.UUID(created["id"]): Act.PROBE}

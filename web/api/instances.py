@@ -13,7 +13,7 @@ from db.models import Instance
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_object
 from web.auth import current_user
-from web.keys import PROVISIONER
+from web.keys import SERVICES
 
 routes = web.RouteTableDef()
 
@@ -22,7 +22,7 @@ MAX_LOG_TAIL = 5000
 
 
 def _service(request: web.Request) -> InstanceService:
-    return request.app[PROVISIONER].instances
+    return request.app[SERVICES].instances
 
 
 def instance_json(service: InstanceService, instance: Instance) -> dict:
