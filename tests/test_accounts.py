@@ -17,15 +17,7 @@ from accounts.users import Accounts
 from db.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput
 from db.models import ApiToken, AuditLog, Invite, LoginLink
 from db.redaction import redact
-from tests.builders import new_user
-
-
-async def _saved_user(sessions, **fields):
-    user = new_user(**fields)
-    async with sessions() as session:
-        session.add(user)
-        await session.commit()
-    return user
+from tests.builders import saved_user
 
 
 def test_passwords_are_hashed_with_argon2id_and_checked() -> None:
@@ -68,7 +60,7 @@ async def test_invite_codes_are_hashed_the_same_way(sessions) -> None:
 
 async def test_a_login_link_works_once(sessions) -> None:
     links = LoginLinks(sessions)
-    ada = await _saved_user(sessions)
+    ada = await saved_user(sessions)
     token = await links.create(ada, timedelta(minutes=10))
     assert token.startswith(LINK_PREFIX) and token not in redact(f"open /login?token={token}")
     async with sessions() as session:
@@ -86,7 +78,7 @@ async def test_a_login_link_works_once(sessions) -> None:
 
 async def test_a_login_link_expires(sessions) -> None:
     links = LoginLinks(sessions)
-    ada = await _saved_user(sessions)
+    ada = await saved_user(sessions)
     token = await links.create(ada, timedelta(minutes=10))
     async with sessions() as session:  # no waiting: its ten minutes are over
         link = await session.scalar(select(LoginLink))
@@ -100,9 +92,9 @@ async def test_a_login_link_expires(sessions) -> None:
 
 async def test_the_access_policy(sessions) -> None:
     invites = Invites(sessions)
-    ada = await _saved_user(sessions, email="ada@example.com")
-    bob = await _saved_user(sessions, telegram_user_id=4242)
-    admin = await _saved_user(sessions, is_admin=True)
+    ada = await saved_user(sessions, email="ada@example.com")
+    bob = await saved_user(sessions, telegram_user_id=4242)
+    admin = await saved_user(sessions, is_admin=True)
 
     await AccessPolicy(AccessConfig("open"), invites).check(ada)
 
@@ -111,7 +103,7 @@ async def test_the_access_policy(sessions) -> None:
     await allowlist.check(bob)
     await allowlist.check(admin)
     with pytest.raises(AccessDenied, match="allowlist"):
-        await allowlist.check(await _saved_user(sessions))
+        await allowlist.check(await saved_user(sessions))
 
     invite_only = AccessPolicy(AccessConfig("invite"), invites)
     with pytest.raises(AccessDenied, match="invite-only"):
