@@ -23,6 +23,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY clawfleet ./clawfleet
 COPY db ./db
+COPY accounts ./accounts
 COPY web ./web
 COPY provisioner ./provisioner
 COPY bot ./bot

@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from bench.table import print_table, write_json
+from clawfleet.platform import PLATFORM, build_app
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -35,8 +36,6 @@ from provisioner.openclaw.install import find_install
 from provisioner.runtimes import procfs
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
-from web.app import create_app
-from web.keys import DB_SESSIONS, PROVISIONER
 
 API_KEY = "sk-proj-bench0bench0bench0bench0bench0"
 
@@ -63,7 +62,7 @@ class Platform:
                         return
 
     async def row(self, instance_id: str) -> Instance:
-        async with self.server.app[DB_SESSIONS]() as session:
+        async with self.server.app[PLATFORM].sessions() as session:
             return await session.get(Instance, uuid.UUID(instance_id))
 
 
@@ -143,13 +142,13 @@ async def run(pairs: int, out: Path) -> dict:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
         await engine.dispose()
-        server = TestServer(create_app(settings), host="127.0.0.1")
+        server = TestServer(await build_app(settings), host="127.0.0.1")
         await server.start_server()
         async with http.post(str(server.make_url("/api/auth/register")),
                              json={"email": "bench@example.com", "password": "benchmark password"}) as r:
             token = (await r.json())["token"]
         platform = Platform(server, http, token)
-        runtime = server.app[PROVISIONER].runtime
+        runtime = server.app[PLATFORM].runtime
         body = {"model_provider": "openai", "api_key": API_KEY}
 
         platform_s: list[float] = []

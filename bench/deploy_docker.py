@@ -30,6 +30,7 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from bench.table import print_table, write_json
+from clawfleet.platform import build_app
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -40,7 +41,6 @@ from provisioner.providers import get_provider
 from provisioner.runtimes.base import LaunchRequest
 from provisioner.runtimes.docker import DockerConfig, DockerRuntime
 from provisioner.runtimes.docker_spec import container_name
-from web.app import create_app
 
 API_KEY = "sk-proj-bench0bench0bench0bench0bench0"
 NOWHERE = "http://127.0.0.1:9/v1"  # inside the container: nothing listens, nothing leaves
@@ -161,7 +161,7 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     async with aiohttp.ClientSession() as http, aiodocker.Docker(url=docker_url) as docker:
         runtime = DockerRuntime(docker, DockerConfig(image=image, version="bench"))
         cold = DockerRuntime(docker, DockerConfig(image=image, version="bench", use_compile_cache=False))
-        server = TestServer(create_app(settings), host="127.0.0.1")
+        server = TestServer(await build_app(settings), host="127.0.0.1")
         await server.start_server()
         async with http.post(str(server.make_url("/api/auth/register")),
                              json={"email": "bench@example.com", "password": "benchmark password"}) as response:

@@ -26,13 +26,11 @@ from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
-from clawfleet.settings import Settings
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 
 log = structlog.get_logger(__name__)
 
 POLLING_LEASE = "telegram-polling"
-WEBHOOK_PATH = "/api/webhooks/telegram"
 
 
 @dataclass(frozen=True)
@@ -45,14 +43,6 @@ class BotConfig:
     conversation_timeout_s: float = 15 * 60  # an abandoned setup forgets what it was sent
     lease_ttl_s: float = 30
     persistence_interval_s: float = 1
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BotConfig:
-        assert settings.telegram_bot_token is not None
-        return cls(token=settings.telegram_bot_token, api_url=settings.telegram_api_url,
-                   mode=settings.telegram_mode, webhook_url=settings.public_url + WEBHOOK_PATH,
-                   webhook_secret=settings.telegram_webhook_secret, lease_ttl_s=settings.lease_ttl_s,
-                   conversation_timeout_s=settings.telegram_setup_timeout_s)
 
 
 class ProvisioningBot:

@@ -16,7 +16,7 @@ from telegram.ext import (
 from bot.context import current_user, services
 from bot.management import their_instance
 from bot.replies import delete_quietly, edit, escape
-from provisioner.errors import ServiceError
+from db.errors import ServiceError
 from provisioner.providers import PROVIDERS, get_provider
 from provisioner.service import InstanceChanges
 from db.status import Status

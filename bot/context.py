@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from accounts.access import AccessPolicy
+from accounts.invites import Invites
+from accounts.users import Accounts
 from db.models import User
 from db.sealing import KeyRing
-from provisioner.accounts import Accounts
-from provisioner.invites import Invites
 from provisioner.service import InstanceService
 
 SERVICES = "clawfleet.services"  # the key in application.bot_data
@@ -22,7 +23,7 @@ class BotServices:
     instances: InstanceService
     keyring: KeyRing
     invites: Invites
-    access: str = "open"  # CLAWFLEET_ACCESS
+    access: AccessPolicy
     billing_enabled: bool = False
 
 

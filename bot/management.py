@@ -13,10 +13,10 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 from bot import progress
 from bot.context import current_user, services
 from bot.replies import edit, escape
+from db.errors import ServiceError
 from db.models import Instance, User
 from db.redaction import redact
 from db.types import utcnow
-from provisioner.errors import ServiceError
 from db.status import ACTIVE, Status
 
 LOG_LINES = 40

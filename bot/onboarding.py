@@ -17,12 +17,12 @@ from telegram.ext import (
     filters,
 )
 
+from accounts.invites import CODE_PREFIX
 from bot import progress
 from bot.context import current_user, services
 from bot.pending import open_pending, seal_pending
 from bot.replies import delete_quietly, edit, escape
-from provisioner.errors import AccessDenied, ServiceError
-from provisioner.invites import CODE_PREFIX
+from db.errors import AccessDenied, ServiceError
 from provisioner.providers import PROVIDERS, Provider, get_provider
 
 PROVIDER, MODEL, API_KEY, BOT_TOKEN, CONFIRM = "provider", "model", "api_key", "bot_token", "confirm"
@@ -69,7 +69,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
     the = services(context)
     context.user_data.pop(SETUP, None)
     payload = context.args[0][:64] if context.args else None
-    if payload and the.access == "invite" and payload.startswith(CODE_PREFIX):
+    if payload and the.access.mode == "invite" and payload.startswith(CODE_PREFIX):
         try:
             await the.invites.redeem(user, payload)
         except ServiceError as problem:
@@ -79,9 +79,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
     elif payload:
         _answers(context)["payload"] = payload  # referral or plan pre-selection, kept
     try:
-        await instances.check_access(user)
+        await the.access.check(user)
     except AccessDenied as refused:
-        hint = "\n\nGot an invite code? Send /start followed by the code." if the.access == "invite" else ""
+        hint = "\n\nGot an invite code? Send /start followed by the code." if the.access.mode == "invite" else ""
         await update.effective_message.reply_text(f"Sorry: {escape(refused.message)}{hint}")
         return END
     owned = await instances.list(user)

@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from accounts.invites import Invites
 from clawfleet import __version__
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
@@ -22,7 +23,6 @@ from db.migrate import pending_model_changes, upgrade
 from db.redaction import redact
 from db.rotation import rotate_secrets
 from db.sealing import KeyRingError, SealedSecretError, generate_key
-from provisioner.invites import Invites
 
 log = structlog.get_logger("clawfleet")
 
@@ -277,9 +277,10 @@ def cmd_image_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_egress_guard(args: argparse.Namespace, settings: Settings) -> int:
+    from clawfleet.runtime import egress_rules
     from provisioner.runtimes import egress
 
-    rules = egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny))
+    rules = egress_rules(settings)
     if args.action == "print":
         print(rules.script(), end="")
         return 0

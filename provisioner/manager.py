@@ -22,6 +22,8 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import audit
+from db.errors import Conflict
 from db.leases import (
     InstanceLease,
     LeaseLost,
@@ -31,13 +33,12 @@ from db.leases import (
     release_with_retries,
     request_instance_cancel,
 )
-from db.models import AuditLog, Instance, User
+from db.models import Instance, User
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
 from provisioner.entitlements import Entitlements, OperatorDefaults
-from provisioner.errors import Conflict
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
@@ -524,8 +525,8 @@ class InstanceManager:
 
     async def _audit(self, instance: Instance, action: str, details: dict) -> None:
         async with self.sessions() as session:
-            session.add(AuditLog(user_id=instance.user_id, instance_id=instance.id, actor="platform",
-                                 action=action, details=details))
+            audit.record(session, actor="platform", action=action, user_id=instance.user_id,
+                         instance_id=instance.id, details=details)
             await session.commit()
 
 

@@ -17,13 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import AuditLog, Instance, User
-from db.sealing import KeyRing, seal_into
-from db.status import ACTIVE, COUNTED, LOCKED, Status
-from db.types import utcnow
-from provisioner.entitlements import Entitlements
-from provisioner.errors import (
-    AccessDenied,
+from db import audit
+from db.errors import (
     CapacityExceeded,
     Conflict,
     InvalidInput,
@@ -31,7 +26,12 @@ from provisioner.errors import (
     NotFound,
     Unavailable,
 )
-from provisioner.invites import Invites
+from db.models import Instance, User
+from db.sealing import KeyRing, seal_into
+from db.status import ACTIVE, COUNTED, LOCKED, Status
+from db.types import utcnow
+from provisioner.admission import Admission, AdmitAll
+from provisioner.entitlements import Entitlements
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
 from provisioner.progress import ProgressEvent, resume_after
@@ -45,9 +45,6 @@ UNCHANGED = object()
 class ServiceConfig:
     telegram_api_url: str
     provisioning_bot_token: SecretStr | None = None
-    access: str = "open"
-    allowed_telegram_ids: frozenset[int] = frozenset()
-    allowed_emails: frozenset[str] = frozenset()
     memory_budget_mb: int = 1 << 30
     public_url: str = "http://localhost:8080"
     instance_domain: str = "localhost"
@@ -73,11 +70,13 @@ class ConfigUpdate:
 
 class InstanceService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing, manager: InstanceManager,
-                 entitlements: Entitlements, config: ServiceConfig, http: aiohttp.ClientSession) -> None:
+                 entitlements: Entitlements, config: ServiceConfig, http: aiohttp.ClientSession, *,
+                 admission: Admission | None = None) -> None:
         self.sessions = sessions
         self.keyring = keyring
         self.manager = manager
         self.entitlements = entitlements
+        self.admission = admission or AdmitAll()
         self.config = config
         self.http = http
 
@@ -106,7 +105,7 @@ class InstanceService:
     # -- create ---------------------------------------------------------------------------
     async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
                      telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
-        await self.check_access(user)
+        await self.admission.check(user)
         self._check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
@@ -149,8 +148,8 @@ class InstanceService:
                 instance.telegram_bot_username = identity.username
             holder = self.manager.claim(instance)
             session.add(instance)
-            session.add(_audit(user, instance, "instance.create",
-                               {"provider": provider.id, "model": model_id, "telegram": bot is not None}))
+            audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
+                         details={"provider": provider.id, "model": model_id, "telegram": bot is not None})
             await session.commit()
         await self.manager.deploy(instance.id, holder=holder)
         return instance
@@ -202,7 +201,8 @@ class InstanceService:
                     seal_into(self.keyring, row, "telegram_bot_token_sealed", bot[0])
                     row.telegram_bot_id, row.telegram_bot_username = bot[1].id, bot[1].username
                 changed.append("telegram_bot_token")
-            session.add(_audit(user, row, "instance.config", {"changed": sorted(changed)}))
+            audit.record(session, actor="user", action="instance.config", user_id=user.id, instance_id=row.id,
+                         details={"changed": sorted(changed)})
             await session.commit()
         return ConfigUpdate(row, sorted(changed))
 
@@ -270,7 +270,8 @@ class InstanceService:
 
     async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None) -> Instance:
         async with self.sessions() as session:
-            session.add(_audit(user, instance, action, details or {}))
+            audit.record(session, actor="user", action=action, user_id=user.id, instance_id=instance.id,
+                         details=details)
             await session.commit()
             return await session.get(Instance, instance.id) or instance
 
@@ -278,20 +279,6 @@ class InstanceService:
         reason = self.manager.runtime.unavailable_reason
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
-
-    async def check_access(self, user: User) -> None:
-        """Refuse (AccessDenied, with what to do) a user the access policy keeps out."""
-        if self.config.access == "open" or user.is_admin:
-            return
-        if self.config.access == "allowlist":
-            if user.telegram_user_id in self.config.allowed_telegram_ids or (
-                user.email is not None and user.email in self.config.allowed_emails
-            ):
-                return
-            raise AccessDenied("This ClawFleet is private: ask its operator to add you to the allowlist.")
-        if await Invites(self.sessions).is_invited(user):
-            return
-        raise AccessDenied("This ClawFleet is invite-only: ask its operator for an invite code.")
 
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
         """By the limits the gateways are given (recorded on their rows), not by a guess."""
@@ -341,10 +328,6 @@ class InstanceService:
         if holder is not None and holder != own_id:
             raise InvalidInput(f"The bot @{identity.username} already serves another assistant. "
                                "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
-
-
-def _audit(user: User, instance: Instance, action: str, details: dict) -> AuditLog:
-    return AuditLog(user_id=user.id, instance_id=instance.id, actor="user", action=action, details=details)
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:

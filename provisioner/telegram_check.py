@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 from pydantic import SecretStr
 
-from provisioner.errors import InvalidInput, Unavailable
+from db.errors import InvalidInput, Unavailable
 
 FIELD = "telegram_bot_token"
 TOKEN_SHAPE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")

@@ -12,11 +12,10 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from clawfleet.platform import PLATFORM, Platform, build_app
 from clawfleet.settings import Settings
 from provisioner.notify import Notifier
 from provisioner.runtimes.base import Runtime
-from web.app import create_app
-from web.keys import PROVISIONER
 
 
 class Api:
@@ -26,8 +25,8 @@ class Api:
         self.token: str | None = None
 
     @property
-    def provisioner(self):
-        return self.server.app[PROVISIONER]
+    def platform(self) -> Platform:
+        return self.server.app[PLATFORM]
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -99,7 +98,7 @@ async def migrated(settings: Settings) -> None:
 @asynccontextmanager
 async def running_api(settings: Settings, runtime: Runtime | None = None,
                       notifier: Notifier | None = None) -> AsyncIterator[Api]:
-    app = create_app(settings, runtime=runtime, notifier=notifier)
+    app = await build_app(settings, runtime=runtime, notifier=notifier)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -109,7 +108,7 @@ async def running_api(settings: Settings, runtime: Runtime | None = None,
         unfinished = False
         try:
             async with asyncio.timeout(60):  # let background actions finish before tables are emptied
-                await app[PROVISIONER].manager.wait_idle()
+                await app[PLATFORM].manager.wait_idle()
         except TimeoutError:
             unfinished = True  # closing the app cancels them; the test still fails
         await server.close()

@@ -10,19 +10,18 @@ from contextlib import asynccontextmanager
 
 from aiohttp.test_utils import TestServer
 
-from clawfleet.server import build_app
+from clawfleet.platform import PLATFORM, build_app
 from clawfleet.settings import Settings
 from provisioner.providers import get_provider
 from provisioner.runtimes.base import Runtime
 from tests.fakes.telegram import FakeBot, FakeUser
-from web.keys import PROVISIONER
 
 
 @asynccontextmanager
 async def running_platform(settings: Settings, runtime: Runtime | None = None,
                            port: int | None = None) -> AsyncIterator[TestServer]:
     """`clawfleet serve`'s app (web, provisioner, bot) on 127.0.0.1, stopped gracefully."""
-    app = build_app(settings, runtime=runtime)
+    app = await build_app(settings, runtime=runtime)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
@@ -30,7 +29,7 @@ async def running_platform(settings: Settings, runtime: Runtime | None = None,
     finally:
         try:
             async with asyncio.timeout(60):
-                await app[PROVISIONER].manager.wait_idle()
+                await app[PLATFORM].manager.wait_idle()
         except TimeoutError:
             pass
         await server.close()

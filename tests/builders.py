@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
@@ -31,3 +32,11 @@ def new_instance(
     seal_into(ring, instance, "api_key_sealed", SecretStr(api_key))
     seal_into(ring, instance, "telegram_bot_token_sealed", SecretStr(bot_token) if bot_token else None)
     return instance
+
+
+async def saved_user(sessions: async_sessionmaker[AsyncSession], **fields: object) -> User:
+    user = new_user(**fields)
+    async with sessions() as session:
+        session.add(user)
+        await session.commit()
+    return user

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "clawfleet/platform"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 # what the Dockerfile copies into the image (its COPY lines), and the Dockerfile itself
-INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "clawfleet", "db", "web", "provisioner",
-          "bot", "billing")
+INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "clawfleet", "db", "accounts", "web",
+          "provisioner", "bot", "billing")
 
 
 def platform_image(docker_host: str | None, cache_dir: Path, mirror: str | None = None, log=print) -> str:

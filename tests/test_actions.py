@@ -43,7 +43,7 @@ async def _created(api: Api) -> dict:
 
 
 async def _row(api: Api, instance_id: str) -> Instance | None:
-    async with api.provisioner.manager.sessions() as session:
+    async with api.platform.manager.sessions() as session:
         return await session.get(Instance, uuid.UUID(instance_id))
 
 
@@ -117,7 +117,7 @@ async def test_the_platforms_own_work_yields_to_the_owner(settings_for, sessions
     async with running_api(settings_for(start_timeout_s=60), runtime) as api:
         created = await _created(api)
         instance_id = uuid.UUID(created["id"])
-        manager = api.provisioner.manager
+        manager = api.platform.manager
         await (await manager.stop(instance_id)).follow().__anext__()  # cut the deploy short, as an owner would
         await manager.wait_idle()
         await manager.recover(instance_id)  # the reconciler restarting it: slow to get ready

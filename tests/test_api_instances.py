@@ -14,7 +14,6 @@ from db.sealing import open_from
 from tests.api_client import Api, running_api
 from tests.fakes.telegram import FakeTelegram
 from tests.memory_runtime import MemoryRuntime
-from web.keys import KEYRING
 
 OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
 ANTHROPIC_KEY = "sk-ant-api03-canaryCANARYcanary0123456789"
@@ -121,7 +120,7 @@ async def test_create_deploys_and_streams_progress(api: Api, sessions, telegram)
         assert OPENAI_KEY not in row.api_key_sealed
         actions = (await session.scalars(select(AuditLog.action).where(AuditLog.instance_id == row.id))).all()
     assert "instance.create" in actions
-    assert open_from(api.server.app[KEYRING], row, "api_key_sealed").get_secret_value() == OPENAI_KEY
+    assert open_from(api.platform.keyring, row, "api_key_sealed").get_secret_value() == OPENAI_KEY
 
 
 async def test_late_progress_subscribers_get_the_replay(api: Api) -> None:

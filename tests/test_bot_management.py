@@ -8,10 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from clawfleet.platform import PLATFORM
 from db.models import Instance
 from provisioner.providers import get_provider
 from tests.bot_chat import Chat, button_starting, buttons, collapse, onboard
-from web.keys import PROVISIONER
 
 OPENAI_KEY = "sk-proj-manageMANAGE0123456789abcdef"
 NEW_OPENAI_KEY = "sk-proj-replacedREPLACED0123456789wxyz"
@@ -167,7 +167,7 @@ async def test_help_and_billing(platform, chat: Chat) -> None:
 
 
 async def test_the_platform_tells_the_owner_in_their_chat(deployed: Instance, chat: Chat, platform) -> None:
-    manager = platform.app[PROVISIONER].manager
+    manager = platform.app[PLATFORM].manager
     await manager.tell_owner(deployed.user_id, "Your assistant needs attention. <it says so>")
     told = await chat.reply("needs attention")
     assert told["text"] == "Your assistant needs attention. <it says so>"  # shown as written, not as markup
@@ -182,10 +182,10 @@ async def test_the_platform_tells_the_owner_in_their_chat(deployed: Instance, ch
 
 async def test_a_crash_loop_reaches_the_owner(deployed: Instance, chat: Chat, runtime, settings, sessions,
                                               platform) -> None:
-    reconciler = platform.app[PROVISIONER].reconciler
+    reconciler = platform.app[PLATFORM].reconciler
     runtime.exits_on_start = True
     await runtime.crash(deployed.id)
-    manager = platform.app[PROVISIONER].manager
+    manager = platform.app[PLATFORM].manager
     for _ in range(5):  # each pass: a crash counted, or a restart that fails, until it gives up
         async with sessions() as session:
             row = await session.get(Instance, deployed.id)

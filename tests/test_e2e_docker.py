@@ -27,7 +27,6 @@ from provisioner.runtimes.egress import installed as egress_installed
 from tests.api_client import Api, migrated, running_api
 from tests.docker_fixtures import docker_engine, openclaw_image, remove_everything_of  # noqa: F401 - fixtures
 from tests.platform_process import free_port
-from web.keys import DB_SESSIONS
 
 OPENAI_KEY = "sk-proj-dockerDOCKER0123456789abcdef"
 NOWHERE = "http://127.0.0.1:9/v1"  # the container's own loopback: connection refused, nothing leaves
@@ -53,7 +52,7 @@ async def docker(docker_engine):  # noqa: F811
 async def api(settings, docker):
     await migrated(settings)
     async with running_api(settings) as api:
-        assert api.provisioner.runtime.name == "docker", api.provisioner.runtime.unavailable_reason
+        assert api.platform.runtime.name == "docker", api.platform.runtime.unavailable_reason
         await api.sign_up()
         try:
             yield api
@@ -64,7 +63,7 @@ async def api(settings, docker):
 async def _rows(api: Api) -> list[Instance]:
     from sqlalchemy import select
 
-    async with api.server.app[DB_SESSIONS]() as session:
+    async with api.platform.sessions() as session:
         return list(await session.scalars(select(Instance)))
 
 
@@ -96,7 +95,7 @@ async def test_deploy_reconfigure_restart_stop_start_delete(api: Api, docker: ai
     assert (await api.progress(created["id"], timeout=200))[-1]["done"]
     shown = await _inspect(docker, created["id"])
     assert shown["Id"] != first_id and shown["State"]["Running"]  # a fresh container, same volumes
-    result = await api.provisioner.runtime.exec(uuid.UUID(created["id"]), {}, ["config", "get",
+    result = await api.platform.runtime.exec(uuid.UUID(created["id"]), {}, ["config", "get",
                                                                               "agents.defaults.model.primary"])
     assert f"openai/{new_model}" in result.output, result
 
@@ -159,7 +158,7 @@ async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker
             output += message.data
     assert b"CONNECTED" not in output and (b"TIMEOUT" in output or b"ERROR" in output), output
 
-    listed = {found.instance_id for found in await api.provisioner.runtime.list_all()}
+    listed = {found.instance_id for found in await api.platform.runtime.list_all()}
     assert listed == {uuid.UUID(first["id"]), uuid.UUID(second["id"])}
 
 

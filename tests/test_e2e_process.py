@@ -22,7 +22,6 @@ from tests.api_client import Api, migrated, running_api
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 from tests.openclaw_fixtures import openclaw_install  # noqa: F401 - fixture
-from web.keys import DB_SESSIONS
 
 OPENAI_KEY = "sk-proj-e2eE2Ee2eE2Ee2eE2Ee2e0123456789"
 
@@ -59,13 +58,13 @@ async def api(settings):
         try:
             yield api
         finally:  # a failed test must not leave gateways running
-            runtime = api.provisioner.runtime
+            runtime = api.platform.runtime
             for found in await runtime.list_all():
                 await runtime.stop(found.instance_id, found.info, timeout=5)
 
 
 async def _row(api: Api, instance_id: str) -> Instance:
-    async with api.server.app[DB_SESSIONS]() as session:
+    async with api.platform.sessions() as session:
         return await session.get(Instance, uuid.UUID(instance_id))
 
 
@@ -173,7 +172,7 @@ async def test_a_gateway_outlives_the_platform(settings: Settings) -> None:
                                           {"email": "owner@example.com", "password": "correct horse battery"})
             assert status == 200, body
             api.token = body["token"]
-            listed = await api.provisioner.runtime.list_all()
+            listed = await api.platform.runtime.list_all()
             assert [(found.instance_id, found.info["pid"]) for found in listed] == [(uuid.UUID(created["id"]), pid)], (
                 listed, _processes(settings))
             health = await _wait_ready(api, created["id"])

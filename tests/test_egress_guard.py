@@ -20,8 +20,8 @@ import uuid
 import aiodocker
 import pytest
 
+from clawfleet.runtime import RuntimeUnavailable, guard_egress
 from clawfleet.settings import Settings
-from provisioner.assembly import RuntimeUnavailable, _guard_egress
 from provisioner.runtimes.docker_spec import network_config
 from provisioner.runtimes.egress import EgressRules, install, installed, remove, unsupported_reason
 from tests.conftest import service_missing
@@ -82,7 +82,7 @@ async def test_required_refuses_to_run_gateways_without_the_guard(tmp_path) -> N
     settings = Settings(_env_file=None, data_dir=tmp_path, runtime="docker", docker_url="tcp://10.0.0.5:2376",
                         docker_egress_guard="required")
     with pytest.raises(RuntimeUnavailable, match="egress guard cannot be installed.*another host"):
-        await _guard_egress(settings)
+        await guard_egress(settings)
 
 
 def test_denied_networks_are_checked_when_the_settings_load(tmp_path) -> None:

@@ -10,19 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from accounts.invites import Invites
+from db.errors import InvalidInput
 from db.models import Invite
-from provisioner.errors import InvalidInput
-from provisioner.invites import Invites
 from tests.bot_chat import Chat, running_platform
-from tests.builders import new_user
-
-
-async def _saved_user(sessions, **fields):
-    user = new_user(**fields)
-    async with sessions() as session:
-        session.add(user)
-        await session.commit()
-    return user
+from tests.builders import saved_user
 
 
 async def test_a_code_lets_one_person_in_once(sessions) -> None:
@@ -33,7 +25,7 @@ async def test_a_code_lets_one_person_in_once(sessions) -> None:
         stored = [row.code_hash for row in await session.scalars(select(Invite))]
     assert not set(codes) & set(stored)  # hashes only
 
-    ada, bob = await _saved_user(sessions), await _saved_user(sessions)
+    ada, bob = await saved_user(sessions), await saved_user(sessions)
     assert not await invites.is_invited(ada)
     await invites.redeem(ada, f"  {codes[0]} ")
     assert await invites.is_invited(ada)
@@ -48,7 +40,7 @@ async def test_an_expired_code_is_refused(sessions) -> None:
     invites = Invites(sessions)
     [code] = await invites.create(1, timedelta(seconds=-1))
     with pytest.raises(InvalidInput, match="expired"):
-        await invites.redeem(await _saved_user(sessions), code)
+        await invites.redeem(await saved_user(sessions), code)
 
 
 async def test_the_bot_redeems_an_invite_from_a_start_link(settings, sessions, runtime, telegram,

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from db import audit
 from db.models import AuditLog, Instance, User, WebhookEvent
 from db.sealing import open_from
 from tests.builders import new_instance, new_user
@@ -71,8 +72,8 @@ async def test_deleting_a_user_deletes_instances_but_keeps_the_audit_trail(sessi
     async with sessions() as session:
         session.add_all([user, instance])
         await session.flush()
-        session.add(AuditLog(user_id=user.id, instance_id=instance.id, actor="user", action="instance.create",
-                             details={"provider": "openai"}))
+        audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
+                     details={"provider": "openai"})
         await session.commit()
         await session.delete(user)
         await session.commit()

@@ -19,7 +19,7 @@ from provisioner.progress import INTERRUPTED
 from tests.api_client import Api, running_api
 from tests.builders import new_instance
 from tests.memory_runtime import MemoryRuntime
-from web.keys import KEYRING
+
 
 OPENAI_KEY = "sk-proj-progressPROGRESS0123456789"
 BODY = {"model_provider": "openai", "api_key": OPENAI_KEY}
@@ -113,11 +113,11 @@ async def _dead_holders_action(api: Api, sessions, lease_s: float) -> Instance:
     lease nobody renews. Its runtime is nobody's here, so no reconciler takes it over."""
     async with sessions() as session:
         user = await session.scalar(select(User).order_by(User.created_at.desc()).limit(1))
-        instance = new_instance(api.server.app[KEYRING], user, runtime="elsewhere", status="provisioning",
+        instance = new_instance(api.platform.keyring, user, runtime="elsewhere", status="provisioning",
                                 lease_holder="manager-killed/0", lease_expires_at=utcnow() + timedelta(seconds=lease_s))
         session.add(instance)
         await session.commit()
-    log = await api.provisioner.manager.progress.begin(instance.id, user.id)
+    log = await api.platform.manager.progress.begin(instance.id, user.id)
     await log.emit("config", "Preparing your assistant's configuration.")
     await log.emit("starting", "Starting the OpenClaw gateway.")
     return instance
@@ -144,7 +144,7 @@ async def test_a_stream_superseded_by_a_newer_action_ends_interrupted(apps, sess
     following = asyncio.create_task(second.progress(str(instance.id), timeout=10))
     await asyncio.sleep(0.3)
     assert not following.done()  # the lease looks alive: the stream waits
-    await first.provisioner.manager.progress.begin(instance.id, instance.user_id)  # e.g. the reconciler's
+    await first.platform.manager.progress.begin(instance.id, instance.user_id)  # e.g. the reconciler's
     events = await following
     assert [e["step"] for e in events] == ["config", "starting", "interrupted"]
 

@@ -163,7 +163,7 @@ async def test_an_instance_under_a_live_lease_is_left_alone(api: Api, sessions) 
 
 
 async def test_not_ready_for_long_tells_the_owner_once_and_does_not_restart(api: Api, sessions) -> None:
-    reconciler = api.provisioner.reconciler
+    reconciler = api.platform.reconciler
     reconciler.config = replace(reconciler.config, not_ready_grace_s=0.5)
     created = await _deployed(api)
     instance_id = uuid.UUID(created["id"])
@@ -187,8 +187,8 @@ async def _reason_cleared(sessions, instance_id) -> bool:
 async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
     """A second platform process against the same database does not reconcile while the first
     holds the singleton lease; it takes over once the first stops."""
-    second = Reconciler(sessions, api.provisioner.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=1.5),
-                        api.provisioner.manager.http)
+    second = Reconciler(sessions, api.platform.manager, ReconcilerConfig(interval_s=0.2, lease_ttl_s=1.5),
+                        api.platform.manager.http)
     second.holder = "another-process/reconciler"
     passes = 0
 
@@ -202,7 +202,8 @@ async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
     try:
         await asyncio.sleep(1.5)
         assert passes == 0  # the first process holds the lease
-        first = next(task for task in asyncio.all_tasks() if task.get_name() == "reconciler")
+        first = next(task for task in asyncio.all_tasks()
+                     if task.get_name() == f"reconciler:{api.platform.reconciler.holder}")
         first.cancel()  # the first process stops: it lets go of the lease
         await asyncio.gather(first, return_exceptions=True)
         await eventually(lambda: passes > 0, timeout=5)
@@ -215,5 +216,5 @@ async def test_one_reconciler_at_a_time(api: Api, sessions) -> None:
 
 async def test_a_pass_reports_what_it_decided(api: Api) -> None:
     created = await _deployed(api)
-    decided = await api.provisioner.reconciler.reconcile_once()
+    decided = await api.platform.reconciler.reconcile_once()
     assert decided == {uuid.UUID(created["id"]): Act.PROBE}

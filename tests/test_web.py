@@ -14,8 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from clawfleet import __version__
+from clawfleet.platform import build_app
 from clawfleet.settings import Settings
-from web.app import create_app
 
 
 def _settings(tmp_path: Path, **overrides) -> Settings:
@@ -27,7 +27,7 @@ async def client_for():
     clients: list[TestClient] = []
 
     async def start(settings: Settings) -> TestClient:
-        client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+        client = TestClient(TestServer(await build_app(settings), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
         return client

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from db.errors import AuthenticationFailed
 from db.models import User
-from provisioner.errors import AuthenticationFailed
 from web.errors import Handler
-from web.keys import PROVISIONER, USER
+from web.keys import SERVICES, USER
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -19,7 +19,7 @@ def bearer_token(request: web.Request) -> str | None:
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = bearer_token(request)
     if token is not None:
-        user = await request.app[PROVISIONER].accounts.user_for_token(token)
+        user = await request.app[SERVICES].accounts.user_for_token(token)
         if user is not None:
             request[USER] = user
     return await handler(request)

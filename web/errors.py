@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from provisioner import errors
+from db import errors
 
 log = structlog.get_logger(__name__)
 

@@ -2,19 +2,18 @@
 
 from aiohttp import web
 
-from clawfleet import __version__
 from db.engine import ping
-from web.keys import DB_ENGINE
+from web.keys import CONFIG, SERVICES
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    database_ok = await ping(request.app[DB_ENGINE])
+    database_ok = await ping(request.app[SERVICES].database)
     body = {
         "status": "ok" if database_ok else "degraded",
-        "version": __version__,
+        "version": request.app[CONFIG].version,
         "database": "ok" if database_ok else "unreachable",
     }
     return web.json_response(body, status=200 if database_ok else 503)

@@ -11,17 +11,18 @@ import hmac
 from aiohttp import web
 
 from web.errors import error_response
-from web.keys import SETTINGS, TELEGRAM_UPDATES
+from web.keys import CONFIG, SERVICES
 
 routes = web.RouteTableDef()
 
+PATH = "/api/webhooks/telegram"  # the bot's setWebhook URL is PUBLIC_URL + PATH
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-@routes.post("/api/webhooks/telegram")
+@routes.post(PATH)
 async def telegram_update(request: web.Request) -> web.Response:
-    feed = request.app.get(TELEGRAM_UPDATES)
-    secret = request.app[SETTINGS].telegram_webhook_secret
+    feed = request.app[SERVICES].telegram_updates
+    secret = request.app[CONFIG].telegram_webhook_secret
     if feed is None or secret is None:
         return error_response(404, "not_found", "The bot does not run in webhook mode here.")
     given = request.headers.get(SECRET_HEADER, "")

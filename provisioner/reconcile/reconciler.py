@@ -17,11 +17,11 @@ import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.errors import Conflict
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 from db.status import Status
 from db.models import Instance
 from db.types import utcnow
-from provisioner.errors import Conflict
 from provisioner.manager import InstanceManager, probe
 from provisioner.reconcile.decisions import Act, Desired, Seen, Verdict, decide, health_verdict, streak_survives
 from provisioner.runtimes.base import GatewayState, Listed

@@ -2,10 +2,10 @@
 
 from aiohttp import web
 
-from provisioner.errors import InvalidInput
+from db.errors import InvalidInput
 from web.api.bodies import json_object
 from web.auth import bearer_token, current_user
-from web.keys import PROVISIONER
+from web.keys import SERVICES
 
 routes = web.RouteTableDef()
 
@@ -13,21 +13,21 @@ routes = web.RouteTableDef()
 @routes.post("/api/auth/register")
 async def register(request: web.Request) -> web.Response:
     body = await json_object(request, {"email", "password"})
-    user, issued = await request.app[PROVISIONER].accounts.register(body.get("email"), body.get("password"))
+    user, issued = await request.app[SERVICES].accounts.register(body.get("email"), body.get("password"))
     return web.json_response({"user": {"id": str(user.id), "email": user.email}, "token": issued.token}, status=201)
 
 
 @routes.post("/api/auth/login")
 async def login(request: web.Request) -> web.Response:
     body = await json_object(request, {"email", "password"})
-    issued = await request.app[PROVISIONER].accounts.login(body.get("email"), body.get("password"))
+    issued = await request.app[SERVICES].accounts.login(body.get("email"), body.get("password"))
     return web.json_response({"token": issued.token})
 
 
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.Response:
     current_user(request)
-    await request.app[PROVISIONER].accounts.logout(bearer_token(request) or "")
+    await request.app[SERVICES].accounts.logout(bearer_token(request) or "")
     return web.Response(status=204)
 
 
@@ -39,5 +39,5 @@ async def redeem_invite(request: web.Request) -> web.Response:
     code = body.get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput("Send the invite code as {\"code\": \"inv-...\"}.", field="code")
-    await request.app[PROVISIONER].invites.redeem(user, code[:64])
+    await request.app[SERVICES].invites.redeem(user, code[:64])
     return web.Response(status=204)

@@ -6,7 +6,7 @@ import json
 
 from aiohttp import web
 
-from provisioner.errors import InvalidInput
+from db.errors import InvalidInput
 
 
 async def json_object(request: web.Request, allowed: set[str]) -> dict:

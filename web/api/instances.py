@@ -8,14 +8,14 @@ from datetime import datetime
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from db.errors import InvalidInput
 from db.models import Instance
+from db.status import Status
 from db.types import utcnow
-from provisioner.errors import InvalidInput
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_object
 from web.auth import current_user
-from web.keys import PROVISIONER
-from db.status import Status
+from web.keys import SERVICES
 
 routes = web.RouteTableDef()
 
@@ -24,7 +24,7 @@ MAX_LOG_TAIL = 5000
 
 
 def _service(request: web.Request) -> InstanceService:
-    return request.app[PROVISIONER].instances
+    return request.app[SERVICES].instances
 
 
 def instance_json(service: InstanceService, instance: Instance) -> dict:

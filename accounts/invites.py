@@ -3,22 +3,18 @@ each redeemed once by the person it lets in. Only the codes' hashes are stored."
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import AuditLog, Invite, User
+from accounts.tokens import hash_token, new_token
+from db import audit
+from db.errors import InvalidInput
+from db.models import Invite, User
 from db.types import utcnow
-from provisioner.errors import InvalidInput
 
 CODE_PREFIX = "inv-"
-
-
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
 class Invites:
@@ -27,10 +23,10 @@ class Invites:
 
     async def create(self, count: int, valid_for: timedelta | None) -> list[str]:
         """New codes, shown this once."""
-        codes = [CODE_PREFIX + secrets.token_urlsafe(12) for _ in range(count)]
+        codes = [new_token(CODE_PREFIX, 12) for _ in range(count)]
         expires_at = utcnow() + valid_for if valid_for else None
         async with self.sessions() as session:
-            session.add_all(Invite(code_hash=_hash(code), expires_at=expires_at) for code in codes)
+            session.add_all(Invite(code_hash=hash_token(code), expires_at=expires_at) for code in codes)
             await session.commit()
         return codes
 
@@ -40,7 +36,7 @@ class Invites:
         async with self.sessions() as session:
             taken = await session.execute(
                 update(Invite)
-                .where(Invite.code_hash == _hash(code), Invite.used_at.is_(None),
+                .where(Invite.code_hash == hash_token(code), Invite.used_at.is_(None),
                        (Invite.expires_at.is_(None)) | (Invite.expires_at > now))
                 .values(used_by=user.id, used_at=now)
                 .execution_options(synchronize_session=False)
@@ -48,7 +44,7 @@ class Invites:
             if taken.rowcount != 1:
                 raise InvalidInput("That invite code is not valid: it may be mistyped, used already or expired.",
                                    field="invite")
-            session.add(AuditLog(user_id=user.id, actor="user", action="user.invite_redeemed", details={}))
+            audit.record(session, actor="user", action="user.invite_redeemed", user_id=user.id)
             await session.commit()
 
     async def is_invited(self, user: User) -> bool:

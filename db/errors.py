@@ -1,4 +1,6 @@
-"""Errors the use cases raise. Each carries a message meant for the person who caused it."""
+"""Errors the use cases of every layer raise (accounts, provisioner, billing), mapped to HTTP
+statuses by web/errors.py and to chat replies by the bot. Each carries a message meant for the
+person who caused it."""
 
 from __future__ import annotations
 

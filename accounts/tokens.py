@@ -1,0 +1,64 @@
+"""Bearer tokens (API tokens and login sessions) and the one way every secret we hand out is
+hashed: tokens, login links and invite codes are stored as their hash only, and shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import ApiToken, User
+from db.types import utcnow
+
+TOKEN_PREFIX = "cf_"  # db.redaction masks anything that starts like this
+SESSION_TTL = timedelta(days=30)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token, link or code handed to someone (surrounding blanks ignored)."""
+    return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+def new_token(prefix: str = TOKEN_PREFIX, nbytes: int = 32) -> str:
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once, never stored
+    record: ApiToken
+
+
+def issue(session: AsyncSession, user: User, *, kind: str, name: str) -> IssuedToken:
+    """A new token of `kind` (`api`, or `session`: expires after SESSION_TTL), added to the session."""
+    token = new_token()
+    record = ApiToken(
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=hash_token(token),
+        prefix=token[:10],
+        expires_at=utcnow() + SESSION_TTL if kind == "session" else None,
+    )
+    session.add(record)
+    return IssuedToken(token, record)
+
+
+async def user_for_token(session: AsyncSession, token: str) -> User | None:
+    """The owner of a token still valid, its last use noted; None for anything else."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    now = utcnow()
+    record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if record is None or (record.expires_at is not None and record.expires_at < now):
+        return None
+    await session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now))
+    return await session.get(User, record.user_id)
+
+
+async def revoke(session: AsyncSession, token: str) -> None:
+    await session.execute(delete(ApiToken).where(ApiToken.token_hash == hash_token(token)))

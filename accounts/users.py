@@ -1,0 +1,92 @@
+"""Users: registration and login with email and password, and the account of a Telegram user,
+made at first contact. Logins hand out session tokens (accounts/tokens.py)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from accounts import tokens
+from accounts.passwords import hash_password, valid_password, verify_password
+from accounts.tokens import IssuedToken
+from db import audit
+from db.errors import AuthenticationFailed, Conflict, InvalidInput
+from db.models import User
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Accounts:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def register(self, email: object, password: object) -> tuple[User, IssuedToken]:
+        email = _valid_email(email)
+        user = User(email=email, password_hash=hash_password(valid_password(password)))
+        async with self.sessions() as session:
+            session.add(user)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise Conflict("An account with this email already exists.", field="email") from None
+            issued = tokens.issue(session, user, kind="session", name="login")
+            audit.record(session, actor="user", action="user.register", user_id=user.id)
+            await session.commit()
+        return user, issued
+
+    async def login(self, email: object, password: object) -> IssuedToken:
+        if not isinstance(email, str) or not isinstance(password, str):
+            raise InvalidInput("Send an email and a password.", field="email")
+        async with self.sessions() as session:
+            user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+            if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
+                raise AuthenticationFailed("Wrong email or password.")
+            issued = tokens.issue(session, user, kind="session", name="login")
+            await session.commit()
+        return issued
+
+    async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None) -> User:
+        """The account of a Telegram user, made at first contact; chat id and username kept current."""
+        for _ in range(2):  # two first updates at once: the loser of the insert reads the winner's row
+            async with self.sessions() as session:
+                user = await session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
+                if user is None:
+                    user = User(telegram_user_id=telegram_user_id, telegram_chat_id=chat_id,
+                                telegram_username=username)
+                    session.add(user)
+                    try:
+                        await session.flush()  # the user row first: the audit row points at it
+                    except IntegrityError:
+                        continue
+                    audit.record(session, actor="user", action="user.register", user_id=user.id,
+                                 details={"via": "telegram"})
+                elif (user.telegram_chat_id, user.telegram_username) == (chat_id, username):
+                    return user
+                else:
+                    user.telegram_chat_id, user.telegram_username = chat_id, username
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    continue
+                return user
+        raise Conflict("Your account could not be created; please try again.")
+
+    async def logout(self, token: str) -> None:
+        async with self.sessions() as session:
+            await tokens.revoke(session, token)
+            await session.commit()
+
+    async def user_for_token(self, token: str) -> User | None:
+        async with self.sessions() as session:
+            user = await tokens.user_for_token(session, token)
+            await session.commit()
+            return user
+
+
+def _valid_email(email: object) -> str:
+    if not isinstance(email, str) or not _EMAIL.match(email.strip()) or len(email) > 320:
+        raise InvalidInput("Enter a valid email address, like name@example.com.", field="email")
+    return email.strip().lower()

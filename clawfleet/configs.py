@@ -1,0 +1,71 @@
+"""Settings turned into each layer's own configuration: the one place that knows both, so no
+layer below reads settings (the runtime's own are in clawfleet/runtime.py)."""
+
+from __future__ import annotations
+
+from accounts.access import AccessConfig
+from bot.application import BotConfig
+from clawfleet import __version__
+from clawfleet.settings import TELEGRAM_API_URL, Settings
+from provisioner.entitlements import OperatorDefaults
+from provisioner.manager import ManagerConfig
+from provisioner.reconcile.decisions import Backoff
+from provisioner.reconcile.reconciler import ReconcilerConfig
+from provisioner.service import ServiceConfig
+from web import telegram_webhook
+from web.services import WebConfig
+
+
+def access_config(settings: Settings) -> AccessConfig:
+    return AccessConfig(settings.access, frozenset(settings.allowed_telegram_ids),
+                        frozenset(settings.allowed_emails))
+
+
+def operator_defaults(settings: Settings) -> OperatorDefaults:
+    """What each user may run while billing is off."""
+    return OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb, settings.instance_cpus)
+
+
+def manager_config(settings: Settings) -> ManagerConfig:
+    return ManagerConfig(
+        start_timeout_s=settings.start_timeout_s,
+        max_concurrent_starts=settings.max_concurrent_starts,
+        # gateways are pointed at a Bot API only when it is not Telegram's own (a proxy, a test fake)
+        telegram_api_root=settings.telegram_api_url if settings.telegram_api_url != TELEGRAM_API_URL else None,
+        provider_urls=dict(settings.provider_urls),
+        lease_ttl_s=settings.lease_ttl_s,
+        backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
+        crash_at=settings.crash_at,
+    )
+
+
+def service_config(settings: Settings) -> ServiceConfig:
+    return ServiceConfig(
+        telegram_api_url=settings.telegram_api_url,
+        provisioning_bot_token=settings.telegram_bot_token,
+        memory_budget_mb=settings.memory_budget_mb,
+        public_url=settings.public_url,
+        instance_domain=settings.instance_domain,
+        provider_check_urls=dict(settings.provider_check_urls),
+    )
+
+
+def reconciler_config(settings: Settings) -> ReconcilerConfig:
+    return ReconcilerConfig(interval_s=settings.reconcile_interval_s, lease_ttl_s=settings.lease_ttl_s)
+
+
+def bot_config(settings: Settings) -> BotConfig:
+    assert settings.telegram_bot_token is not None
+    return BotConfig(
+        token=settings.telegram_bot_token,
+        api_url=settings.telegram_api_url,
+        mode=settings.telegram_mode,
+        webhook_url=settings.public_url + telegram_webhook.PATH,
+        webhook_secret=settings.telegram_webhook_secret,
+        conversation_timeout_s=settings.telegram_setup_timeout_s,
+        lease_ttl_s=settings.lease_ttl_s,
+    )
+
+
+def web_config(settings: Settings) -> WebConfig:
+    return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret)

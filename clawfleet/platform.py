@@ -1,0 +1,168 @@
+"""The composition root: settings in, the running platform out.
+
+Each resource is opened and closed by a small context manager of its own, entered in this
+order and closed in the reverse one: the database, the key ring, the HTTP client, the runtime,
+the lifecycle manager, the reconciler, the bot. Accounts and the instance service hold nothing
+to close. The web app is made last, over what is already open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from accounts.access import AccessPolicy
+from accounts.invites import Invites
+from accounts.login_links import LoginLinks
+from accounts.users import Accounts
+from bot.application import ProvisioningBot
+from bot.context import BotServices
+from clawfleet.configs import (
+    access_config,
+    bot_config,
+    manager_config,
+    operator_defaults,
+    reconciler_config,
+    service_config,
+    web_config,
+)
+from clawfleet.runtime import open_runtime
+from clawfleet.settings import Settings
+from db.engine import create_engine, create_session_factory
+from db.keyfile import load_keyring
+from db.sealing import KeyRing
+from provisioner.manager import InstanceManager
+from provisioner.notify import Notifier
+from provisioner.reconcile.reconciler import Reconciler
+from provisioner.runtimes.base import Runtime
+from provisioner.service import InstanceService
+from web.app import create_app
+from web.services import WebServices
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Everything one process runs, opened."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    runtime: Runtime
+    accounts: Accounts
+    invites: Invites
+    login_links: LoginLinks
+    access: AccessPolicy
+    manager: InstanceManager
+    instances: InstanceService
+    reconciler: Reconciler | None  # None while no runtime can run gateways here
+    bot: ProvisioningBot | None  # None without CLAWFLEET_TELEGRAM_BOT_TOKEN
+
+
+PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
+
+
+async def build_app(settings: Settings, *, runtime: Runtime | None = None,
+                    notifier: Notifier | None = None) -> web.Application:
+    """The web app over the whole platform, closed with the app (`web.run_app` takes this
+    coroutine). `runtime` and `notifier` replace the ones the settings choose (tests)."""
+    stack = AsyncExitStack()
+    try:
+        platform = await stack.enter_async_context(open_platform(settings, runtime=runtime, notifier=notifier))
+        app = create_app(web_services(platform), web_config(settings))
+    except BaseException:
+        await stack.aclose()
+        raise
+    app[PLATFORM] = platform
+
+    async def close(_app: web.Application) -> None:
+        await stack.aclose()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+@asynccontextmanager
+async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
+                        notifier: Notifier | None = None) -> AsyncIterator[Platform]:
+    bot = ProvisioningBot(bot_config(settings)) if settings.bot_enabled else None
+    if notifier is None and bot is not None:
+        notifier = bot.notifier  # made before the bot starts: the manager needs it first
+    async with AsyncExitStack() as stack:
+        engine = await stack.enter_async_context(open_database(settings.database_url))
+        sessions = create_session_factory(engine)
+        keyring = load_keyring(settings.data_dir, [key.get_secret_value() for key in settings.secret_keys])
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        runtime = await stack.enter_async_context(open_runtime(settings, runtime))
+
+        accounts, invites, login_links = Accounts(sessions), Invites(sessions), LoginLinks(sessions)
+        access = AccessPolicy(access_config(settings), invites)
+        entitlements = operator_defaults(settings)  # billing's answer, once it is on
+        manager = await stack.enter_async_context(
+            open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings), http,
+                                         notifier=notifier, entitlements=entitlements)))
+        instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
+                                    http, admission=access)
+        reconciler = None
+        if runtime.unavailable_reason is None:
+            reconciler = await stack.enter_async_context(
+                running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
+        if bot is not None:
+            services = BotServices(accounts, instances, keyring, invites, access,
+                                   billing_enabled=settings.billing_enabled)
+            await stack.enter_async_context(running_bot(bot, services, sessions))
+        yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
+                       instances, reconciler, bot)
+
+
+def web_services(platform: Platform) -> WebServices:
+    bot = platform.bot
+    feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
+    return WebServices(platform.accounts, platform.invites, platform.instances, platform.engine,
+                       telegram_updates=feed)
+
+
+@asynccontextmanager
+async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def open_manager(manager: InstanceManager) -> AsyncIterator[InstanceManager]:
+    try:
+        yield manager
+    finally:
+        await manager.close()  # cancels the actions still running
+
+
+@asynccontextmanager
+async def running_reconciler(reconciler: Reconciler) -> AsyncIterator[Reconciler]:
+    task = asyncio.create_task(reconciler.run(), name=f"reconciler:{reconciler.holder}")
+    try:
+        yield reconciler
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def running_bot(bot: ProvisioningBot, services: BotServices,
+                      sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[ProvisioningBot]:
+    try:
+        await bot.start(services, sessions)
+    except BaseException:
+        await bot.stop()  # whatever had started (the HTTP client, say) is closed again
+        raise
+    try:
+        yield bot
+    finally:
+        await bot.stop()
