@@ -28,9 +28,9 @@ from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
 from provisioner.providers import get_provider
-from tests.bot_chat import Chat, running_platform
+from tests.support.bot_chat import Chat, running_platform
 from tests.fakes.telegram import FakeBot, FakeTelegram
-from tests.memory_runtime import MemoryRuntime
+from tests.support.memory_runtime import MemoryRuntime
 
 API_KEY = "sk-proj-benchBENCHbenchBENCH0123456789"
 STEPS = 5  # /start, provider, model, key, token: each one update and one reply

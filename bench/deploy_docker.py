@@ -34,7 +34,6 @@ from clawfleet.platform import build_app
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
-from provisioner.manager import ManagerConfig
 from provisioner.openclaw.install import find_install
 from provisioner.ports import can_bind
 from provisioner.providers import get_provider
@@ -45,7 +44,9 @@ from provisioner.runtimes.docker_spec import container_name
 API_KEY = "sk-proj-bench0bench0bench0bench0bench0"
 NOWHERE = "http://127.0.0.1:9/v1"  # inside the container: nothing listens, nothing leaves
 BUDGET_GIB = 20
-PLAN_CPUS, PLAN_MEMORY_MB = ManagerConfig.cpus, ManagerConfig.memory_mb  # fleet gets the same limits as ours
+_DEFAULTS = Settings(_env_file=None)
+# fleet gets the same limits as ours: the operator's defaults for each gateway
+PLAN_CPUS, PLAN_MEMORY_MB = _DEFAULTS.instance_cpus, _DEFAULTS.instance_memory_mb
 
 
 async def wait_ready(http: aiohttp.ClientSession, url: str, began: float, timeout: float = 300) -> float:

@@ -1,71 +1,41 @@
-"""Shared fixtures. Database tests run twice: on SQLite and on the real PostgreSQL server.
-
-A missing service skips its tests with the reason on a developer's machine, and fails them
-under CI=true, where nothing may skip.
-"""
+"""Shared fixtures, for every test folder. Database tests run twice: on SQLite and on the real
+PostgreSQL server. Fixtures that bring up a real thing (an OpenClaw install, a Docker engine, the
+bot's platform) are plugins below, and the tests that use them are marked for it."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, make_url, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Base
 from db.sealing import KeyRing, generate_key
+from tests.support.services import reachable_postgres
 
-pytest_plugins = ["tests.bot_fixtures"]  # the bot's tests share one platform-with-bot setup
+ROOT = Path(__file__).resolve().parent.parent
 
-POSTGRES_URL = os.environ.get("CLAWFLEET_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-IN_CI = os.environ.get("CI", "").lower() == "true"
+pytest_plugins = [
+    "tests.support.platform_fixtures",  # the fake Bot API, settings over the test's database
+    "tests.support.bot_fixtures",  # the bot's platform, its fake Bot API and a person's chat
+    "tests.support.openclaw_fixtures",  # the real OpenClaw install
+    "tests.support.docker_fixtures",  # the real Docker engine and the OpenClaw image on it
+]
 
-
-def service_missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"required service missing under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-class PostgresServer:
-    """Makes throwaway databases on the test server, so runs never see each other's rows."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.created: list[str] = []
-
-    async def create_database(self) -> str:
-        name = f"clawfleet_test_{uuid.uuid4().hex[:12]}"
-        await self._admin(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
-
-    async def drop_all(self) -> None:
-        for name in self.created:
-            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    async def _admin(self, sql: str) -> None:
-        engine = create_engine(self.admin_url)
-        try:
-            async with engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
+# A test that uses one of these fixtures runs against that real thing: `-m "not gateway"` or
+# `-m "not docker"` leaves those out on a machine without them.
+REAL_PARTS = {"openclaw_install": ("gateway",), "openclaw_image": ("gateway", "docker"), "docker_engine": ("docker",)}
 
 
-async def reachable_postgres() -> PostgresServer:
-    server = PostgresServer(POSTGRES_URL)
-    try:
-        await server._admin("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
-        service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(exc).__name__}: {exc})")
-    return server
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        for marker in {marker for fixture, markers in REAL_PARTS.items() if fixture in used for marker in markers}:
+            item.add_marker(marker)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -104,4 +74,4 @@ def keyring() -> KeyRing:
 
 @pytest.fixture
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return ROOT

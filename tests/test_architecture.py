@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform_image import INPUTS
+from tests.support.platform_image import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("db", "accounts", "provisioner", "billing", "bot", "web", "clawfleet")

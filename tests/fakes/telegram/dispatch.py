@@ -9,10 +9,15 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.telegram.params import Params, Upload, normalise
-from tests.fakes.telegram.protocol import ACCEPTED_BY_DEFAULT, NOT_FOUND, BotApiError, Described, JsonDict
+from tests.fakes.telegram.protocol import (
+    ACCEPTED_BY_DEFAULT,
+    NOT_FOUND,
+    BotApiError,
+    Described,
+    JsonDict,
+)
 from tests.fakes.telegram.records import ApiCall, Fault
 from tests.fakes.telegram.state import BotState, deep_copy
-
 
 API_METHODS: dict[str, str] = {}  # lower-case method name -> FakeBot attribute
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from tests.fakes.telegram.protocol import JsonDict
-from tests.fakes.telegram.text import EntityParseError, Output, byte_offset, sorted_entities
-
+from tests.fakes.telegram.text import (
+    EntityParseError,
+    Output,
+    byte_offset,
+    sorted_entities,
+)
 
 _HTML_TAGS = {
     "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",

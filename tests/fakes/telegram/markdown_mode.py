@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from tests.fakes.telegram.protocol import JsonDict
-from tests.fakes.telegram.text import EntityParseError, Output, byte_offset, sorted_entities
-
+from tests.fakes.telegram.text import (
+    EntityParseError,
+    Output,
+    byte_offset,
+    sorted_entities,
+)
 
 _MDV2_RESERVED = "_*[]()~`>#+-=|{}.!"
 _MDV2_NAMES = {  # how Telegram names an unclosed entity in its error message

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from tests.fakes.telegram.protocol import JsonDict, bad_request
 
-
 _JSON_PARAMS = frozenset({
     "reply_markup", "reply_parameters", "allowed_updates", "commands", "scope", "reaction", "entities",
     "caption_entities", "link_preview_options", "message_ids", "media",

@@ -13,10 +13,15 @@ from aiohttp import web
 
 from tests.fakes.telegram.bot import FakeBot
 from tests.fakes.telegram.params import read_params
-from tests.fakes.telegram.protocol import LOOPBACK, NOT_FOUND, UNAUTHORIZED, BotApiError, UserRef
+from tests.fakes.telegram.protocol import (
+    LOOPBACK,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    BotApiError,
+    UserRef,
+)
 from tests.fakes.telegram.records import FakeUser
 from tests.fakes.telegram.state import random_text
-
 
 _API_PATH = re.compile(r"/bot([^/]*)/([^/]*)")
 _FILE_PATH = re.compile(r"/file/bot([^/]*)/(.+)")

@@ -1,0 +1,115 @@
+"""Accounts on their own, against the real database: passwords, tokens, one-time login links and
+the access policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from accounts.access import AccessConfig, AccessPolicy
+from accounts.invites import Invites
+from accounts.login_links import LINK_PREFIX, LoginLinks
+from accounts.passwords import hash_password, valid_password, verify_password
+from accounts.tokens import hash_token
+from accounts.users import Accounts
+from db.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput
+from db.models import ApiToken, AuditLog, Invite, LoginLink
+from db.redaction import redact
+from tests.support.builders import saved_user
+
+
+def test_passwords_are_hashed_with_argon2id_and_checked() -> None:
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$")
+    assert verify_password(stored, "correct horse battery")
+    assert not verify_password(stored, "Correct horse battery")
+    assert not verify_password("$argon2id$damaged", "correct horse battery")
+    with pytest.raises(InvalidInput, match="at least 10"):
+        valid_password("short")
+    with pytest.raises(InvalidInput, match="too long"):
+        valid_password("x" * 1025)
+
+
+async def test_register_login_and_logout_with_tokens_stored_hashed(sessions) -> None:
+    accounts = Accounts(sessions)
+    user, issued = await accounts.register(" Ada@Example.com ", "correct horse battery")
+    assert user.email == "ada@example.com"
+    with pytest.raises(Conflict):
+        await accounts.register("ada@example.com", "another long password")
+    with pytest.raises(AuthenticationFailed):
+        await accounts.login("ada@example.com", "wrong password!")
+    second = await accounts.login("ADA@example.com", "correct horse battery")
+    async with sessions() as session:
+        stored = set(await session.scalars(select(ApiToken.token_hash)))
+    assert stored == {hash_token(issued.token), hash_token(second.token)}
+
+    assert (await accounts.user_for_token(second.token)).id == user.id
+    await accounts.logout(second.token)
+    assert await accounts.user_for_token(second.token) is None
+    assert (await accounts.user_for_token(issued.token)).id == user.id
+    assert await accounts.user_for_token("not-a-token") is None
+
+
+async def test_invite_codes_are_hashed_the_same_way(sessions) -> None:
+    [code] = await Invites(sessions).create(1, None)
+    async with sessions() as session:
+        assert await session.scalar(select(Invite.code_hash)) == hash_token(code) == hash_token(f" {code}\n")
+
+
+async def test_a_login_link_works_once(sessions) -> None:
+    links = LoginLinks(sessions)
+    ada = await saved_user(sessions)
+    token = await links.create(ada, timedelta(minutes=10))
+    assert token.startswith(LINK_PREFIX) and token not in redact(f"open /login?token={token}")
+    async with sessions() as session:
+        assert await session.scalar(select(LoginLink.token_hash)) == hash_token(token)  # the hash only
+
+    assert (await links.redeem(token)).id == ada.id
+    with pytest.raises(AuthenticationFailed, match="used already"):
+        await links.redeem(token)
+    with pytest.raises(AuthenticationFailed):
+        await links.redeem(LINK_PREFIX + "made-up")
+    async with sessions() as session:
+        actions = list(await session.scalars(select(AuditLog.action).where(AuditLog.user_id == ada.id)))
+    assert actions == ["user.login_link"]
+
+
+async def test_a_login_link_expires(sessions) -> None:
+    links = LoginLinks(sessions)
+    ada = await saved_user(sessions)
+    token = await links.create(ada, timedelta(minutes=10))
+    async with sessions() as session:  # no waiting: its ten minutes are over
+        link = await session.scalar(select(LoginLink))
+        link.expires_at -= timedelta(minutes=11)
+        await session.commit()
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        await links.redeem(token)
+    with pytest.raises(ValueError):
+        await links.create(ada, timedelta(0))
+
+
+async def test_the_access_policy(sessions) -> None:
+    invites = Invites(sessions)
+    ada = await saved_user(sessions, email="ada@example.com")
+    bob = await saved_user(sessions, telegram_user_id=4242)
+    admin = await saved_user(sessions, is_admin=True)
+
+    await AccessPolicy(AccessConfig("open"), invites).check(ada)
+
+    allowlist = AccessPolicy(AccessConfig("allowlist", frozenset({4242}), frozenset({"Ada@Example.com"})), invites)
+    await allowlist.check(ada)
+    await allowlist.check(bob)
+    await allowlist.check(admin)
+    with pytest.raises(AccessDenied, match="allowlist"):
+        await allowlist.check(await saved_user(sessions))
+
+    invite_only = AccessPolicy(AccessConfig("invite"), invites)
+    with pytest.raises(AccessDenied, match="invite-only"):
+        await invite_only.check(ada)
+    [code] = await invites.create(1, None)
+    await invites.redeem(ada, code)
+    await invite_only.check(ada)
+    await invite_only.check(admin)
+    assert invite_only.mode == "invite"

@@ -1,0 +1,136 @@
+"""An in-memory runtime for the manager's logic tests: each "gateway" is a tiny HTTP server on
+loopback answering /healthz and /readyz, so the manager's real readiness probe is exercised.
+
+Variants, one line each in a test (as JupyterHub's tests swap spawners):
+  MemoryRuntime()                         ready at once
+  MemoryRuntime(ready_after=2.0)          ready after two seconds
+  MemoryRuntime(never_ready=True)         live, never ready (start timeout)
+  MemoryRuntime(exits_on_start=True)      "process" exits right after spawning
+  MemoryRuntime(hangs_on_start=True)      the engine call to start never returns
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from provisioner.runtimes.base import (
+    ExecResult,
+    GatewayState,
+    LaunchRequest,
+    Listed,
+    Observed,
+    Runtime,
+    Started,
+)
+
+
+@dataclass
+class FakeGateway:
+    request: LaunchRequest
+    runner: web.AppRunner
+    started: float = field(default_factory=time.monotonic)
+    log: list[str] = field(default_factory=list)
+    ready: bool = True  # a test turns it off to play a broken channel
+
+
+class MemoryRuntime(Runtime):
+    name = "memory"
+
+    def __init__(self, *, ready_after: float = 0.0, never_ready: bool = False, exits_on_start: bool = False,
+                 hangs_on_start: bool = False) -> None:
+        self.ready_after = ready_after
+        self.never_ready = never_ready
+        self.exits_on_start = exits_on_start
+        self.hangs_on_start = hangs_on_start
+        self.gateways: dict[uuid.UUID, FakeGateway] = {}
+        self.starts: list[LaunchRequest] = []
+        self.start_times: list[float] = []  # monotonic, one per start
+        self.stops: list[uuid.UUID] = []
+        self.removed: dict[uuid.UUID, bool] = {}  # instance id -> keep_data
+        self.logs_by_instance: dict[uuid.UUID, list[str]] = {}
+
+    async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
+        if request.instance_id in self.gateways:  # re-adopted, not started twice
+            return Started(self.endpoint(state), state)
+        self.starts.append(request)
+        self.start_times.append(time.monotonic())
+        self.logs_by_instance.setdefault(request.instance_id, []).append(f"starting {request.provider}/{request.model}")
+        if self.hangs_on_start:
+            await asyncio.Event().wait()  # as an engine that accepted the call and never answers
+        if self.exits_on_start:
+            self.logs_by_instance[request.instance_id].append("Error: config invalid, exiting (code 78)")
+            return Started("http://127.0.0.1:9", {"version": 1, "exited": True})
+        app = web.Application()
+        began = time.monotonic()
+
+        async def healthz(_):
+            return web.json_response({"ok": True, "status": "live"})
+
+        async def readyz(_):
+            gateway = self.gateways.get(request.instance_id)
+            if gateway is not None and not gateway.ready:
+                return web.json_response({"ready": False, "failing": ["telegram"]}, status=503)
+            ready = not self.never_ready and time.monotonic() - began >= self.ready_after
+            return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        self.gateways[request.instance_id] = FakeGateway(request, runner)
+        state = {"version": 1, "port": port}
+        return Started(self.endpoint(state), state)
+
+    async def stop(self, instance_id: uuid.UUID, state: dict[str, Any], timeout: float) -> None:
+        self.stops.append(instance_id)
+        gateway = self.gateways.pop(instance_id, None)
+        if gateway is not None:
+            await gateway.runner.cleanup()
+
+    async def status(self, instance_id: uuid.UUID, state: dict[str, Any]) -> Observed:
+        if instance_id in self.gateways:
+            return Observed(GatewayState.UP)
+        return Observed(GatewayState.DOWN if instance_id in self.logs_by_instance else GatewayState.GONE)
+
+    async def list_all(self) -> list[Listed]:
+        return [Listed(i, Observed(GatewayState.UP), {"version": 1, "port": gateway.runner.addresses[0][1]})
+                for i, gateway in self.gateways.items()]
+
+    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
+        return 321 if instance_id in self.gateways else None  # a figure no real gateway would show
+
+    def endpoint(self, state: dict[str, Any]) -> str:
+        return f"http://127.0.0.1:{state.get('port', 9)}"
+
+    async def crash(self, instance_id: uuid.UUID) -> None:
+        """The gateway dies on its own (as a SIGKILL would leave it)."""
+        gateway = self.gateways.pop(instance_id)
+        self.logs_by_instance[instance_id].append("Killed")
+        await gateway.runner.cleanup()
+
+    async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
+                   follow: bool) -> AsyncIterator[str]:
+        for line in self.logs_by_instance.get(instance_id, [])[-tail:] if tail else []:
+            yield line
+
+    async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
+        return ExecResult(0, " ".join(argv))
+
+    async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
+        await self.stop(instance_id, state, 0)
+        self.removed[instance_id] = keep_data
+
+    async def close(self) -> None:
+        for instance_id in list(self.gateways):
+            await self.stop(instance_id, {}, 0)
+        await asyncio.sleep(0)
