@@ -3,7 +3,8 @@
 It owns the orchestration the runtimes leave out (JupyterHub's split): the start timeout, the
 readiness wait on the gateway's /readyz, cleanup when a start fails, the persisted runtime
 state and status (with a reason the owner can read), progress events, the per-instance row
-lease, and a cap on how many gateways start at once.
+lease (through db.leases.hold), who may pre-empt whom (db.status.preempts), and a cap on how
+many gateways start at once.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class StartFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an action ended. Emitted as the stream's last event only once the lease is free, so
-    a client that sees it can act on the instance again at once."""
+    """How an action ended. Emitted as the stream's last event in the transaction that frees the
+    lease, so a client that sees it can act on the instance again at once."""
 
     step: str
     message: str
