@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
-from db.errors import Conflict
+from db.errors import Conflict, NotFound
 from db.leases import (
     InstanceLease,
     LeaseLost,
@@ -190,10 +190,15 @@ class InstanceManager:
         state it sets (`entry`) before the caller answers, then run it in the background."""
         holder = holder or self._new_holder()
         if not await self._take(instance_id, holder, action):
-            current = await self._current_action(instance_id)
-            if current is not None and current == action and action in (Action.STOP, Action.DELETE):
+            found = await self._lease_of(instance_id)
+            if found is None:  # the row went meanwhile: a delete finished
+                if action is Action.DELETE:
+                    return await self._current_progress(instance_id)
+                raise NotFound("No such instance.")
+            current_holder, current = found
+            if current == action and action in (Action.STOP, Action.DELETE):
                 return await self._current_progress(instance_id)  # asked twice: the same action answers
-            if not preempts(action, current) or not await self._preempt(instance_id, action, holder):
+            if not preempts(action, current) or not await self._preempt(instance_id, action, holder, current_holder):
                 raise Conflict(f"This instance is busy: {DOING.get(current, 'another action runs on it')}. "
                                "Wait for it to finish, then try again.")
         async with self.sessions() as session:
@@ -229,29 +234,33 @@ class InstanceManager:
         async with self.sessions() as session:
             return await acquire_instance_lease(session, instance_id, holder, self._lease_ttl, action.value)
 
-    async def _current_action(self, instance_id: uuid.UUID) -> Action | None:
+    async def _lease_of(self, instance_id: uuid.UUID) -> tuple[str | None, Action | None] | None:
+        """Who holds the instance's lease and for what; None when the row is gone."""
         async with self.sessions() as session:
-            name = await session.scalar(select(Instance.action).where(Instance.id == instance_id))
-        return Action(name) if name else None
+            found = (await session.execute(select(Instance.lease_holder, Instance.action)
+                                           .where(Instance.id == instance_id))).first()
+        if found is None:
+            return None
+        return found.lease_holder, Action(found.action) if found.action else None
 
-    async def _preempt(self, instance_id: uuid.UUID, action: Action, holder: str) -> bool:
+    async def _preempt(self, instance_id: uuid.UUID, action: Action, holder: str, current_holder: str | None) -> bool:
         """Cancel the action holding the instance (here, or in another process through a cancel
         request it sees at its next renewal), then take the lease. False if it could not be had."""
         running = self._running.get(instance_id)
-        if running is not None:
+        if running is not None and running.holder == current_holder:
             running.preempted_by = action
             running.task.cancel()
             await asyncio.wait({running.task}, timeout=self.config.stop_grace_s + 5)
-        else:
+        elif current_holder is not None:
             async with self.sessions() as session:
-                current = await session.scalar(select(Instance.lease_holder).where(Instance.id == instance_id))
-                if current is not None:
-                    await request_instance_cancel(session, instance_id, current)
+                await request_instance_cancel(session, instance_id, current_holder)
         deadline = time.monotonic() + self.config.lease_ttl_s + self.config.stop_grace_s
         while time.monotonic() < deadline:
             if await self._take(instance_id, holder, action):
                 log.info("pre-empted an action", action=str(action), instance_id=str(instance_id))
                 return True
+            if await self._lease_of(instance_id) is None:
+                raise NotFound("No such instance.")  # deleted meanwhile, by another process
             await asyncio.sleep(0.2)
         return False
 
