@@ -8,8 +8,9 @@ REDACTED = "[redacted]"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Telegram bot tokens (also inside Bot API URLs, /bot<token>/...). The bot id before the
-    # colon is public and useful when reading logs, so it stays.
-    (re.compile(r"(\d+):[A-Za-z0-9_-]{30,}"), r"\1:" + REDACTED),
+    # colon is public and useful when reading logs, so it stays. A match starts only where a run
+    # of digits starts, so a long run is scanned once, not once from each of its digits.
+    (re.compile(r"(?<!\d)(\d+):[A-Za-z0-9_-]{30,}"), r"\1:" + REDACTED),
     # Provider keys: OpenAI sk-..., sk-proj-..., Anthropic sk-ant-..., Moonshot sk-...
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-" + REDACTED),
     # Stripe secret, restricted and webhook signing keys.

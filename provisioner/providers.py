@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TELEGRAM_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
+from provisioner.telegram_check import TOKEN_SHAPE as _TELEGRAM_TOKEN
+
 _MAX_KEY_LENGTH = 512
 
 

@@ -11,7 +11,9 @@ from pydantic import SecretStr
 from db.errors import InvalidInput, Unavailable
 
 FIELD = "telegram_bot_token"
-TOKEN_SHAPE = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+# What @BotFather hands out: the bot's id (up to 20 digits), a colon, then about 35 characters
+TOKEN_SHAPE = re.compile(r"\d{5,20}:[A-Za-z0-9_-]{30,}")  # fullmatch, on at most MAX_TOKEN_LENGTH
+MAX_TOKEN_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ def bot_id_of(token: str) -> int | None:
 
 
 def check_token_shape(token: object) -> str:
-    if not isinstance(token, str) or not TOKEN_SHAPE.match(token.strip()):
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not TOKEN_SHAPE.fullmatch(token.strip()):
         raise InvalidInput(
             "That does not look like a Telegram bot token. @BotFather gives one like "
             "123456789:AAH... (digits, a colon, then about 35 letters and digits).",
