@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.tokens import TOKEN_PREFIX, hash_token, new_token
@@ -50,3 +50,10 @@ class LoginLinks:
             audit.record(session, actor="user", action="user.login_link", user_id=user_id)
             await session.commit()
         return user
+
+
+async def purge_spent(session: AsyncSession) -> int:
+    """Deletes links used already or expired; how many went."""
+    spent = or_(LoginLink.used_at.is_not(None), LoginLink.expires_at <= utcnow())
+    query = delete(LoginLink).where(spent).execution_options(synchronize_session=False)
+    return (await session.execute(query)).rowcount

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ApiToken, User
@@ -16,6 +16,7 @@ from db.types import utcnow
 
 TOKEN_PREFIX = "cf_"  # db.redaction masks anything that starts like this
 SESSION_TTL = timedelta(days=30)
+LAST_USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
 
 
 def hash_token(token: str) -> str:
@@ -49,15 +50,27 @@ def issue(session: AsyncSession, user: User, *, kind: str, name: str) -> IssuedT
 
 
 async def user_for_token(session: AsyncSession, token: str) -> User | None:
-    """The owner of a token still valid, its last use noted; None for anything else."""
+    """The owner of a token still valid, its last use noted (once a minute at most, not on
+    every request); None for anything else."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     now = utcnow()
     record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if record is None or (record.expires_at is not None and record.expires_at < now):
         return None
-    await session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now))
+    due = now - LAST_USED_EVERY
+    if record.last_used_at is None or record.last_used_at <= due:  # the where: two requests at once write once
+        stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= due)
+        await session.execute(update(ApiToken).where(ApiToken.id == record.id, stale).values(last_used_at=now))
     return await session.get(User, record.user_id)
+
+
+async def purge_expired(session: AsyncSession, *, user: User | None = None) -> int:
+    """Deletes expired tokens (of `user` only, when given); how many went."""
+    query = delete(ApiToken).where(ApiToken.expires_at < utcnow())
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return (await session.execute(query.execution_options(synchronize_session=False))).rowcount
 
 
 async def revoke(session: AsyncSession, token: str) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from accounts import tokens
+from accounts import login_links, tokens
 from accounts.passwords import hash_password, valid_password, verify_password
 from accounts.tokens import IssuedToken
 from db import audit
@@ -42,6 +42,7 @@ class Accounts:
             user = await session.scalar(select(User).where(User.email == email.strip().lower()))
             if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
                 raise AuthenticationFailed("Wrong email or password.")
+            await tokens.purge_expired(session, user=user)
             issued = tokens.issue(session, user, kind="session", name="login")
             await session.commit()
         return issued
@@ -76,6 +77,14 @@ class Accounts:
         async with self.sessions() as session:
             await tokens.revoke(session, token)
             await session.commit()
+
+    async def purge_expired(self) -> int:
+        """Deletes expired tokens and spent login links; how many rows went. Logins purge their
+        user's expired tokens by themselves; this catches the rest, run now and then."""
+        async with self.sessions() as session:
+            gone = await tokens.purge_expired(session) + await login_links.purge_spent(session)
+            await session.commit()
+        return gone
 
     async def user_for_token(self, token: str) -> User | None:
         async with self.sessions() as session:

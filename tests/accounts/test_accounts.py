@@ -3,10 +3,10 @@ the access policy."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from accounts.access import AccessConfig, AccessPolicy
 from accounts.invites import Invites
@@ -50,6 +50,68 @@ async def test_register_login_and_logout_with_tokens_stored_hashed(sessions) -> 
     assert await accounts.user_for_token(second.token) is None
     assert (await accounts.user_for_token(issued.token)).id == user.id
     assert await accounts.user_for_token("not-a-token") is None
+
+
+async def _token(sessions, token: str) -> ApiToken | None:
+    async with sessions() as session:
+        return await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+
+
+async def test_a_token_s_last_use_is_written_once_a_minute_at_most(sessions) -> None:
+    accounts = Accounts(sessions)
+    _, issued = await accounts.register("ada@example.com", "correct horse battery")
+    assert (await _token(sessions, issued.token)).last_used_at is None
+    await accounts.user_for_token(issued.token)
+    first = (await _token(sessions, issued.token)).last_used_at
+    assert first is not None
+    await accounts.user_for_token(issued.token)
+    assert (await _token(sessions, issued.token)).last_used_at == first  # not written again
+
+    async with sessions() as session:  # no waiting: its minute is over
+        record = await session.get(ApiToken, (await _token(sessions, issued.token)).id)
+        record.last_used_at -= timedelta(minutes=2)
+        await session.commit()
+    await accounts.user_for_token(issued.token)
+    assert (await _token(sessions, issued.token)).last_used_at > first
+
+
+async def _expire(sessions, model, **past: timedelta) -> None:
+    async with sessions() as session:
+        for row in await session.scalars(select(model)):
+            for column, ago in past.items():
+                setattr(row, column, datetime.now(timezone.utc) - ago)
+        await session.commit()
+
+
+async def test_expired_tokens_and_spent_login_links_are_purged(sessions) -> None:
+    accounts, links = Accounts(sessions), LoginLinks(sessions)
+    ada, old = await accounts.register("ada@example.com", "correct horse battery")
+    used, expired = await links.create(ada, timedelta(minutes=10)), await links.create(ada, timedelta(minutes=10))
+    await links.redeem(used)
+    await _expire(sessions, ApiToken, expires_at=timedelta(seconds=1))
+    async with sessions() as session:
+        await session.execute(update(LoginLink).where(LoginLink.token_hash == hash_token(expired))
+                              .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+        await session.commit()
+    fresh_link = await links.create(ada, timedelta(minutes=10))
+    _, fresh = await accounts.register("bob@example.com", "correct horse battery")
+
+    assert await accounts.purge_expired() == 3
+    assert await _token(sessions, old.token) is None and await _token(sessions, fresh.token) is not None
+    async with sessions() as session:
+        assert list(await session.scalars(select(LoginLink.token_hash))) == [hash_token(fresh_link)]
+    assert await accounts.purge_expired() == 0
+
+
+async def test_logging_in_purges_that_user_s_expired_tokens(sessions) -> None:
+    accounts = Accounts(sessions)
+    _, ada_old = await accounts.register("ada@example.com", "correct horse battery")
+    _, bob_old = await accounts.register("bob@example.com", "correct horse battery")
+    await _expire(sessions, ApiToken, expires_at=timedelta(seconds=1))
+    ada_new = await accounts.login("ada@example.com", "correct horse battery")
+    assert await _token(sessions, ada_old.token) is None
+    assert await _token(sessions, ada_new.token) is not None
+    assert await _token(sessions, bob_old.token) is not None  # someone else's: left to the purge
 
 
 async def test_invite_codes_are_hashed_the_same_way(sessions) -> None:
