@@ -10,6 +10,7 @@ from pathlib import Path
 
 import structlog
 
+from db.private_files import open_private, private_dir
 from db.sealing import KeyRing, generate_key
 
 log = structlog.get_logger(__name__)
@@ -25,7 +26,7 @@ def load_keyring(data_dir: Path, configured: Sequence[str]) -> KeyRing:
     """The configured keys if any; else DATA_DIR/secret.keys, created (mode 0600) when missing."""
     if configured:
         return KeyRing.from_encoded(configured)
-    path = key_file(data_dir)
+    path = key_file(private_dir(data_dir))
     if not path.exists():
         _create_key_file(path)
     return KeyRing.from_encoded(read_key_file(path))
@@ -42,10 +43,8 @@ def read_key_file(path: Path) -> list[str]:
 def write_key_file(path: Path, keys: Sequence[str]) -> None:
     """Replace the key file atomically, never leaving it readable by others."""
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as handle:
         handle.write(_KEY_FILE_HEADER + "".join(f"{key}\n" for key in keys))
-    os.chmod(tmp, 0o600)
     os.replace(tmp, path)
 
 
@@ -56,7 +55,6 @@ _KEY_FILE_HEADER = (
 
 
 def _create_key_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.new")
     write_key_file(tmp, [generate_key()])
     try:

@@ -4,7 +4,8 @@ bot's platform) are plugins below, and the tests that use them are marked for it
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,13 @@ def keyring() -> KeyRing:
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """The common umask 022, under which files are made readable by every local user."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from db.private_files import make_missing_dirs, open_private
 from provisioner.providers import Provider, get_provider
 
 SECRET_PROVIDER = "clawfleet"  # the env secret provider's alias inside openclaw.json
@@ -167,9 +168,9 @@ def secret_env(spec: GatewaySpec, api_key: SecretStr, gateway_token: SecretStr,
 def write_config(config: dict[str, Any], path: Path) -> None:
     """Write a rendered config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
     text = json.dumps(config, indent=2) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_missing_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

@@ -8,12 +8,20 @@ copytruncate: the writer appends (O_APPEND) and simply continues at the new end.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
+from db.private_files import open_private
 from db.redaction import redact
+
+
+def open_log(path: Path) -> BinaryIO:
+    """The log file opened for appending, made when missing; its mode 0600 either way."""
+    return os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "ab")
 
 
 def rotate_if_large(path: Path, max_bytes: int, backups: int) -> bool:
@@ -23,7 +31,9 @@ def rotate_if_large(path: Path, max_bytes: int, backups: int) -> bool:
         older = path.with_name(f"{path.name}.{index}")
         if older.exists():
             older.replace(path.with_name(f"{path.name}.{index + 1}"))
-    shutil.copyfile(path, path.with_name(f"{path.name}.1"))
+    newest = path.with_name(f"{path.name}.1")
+    with open(path, "rb") as source, os.fdopen(open_private(newest, os.O_WRONLY | os.O_TRUNC), "wb") as copy:
+        shutil.copyfileobj(source, copy)
     with open(path, "r+b") as handle:
         handle.truncate(0)
     return True

@@ -25,19 +25,21 @@ from typing import Any
 
 import structlog
 
+from db.private_files import private_dir
 from provisioner.openclaw.config import write_config
 from provisioner.openclaw.gateway import Placement, build_gateway, placement_env
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
 from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
-from provisioner.runtimes.logfiles import follow_lines, rotate_if_large, tail_lines
+from provisioner.runtimes.logfiles import follow_lines, open_log, rotate_if_large, tail_lines
 
 log = structlog.get_logger(__name__)
 
 STATE_VERSION = 1
 # Lean profile (measured: 922 MB instead of 1,147 MB idle, ready 1.5 s later).
 LEAN_HEAP_MB = 384
+INSTANCE_SUBDIRS = ("state", "home", "cache", "tmp", "logs")
 
 
 class ProcessRuntime(Runtime):
@@ -58,6 +60,13 @@ class ProcessRuntime(Runtime):
     def gateway_log(self, instance_id: uuid.UUID) -> Path:
         return self.instance_dir(instance_id) / "logs" / "gateway.log"
 
+    def make_layout(self, instance_id: uuid.UUID) -> Path:
+        """The instance's directory and the directories inside it, all 0700, made when missing."""
+        home = private_dir(self.instance_dir(instance_id))
+        for sub in INSTANCE_SUBDIRS:
+            private_dir(home / sub)
+        return home
+
     def _own_env(self, instance_id: uuid.UUID) -> dict[str, str]:
         """What this runtime adds to the gateway's own variables: Node on PATH, and dirs of its own."""
         home = self.instance_dir(instance_id)
@@ -75,16 +84,14 @@ class ProcessRuntime(Runtime):
         instance_id = request.instance_id
         if (await self.status(instance_id, state)).state is GatewayState.UP:
             return Started(self.endpoint(state), state)  # re-adopted, not started twice
-        home = self.instance_dir(instance_id)
-        for sub in ("state", "home", "cache", "tmp", "logs"):
-            (home / sub).mkdir(parents=True, exist_ok=True)
+        home = self.make_layout(instance_id)
         place = placement(home)
         gateway = build_gateway(request, place)
         self.write_config(gateway.config, place.config_path)
         env = self._own_env(instance_id) | gateway.env
         log_path = self.gateway_log(instance_id)
         rotate_if_large(log_path, self.log_max_bytes, self.log_backups)
-        with open(log_path, "ab") as out:
+        with open_log(log_path) as out:
             process = await asyncio.create_subprocess_exec(
                 *self.install.argv("gateway", "run"),
                 cwd=home,
@@ -93,6 +100,7 @@ class ProcessRuntime(Runtime):
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # survives the platform; a group we can signal as one
+                umask=0o077,  # what the gateway writes in its directories stays private too
             )
         new_state = {
             "version": STATE_VERSION,
@@ -185,7 +193,7 @@ class ProcessRuntime(Runtime):
         if not home.exists():
             return
         if keep_data:
-            self.deleted_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.deleted_dir)
             home.rename(self.deleted_dir / f"{instance_id}-{int(time.time())}")
         else:
             await asyncio.to_thread(shutil.rmtree, home)

@@ -1,0 +1,36 @@
+"""The process runtime's files under DATA_DIR/instances are private to the platform's user,
+whatever the umask: its directories 0700, its files 0600."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from provisioner.openclaw.install import OpenClawInstall
+from provisioner.runtimes.logfiles import open_log, rotate_if_large
+from provisioner.runtimes.process import INSTANCE_SUBDIRS, ProcessRuntime, placement
+from tests.support.file_modes import loose, modes_under
+
+
+def _runtime(data_dir: Path) -> ProcessRuntime:
+    install = OpenClawInstall(root=data_dir / "runtime", version="0.0.0-test", node=Path("/bin/false"),
+                              package_dir=data_dir / "runtime" / "openclaw")
+    return ProcessRuntime(data_dir, install, log_max_bytes=10, log_backups=2)
+
+
+def test_the_instance_layout_config_and_rotated_logs_are_private(tmp_path, permissive_umask) -> None:
+    data_dir = tmp_path / "data"
+    runtime = _runtime(data_dir)
+    instance_id = uuid.uuid4()
+    home = runtime.make_layout(instance_id)
+    runtime.write_config({"gateway": {"port": 20001}}, placement(home).config_path)
+    log_path = runtime.gateway_log(instance_id)
+    for _ in range(3):
+        with open_log(log_path) as out:  # as the gateway's stdout
+            out.write(b"a line longer than ten bytes\n")
+        assert rotate_if_large(log_path, runtime.log_max_bytes, runtime.log_backups)
+
+    modes = modes_under(data_dir)
+    assert set(INSTANCE_SUBDIRS) <= {path.name for path in home.iterdir()}
+    assert {"openclaw.json", "gateway.log.1", "gateway.log.2"} <= {Path(path).name for path in modes}
+    assert loose(modes) == {}
