@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -44,6 +45,8 @@ from provisioner.runtimes.base import Runtime
 from provisioner.service import InstanceService
 from web.app import create_app
 from web.services import WebServices
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         runtime = await stack.enter_async_context(open_runtime(settings, runtime))
 
         accounts, invites, login_links = Accounts(sessions), Invites(sessions), LoginLinks(sessions)
+        await stack.enter_async_context(purging_expired_tokens(accounts))
         access = AccessPolicy(access_config(settings), invites)
         entitlements = operator_defaults(settings)  # billing's answer, once it is on
         manager = await stack.enter_async_context(
@@ -149,6 +153,32 @@ async def running_reconciler(reconciler: Reconciler) -> AsyncIterator[Reconciler
     task = asyncio.create_task(reconciler.run(), name=f"reconciler:{reconciler.holder}")
     try:
         yield reconciler
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+PURGE_INTERVAL_S = 3600
+
+
+@asynccontextmanager
+async def purging_expired_tokens(accounts: Accounts) -> AsyncIterator[None]:
+    """At start and every hour: expired tokens and spent login links go (each delete is
+    idempotent, so several processes doing it need no lease)."""
+
+    async def purge_forever() -> None:
+        while True:
+            try:
+                gone = await accounts.purge_expired()
+                if gone:
+                    log.info("purged expired tokens and login links", rows=gone)
+            except Exception:  # the database away a moment: next hour
+                log.exception("could not purge expired tokens")
+            await asyncio.sleep(PURGE_INTERVAL_S)
+
+    task = asyncio.create_task(purge_forever(), name="purge-expired-tokens")
+    try:
+        yield
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
