@@ -16,7 +16,7 @@ from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Base
 from db.sealing import KeyRing, generate_key
-from tests.support.services import reachable_postgres
+from tests.support.services import empty_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,14 +41,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'clawfleet.db'}"
-        return
-    server = await reachable_postgres()
-    try:
-        yield await server.create_database()
-    finally:
-        await server.drop_all()
+    async with empty_database(request.param, tmp_path_factory.mktemp("sqlite")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,13 @@ from sqlalchemy import inspect
 from db.engine import create_engine
 from db.migrate import current_revision, head_revision, pending_model_changes, upgrade
 from db.models import Base
-from tests.support.services import reachable_postgres
+from tests.support.services import empty_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def empty_database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    server = await reachable_postgres()
-    try:
-        yield await server.create_database()
-    finally:
-        await server.drop_all()
+    async with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 async def test_upgrade_from_empty_reaches_head_and_matches_the_models(empty_database_url) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import make_url, text
@@ -55,3 +58,17 @@ async def reachable_postgres() -> PostgresServer:
     except Exception as exc:  # noqa: BLE001 - any failure means the server is not usable
         service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(exc).__name__}: {exc})")
     return server
+
+
+@asynccontextmanager
+async def empty_database(kind: str, directory: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty database of `kind` ("sqlite" in `directory`, or "postgresql" on
+    the test server), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'clawfleet.db'}"
+        return
+    server = await reachable_postgres()
+    try:
+        yield await server.create_database()
+    finally:
+        await server.drop_all()
