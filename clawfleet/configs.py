@@ -3,6 +3,8 @@ layer below reads settings (the runtime's own are in clawfleet/runtime.py)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from accounts.access import AccessConfig
 from bot.application import BotConfig
 from clawfleet import __version__
@@ -68,4 +70,5 @@ def bot_config(settings: Settings) -> BotConfig:
 
 
 def web_config(settings: Settings) -> WebConfig:
-    return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret)
+    return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret,
+                     trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies))
