@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from accounts.access import AccessConfig
+from accounts.throttle import ThrottleConfig
 from bot.application import BotConfig
 from clawfleet import __version__
 from clawfleet.settings import TELEGRAM_API_URL, Settings
@@ -21,6 +22,11 @@ from web.services import WebConfig
 def access_config(settings: Settings) -> AccessConfig:
     return AccessConfig(settings.access, frozenset(settings.allowed_telegram_ids),
                         frozenset(settings.allowed_emails))
+
+
+def throttle_config(settings: Settings) -> ThrottleConfig:
+    return ThrottleConfig(settings.auth_throttle_window_s, settings.auth_failures_per_account,
+                          settings.auth_attempts_per_address)
 
 
 def operator_defaults(settings: Settings) -> OperatorDefaults:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
 
     # proxies (the HTTPS edge) whose X-Forwarded-For names the client; none by default
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # login and registration budgets (accounts/throttle.py), refilled over the window
+    auth_throttle_window_s: float = Field(900, gt=0)
+    auth_failures_per_account: int = Field(10, ge=1)
+    auth_attempts_per_address: int = Field(60, ge=1)
 
     max_instances_per_user: int = Field(1, ge=0)
     # What each gateway is given when billing is off (plans decide when it is on). An idle

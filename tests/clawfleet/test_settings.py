@@ -67,6 +67,8 @@ def test_dotenv_file_is_read(tmp_path) -> None:
         ("CLAWFLEET_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33",
          "CLAWFLEET_TRUSTED_PROXIES: item 2 ('10.0.0.0/33') is not a network like 10.0.0.0/8"),
         ("CLAWFLEET_TRUSTED_PROXIES", "edge.example.com", "CLAWFLEET_TRUSTED_PROXIES: item 1 ('edge.example.com')"),
+        ("CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT", "0", "CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT"),
+        ("CLAWFLEET_AUTH_THROTTLE_WINDOW_S", "-1", "CLAWFLEET_AUTH_THROTTLE_WINDOW_S"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
