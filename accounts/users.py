@@ -8,7 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import login_links, tokens
-from accounts.passwords import hash_password, valid_password, verify_password
+from accounts.passwords import hashed_password, password_matches, valid_password
+from accounts.throttle import AuthThrottle, ThrottleConfig
 from accounts.tokens import IssuedToken
 from db import audit
 from db.errors import AuthenticationFailed, Conflict, InvalidInput
@@ -18,33 +19,49 @@ MAX_EMAIL_LENGTH = 320
 
 
 class Accounts:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 throttle: ThrottleConfig = ThrottleConfig()) -> None:
         self.sessions = sessions
+        self.throttle = AuthThrottle(throttle)
 
-    async def register(self, email: object, password: object) -> tuple[User, IssuedToken]:
-        email = _valid_email(email)
-        user = User(email=email, password_hash=hash_password(valid_password(password)))
+    async def register(self, email: object, password: object, *,
+                       client: str | None = None) -> tuple[User, IssuedToken]:
+        """A new account and its first session. An email that has an account already is
+        refused with a 409 that says to log in: the one thing a person registering needs to
+        learn. It costs the same hash as a new account, and counts against that email's budget."""
+        self.throttle.attempt_from(client)
+        email, password = _valid_email(email), valid_password(password)
+        self.throttle.attempt_on(email)
+        user = User(email=email, password_hash=await hashed_password(password))
         async with self.sessions() as session:
             session.add(user)
             try:
                 await session.flush()
             except IntegrityError:
-                raise Conflict("An account with this email already exists.", field="email") from None
+                raise Conflict("An account with this email exists already: log in instead.", field="email") from None
             issued = tokens.issue(session, user, kind="session", name="login")
             audit.record(session, actor="user", action="user.register", user_id=user.id)
             await session.commit()
+        self.throttle.forgive(email)
         return user, issued
 
-    async def login(self, email: object, password: object) -> IssuedToken:
+    async def login(self, email: object, password: object, *, client: str | None = None) -> IssuedToken:
+        """A new session for the right password. A wrong one and an unknown email answer alike,
+        after the same hashing work."""
+        self.throttle.attempt_from(client)
         if not isinstance(email, str) or not isinstance(password, str):
             raise InvalidInput("Send an email and a password.", field="email")
+        email = email.strip().lower()
+        self.throttle.attempt_on(email)
+        async with self.sessions() as session:  # no connection is held while the hash runs
+            user = await session.scalar(select(User).where(User.email == email))
+        if not await password_matches(user.password_hash if user is not None else None, password):
+            raise AuthenticationFailed("Wrong email or password.")
         async with self.sessions() as session:
-            user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-            if user is None or user.password_hash is None or not verify_password(user.password_hash, password):
-                raise AuthenticationFailed("Wrong email or password.")
             await tokens.purge_expired(session, user=user)
             issued = tokens.issue(session, user, kind="session", name="login")
             await session.commit()
+        self.throttle.forgive(email)
         return issued
 
     async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None) -> User:

@@ -3,7 +3,10 @@ layer below reads settings (the runtime's own are in clawfleet/runtime.py)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from accounts.access import AccessConfig
+from accounts.throttle import ThrottleConfig
 from bot.application import BotConfig
 from clawfleet import __version__
 from clawfleet.settings import TELEGRAM_API_URL, Settings
@@ -19,6 +22,11 @@ from web.services import WebConfig
 def access_config(settings: Settings) -> AccessConfig:
     return AccessConfig(settings.access, frozenset(settings.allowed_telegram_ids),
                         frozenset(settings.allowed_emails))
+
+
+def throttle_config(settings: Settings) -> ThrottleConfig:
+    return ThrottleConfig(settings.auth_throttle_window_s, settings.auth_failures_per_account,
+                          settings.auth_attempts_per_address)
 
 
 def operator_defaults(settings: Settings) -> OperatorDefaults:
@@ -68,4 +76,5 @@ def bot_config(settings: Settings) -> BotConfig:
 
 
 def web_config(settings: Settings) -> WebConfig:
-    return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret)
+    return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret,
+                     trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies))

@@ -31,6 +31,7 @@ from clawfleet.configs import (
     operator_defaults,
     reconciler_config,
     service_config,
+    throttle_config,
     web_config,
 )
 from clawfleet.runtime import open_runtime
@@ -103,7 +104,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         http = await stack.enter_async_context(aiohttp.ClientSession())
         runtime = await stack.enter_async_context(open_runtime(settings, runtime))
 
-        accounts, invites, login_links = Accounts(sessions), Invites(sessions), LoginLinks(sessions)
+        accounts = Accounts(sessions, throttle_config(settings))
+        invites, login_links = Invites(sessions), LoginLinks(sessions)
         await stack.enter_async_context(purging_expired_tokens(accounts))
         access = AccessPolicy(access_config(settings), invites)
         entitlements = operator_defaults(settings)  # billing's answer, once it is on

@@ -34,6 +34,17 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _networks(items: list[str], *, example: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """CIDRs (a bare address is its own /32 or /128), each refused by its position if not one."""
+    networks = []
+    for position, item in enumerate(items, start=1):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"item {position} ({item!r}) is not a network like {example}") from None
+    return networks
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLAWFLEET_",
@@ -77,6 +88,13 @@ class Settings(BaseSettings):
     allowed_telegram_ids: Annotated[list[int], NoDecode] = []
     allowed_emails: Annotated[list[str], NoDecode] = []
 
+    # proxies (the HTTPS edge) whose X-Forwarded-For names the client; none by default
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    # login and registration budgets (accounts/throttle.py), refilled over the window
+    auth_throttle_window_s: float = Field(900, gt=0)
+    auth_failures_per_account: int = Field(10, ge=1)
+    auth_attempts_per_address: int = Field(60, ge=1)
+
     max_instances_per_user: int = Field(1, ge=0)
     # What each gateway is given when billing is off (plans decide when it is on). An idle
     # gateway takes about 0.9-1.1 GB (lean profile, measured): room for a turn on top.
@@ -101,7 +119,8 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("secret_keys", "allowed_emails", "allowed_telegram_ids", "docker_egress_deny", mode="before")
+    @field_validator("secret_keys", "allowed_emails", "allowed_telegram_ids", "docker_egress_deny", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -134,16 +153,16 @@ class Settings(BaseSettings):
     @field_validator("docker_egress_deny")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        networks = []
-        for position, item in enumerate(value, start=1):
-            try:
-                network = ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"item {position} ({item!r}) is not a network like 169.254.0.0/16") from None
+        networks = _networks(value, example="169.254.0.0/16")
+        for position, network in enumerate(networks, start=1):
             if network.version != 4:
-                raise ValueError(f"item {position} ({item}) is IPv6; instance networks are IPv4 only")
-            networks.append(str(network))
-        return networks
+                raise ValueError(f"item {position} ({network}) is IPv6; instance networks are IPv4 only")
+        return [str(network) for network in networks]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in _networks(value, example="10.0.0.0/8 or 192.0.2.7")]
 
     @field_validator("public_url", "telegram_api_url")
     @classmethod

@@ -58,3 +58,14 @@ class Unavailable(ServiceError):
     """Something we depend on (Telegram, the runtime) did not answer; trying again may work."""
 
     code = "unavailable"
+
+
+class TooManyAttempts(ServiceError):
+    """Too many attempts (logins, registrations) in a short time; `retry_after_s` says when the
+    next one is let through. The message never says which budget ran out."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -20,6 +20,7 @@ STATUS_OF = {
     errors.AccessDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.TooManyAttempts: 429,
     errors.CapacityExceeded: 503,
     errors.Unavailable: 503,
 }
@@ -37,7 +38,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except errors.ServiceError as exc:
-        return error_response(STATUS_OF.get(type(exc), 400), exc.code, exc.message, exc.field)
+        response = error_response(STATUS_OF.get(type(exc), 400), exc.code, exc.message, exc.field)
+        if isinstance(exc, errors.TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

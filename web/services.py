@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from pydantic import SecretStr
@@ -30,3 +31,4 @@ class WebServices:
 class WebConfig:
     version: str  # ClawFleet's, shown by /healthz
     telegram_webhook_secret: SecretStr | None = None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For is believed

@@ -1,8 +1,10 @@
+import ipaddress
 import subprocess
 import sys
 
 import pytest
 
+from clawfleet.configs import web_config
 from clawfleet.settings import Settings, SettingsError, load_settings
 
 ENV_PREFIX = "CLAWFLEET_"
@@ -62,6 +64,11 @@ def test_dotenv_file_is_read(tmp_path) -> None:
         ("CLAWFLEET_DEBIAN_MIRROR", "mirror.example.org/debian", "CLAWFLEET_DEBIAN_MIRROR: must start with http://"),
         ("CLAWFLEET_DEBIAN_MIRROR", "file:///srv/debian", "CLAWFLEET_DEBIAN_MIRROR: must start with http://"),
         ("CLAWFLEET_DEBIAN_MIRROR", "http:///debian", "CLAWFLEET_DEBIAN_MIRROR: must name a host"),
+        ("CLAWFLEET_TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/33",
+         "CLAWFLEET_TRUSTED_PROXIES: item 2 ('10.0.0.0/33') is not a network like 10.0.0.0/8"),
+        ("CLAWFLEET_TRUSTED_PROXIES", "edge.example.com", "CLAWFLEET_TRUSTED_PROXIES: item 1 ('edge.example.com')"),
+        ("CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT", "0", "CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT"),
+        ("CLAWFLEET_AUTH_THROTTLE_WINDOW_S", "-1", "CLAWFLEET_AUTH_THROTTLE_WINDOW_S"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
@@ -82,6 +89,14 @@ def test_the_debian_mirror_is_an_http_url_or_unset(monkeypatch, value, expected)
     if value is not None:
         monkeypatch.setenv("CLAWFLEET_DEBIAN_MIRROR", value)
     assert load_settings().debian_mirror == expected
+
+
+def test_trusted_proxies_are_networks_and_none_by_default(monkeypatch) -> None:
+    assert load_settings().trusted_proxies == []
+    monkeypatch.setenv("CLAWFLEET_TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.7 ,2001:db8::/32")
+    settings = load_settings()
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]
+    assert web_config(settings).trusted_proxies == tuple(map(ipaddress.ip_network, settings.trusted_proxies))
 
 
 def test_webhook_mode_needs_its_secret(monkeypatch) -> None:

@@ -5,6 +5,7 @@ from aiohttp import web
 from db.errors import InvalidInput
 from web.api.bodies import json_object
 from web.auth import bearer_token, current_user
+from web.client_address import client_address
 from web.keys import SERVICES
 
 routes = web.RouteTableDef()
@@ -13,14 +14,16 @@ routes = web.RouteTableDef()
 @routes.post("/api/auth/register")
 async def register(request: web.Request) -> web.Response:
     body = await json_object(request, {"email", "password"})
-    user, issued = await request.app[SERVICES].accounts.register(body.get("email"), body.get("password"))
+    user, issued = await request.app[SERVICES].accounts.register(body.get("email"), body.get("password"),
+                                                                client=client_address(request))
     return web.json_response({"user": {"id": str(user.id), "email": user.email}, "token": issued.token}, status=201)
 
 
 @routes.post("/api/auth/login")
 async def login(request: web.Request) -> web.Response:
     body = await json_object(request, {"email", "password"})
-    issued = await request.app[SERVICES].accounts.login(body.get("email"), body.get("password"))
+    issued = await request.app[SERVICES].accounts.login(body.get("email"), body.get("password"),
+                                                          client=client_address(request))
     return web.json_response({"token": issued.token})
 
 
