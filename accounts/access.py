@@ -52,5 +52,12 @@ class AccessPolicy:
             return
         raise AccessDenied(INVITE_ONLY)
 
+    def check_newcomer(self, telegram_user_id: int) -> None:
+        """Refuse someone from Telegram who has no account yet, when the policy would keep them
+        out: they get one only once this passes (or, for `invite`, with a valid code)."""
+        if self.mode == "open" or (self.mode == "allowlist" and telegram_user_id in self.config.allowed_telegram_ids):
+            return
+        raise AccessDenied(NOT_LISTED if self.mode == "allowlist" else INVITE_ONLY)
+
     def _proven_listed_email(self, user: User) -> bool:
         return user.email is not None and user.email_verified_at is not None and user.email in self._emails

@@ -31,7 +31,7 @@ def _restart_button(instance_id: object) -> InlineKeyboardMarkup:
 
 
 async def _apply(update: Update, context: ContextTypes.DEFAULT_TYPE, changes: InstanceChanges, what: str) -> bool:
-    user = await current_user(update, context)
+    user = current_user(context)
     try:
         updated = await services(context).instances.update_config(user, context.user_data[CHANGE]["id"], changes)
     except ServiceError as problem:

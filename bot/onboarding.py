@@ -20,6 +20,7 @@ from telegram.ext import (
 from accounts.invites import CODE_PREFIX
 from bot import progress
 from bot.context import current_user, services
+from bot.gate import refusal_text
 from bot.pending import open_pending, seal_pending
 from bot.replies import delete_quietly, edit, escape
 from db.errors import AccessDenied, ServiceError
@@ -64,25 +65,18 @@ def _model_buttons(provider: Provider) -> InlineKeyboardMarkup:
 
 # -- steps ----------------------------------------------------------------------------------
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
-    user = await current_user(update, context)
+    user = current_user(context)
     instances = services(context).instances
     the = services(context)
     context.user_data.pop(SETUP, None)
     payload = context.args[0][:64] if context.args else None
-    if payload and the.access.mode == "invite" and payload.startswith(CODE_PREFIX):
-        try:
-            await the.invites.redeem(user, payload)
-        except ServiceError as problem:
-            await update.effective_message.reply_text(escape(problem.message))
-            return END
-        await update.effective_message.reply_text("Invite accepted: welcome in.")
-    elif payload:
+    if payload and not payload.startswith(CODE_PREFIX):  # an invite code is the gate's (bot/gate.py)
         _answers(context)["payload"] = payload  # referral or plan pre-selection, kept
     try:
         await the.access.check(user)
     except AccessDenied as refused:
-        hint = "\n\nGot an invite code? Send /start followed by the code." if the.access.mode == "invite" else ""
-        await update.effective_message.reply_text(f"Sorry: {escape(refused.message)}{hint}")
+        await update.effective_message.reply_text(refusal_text(the.access.mode, user.telegram_user_id,
+                                                               refused.message))
         return END
     owned = await instances.list(user)
     if owned:
@@ -173,7 +167,7 @@ def _confirm_buttons() -> InlineKeyboardMarkup:
 async def deploy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     query = update.callback_query
     await query.answer()
-    user = await current_user(update, context)
+    user = current_user(context)
     the = services(context)
     answers = _answers(context)
     sender = update.effective_user.id

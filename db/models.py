@@ -229,6 +229,22 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class AccessRefusal(Base):
+    """Someone the access policy kept out of the bot, for the operator to see: one row per
+    Telegram id (no account is made for them), written at most once a minute per id, and
+    only the most recent few hundred kept (accounts.refusals)."""
+
+    __tablename__ = "access_refusals"
+    __table_args__ = (Index("ix_access_refusals_last_seen_at", "last_seen_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=1, nullable=False)  # refusals, at least
+    first_seen_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = _created()
+
+
 class LoginLink(Base):
     """A one-time dashboard login the bot hands out; only the token's hash is stored."""
 
