@@ -66,3 +66,39 @@ async def test_only_the_latest_rows_are_kept(sessions) -> None:
     await refusals.record(1002, "person2")  # heard again: now the newest, so another goes
     await refusals.record(1005, "person5")
     assert [row.telegram_user_id for row in await _rows(sessions)] == [1002, 1004, 1005]
+
+
+def test_the_cli_lists_the_latest_refusals(tmp_path) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from db.engine import create_engine, create_session_factory
+
+    env = {**os.environ, "CLAWFLEET_DATA_DIR": str(tmp_path)}
+    env.pop("CLAWFLEET_DATABASE_URL", None)
+
+    def clawfleet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clawfleet.cli", *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    assert clawfleet("migrate").returncode == 0
+
+    async def refuse() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'clawfleet.db'}")
+        clock = Clock()
+        refusals = Refusals(create_session_factory(engine), clock=clock)
+        await refusals.record(4242, "eve")
+        clock.now += timedelta(minutes=5)
+        await refusals.record(5151, None)
+        await engine.dispose()
+
+    asyncio.run(refuse())
+    listed = clawfleet("refusals")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == ["5151\t-\t1\t2026-01-01 00:05\t2026-01-01 00:05",
+                                          "4242\t@eve\t1\t2026-01-01 00:00\t2026-01-01 00:00"]
+    assert clawfleet("refusals", "--limit", "1").stdout.splitlines()[0].startswith("5151\t")
+    refused = clawfleet("refusals", "--limit", "0")
+    assert refused.returncode == 1 and "--limit must be between 1 and 500" in refused.stderr
