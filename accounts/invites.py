@@ -3,9 +3,9 @@ each redeemed once by the person it lets in. Only the codes' hashes are stored."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.tokens import hash_token, new_token
@@ -32,21 +32,40 @@ class Invites:
 
     async def redeem(self, user: User, code: str) -> None:
         """Let `user` in with `code`: one use, before it expires. Refusals say why."""
-        now = utcnow()
         async with self.sessions() as session:
-            taken = await session.execute(
-                update(Invite)
-                .where(Invite.code_hash == hash_token(code), Invite.used_at.is_(None),
-                       (Invite.expires_at.is_(None)) | (Invite.expires_at > now))
-                .values(used_by=user.id, used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if taken.rowcount != 1:
-                raise InvalidInput("That invite code is not valid: it may be mistyped, used already or expired.",
-                                   field="invite")
-            audit.record(session, actor="user", action="user.invite_redeemed", user_id=user.id)
+            await take(session, user, code)
             await session.commit()
+
+    async def usable(self, code: str) -> bool:
+        """Whether `code` would be accepted now: a read, so a wrong code costs no write."""
+        async with self.sessions() as session:
+            return bool(await session.scalar(select(exists().where(_usable(code, utcnow())))))
 
     async def is_invited(self, user: User) -> bool:
         async with self.sessions() as session:
             return bool(await session.scalar(select(exists().where(Invite.used_by == user.id))))
+
+
+async def take(session: AsyncSession, user: User, code: str) -> None:
+    """Use `code` for `user` in the caller's transaction (InvalidInput when it is not valid), so
+    an account made for the code is stored only together with it."""
+    now = utcnow()
+    taken = await session.execute(
+        update(Invite)
+        .where(_usable(code, now))
+        .values(used_by=user.id, used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        raise not_usable()
+    audit.record(session, actor="user", action="user.invite_redeemed", user_id=user.id)
+
+
+def not_usable() -> InvalidInput:
+    return InvalidInput("That invite code is not valid: it may be mistyped, used already or expired.",
+                        field="invite")
+
+
+def _usable(code: str, now: datetime) -> ColumnElement[bool]:
+    return and_(Invite.code_hash == hash_token(code), Invite.used_at.is_(None),
+                Invite.expires_at.is_(None) | (Invite.expires_at > now))

@@ -1,7 +1,10 @@
 """Users: registration and login with email and password, and the account of a Telegram user,
-made at first contact. Logins hand out session tokens (accounts/tokens.py)."""
+made once the access policy lets them in (accounts/telegram_entry.py). Logins hand out session
+tokens (accounts/tokens.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +19,8 @@ from db.errors import AuthenticationFailed, Conflict, InvalidInput
 from db.models import User
 
 MAX_EMAIL_LENGTH = 320
+
+OnCreate = Callable[[AsyncSession, User], Awaitable[None]]  # a step of the transaction that makes an account
 
 
 class Accounts:
@@ -64,8 +69,11 @@ class Accounts:
         self.throttle.forgive(email)
         return issued
 
-    async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None) -> User:
-        """The account of a Telegram user, made at first contact; chat id and username kept current."""
+    async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None, *,
+                            on_create: OnCreate | None = None) -> User:
+        """The account of a Telegram user, made at first contact; chat id and username kept current.
+        `on_create` runs in the transaction that makes the account and may refuse it by raising:
+        then nothing is stored (accounts.telegram_entry: an invite code used with it)."""
         for _ in range(2):  # two first updates at once: the loser of the insert reads the winner's row
             async with self.sessions() as session:
                 user = await session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
@@ -79,6 +87,8 @@ class Accounts:
                         continue
                     audit.record(session, actor="user", action="user.register", user_id=user.id,
                                  details={"via": "telegram"})
+                    if on_create is not None:
+                        await on_create(session, user)
                 elif (user.telegram_chat_id, user.telegram_username) == (chat_id, username):
                     return user
                 else:
@@ -89,6 +99,11 @@ class Accounts:
                     continue
                 return user
         raise Conflict("Your account could not be created; please try again.")
+
+    async def find_telegram_user(self, telegram_user_id: int) -> User | None:
+        """The account of a Telegram user, if they have one; never makes one."""
+        async with self.sessions() as session:
+            return await session.scalar(select(User).where(User.telegram_user_id == telegram_user_id))
 
     async def logout(self, token: str) -> None:
         async with self.sessions() as session:

@@ -20,7 +20,8 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
 from telegram.warnings import PTBUserWarning
 
 from bot.changes import changes_handler
-from bot.context import SERVICES, BotServices
+from bot.context import SERVICES, BotContext, BotServices
+from bot.gate import GATE_GROUP, gate_handler
 from bot.management import COMMANDS, management_handlers
 from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
@@ -64,11 +65,13 @@ class ProvisioningBot:
             .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after, then tries again
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .concurrent_updates(PerChatUpdateProcessor())
+            .context_types(ContextTypes(context=BotContext))
         )
         if self.config.mode == "webhook":
             builder = builder.updater(None)  # updates arrive through the web app
         application = builder.build()
         application.bot_data[SERVICES] = services
+        application.add_handler(gate_handler(), group=GATE_GROUP)
         with warnings.catch_warnings():
             # Our conversations mix buttons and typed answers, so they track per chat and user,
             # not per message: python-telegram-bot warns about exactly that choice.

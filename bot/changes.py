@@ -15,7 +15,7 @@ from telegram.ext import (
 
 from bot.context import current_user, services
 from bot.management import their_instance
-from bot.replies import delete_quietly, edit, escape
+from bot.replies import delete_secret, edit, escape
 from db.errors import ServiceError
 from provisioner.providers import PROVIDERS, get_provider
 from provisioner.service import InstanceChanges
@@ -30,19 +30,21 @@ def _restart_button(instance_id: object) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton("Restart now", callback_data=f"act:restart:{instance_id}")]])
 
 
-async def _apply(update: Update, context: ContextTypes.DEFAULT_TYPE, changes: InstanceChanges, what: str) -> bool:
-    user = await current_user(update, context)
+async def _apply(update: Update, context: ContextTypes.DEFAULT_TYPE, changes: InstanceChanges, what: str,
+                 note: str = "") -> bool:
+    """Store the changes and say so; `note` (about a message holding a secret) goes with either answer."""
+    user = current_user(context)
     try:
         updated = await services(context).instances.update_config(user, context.user_data[CHANGE]["id"], changes)
     except ServiceError as problem:
-        await update.effective_chat.send_message(f"{escape(problem.message)}\n\nTry again, or /cancel.")
+        await update.effective_chat.send_message(f"{escape(problem.message)}{note}\n\nTry again, or /cancel.")
         return False
     if updated.changed and updated.instance.status == Status.RUNNING:
-        await update.effective_chat.send_message(f"{what} It takes effect when your assistant restarts.",
+        await update.effective_chat.send_message(f"{what} It takes effect when your assistant restarts.{note}",
                                                  reply_markup=_restart_button(updated.instance.id))
     else:
-        await update.effective_chat.send_message(f"{what} It takes effect the next time your assistant starts."
-                                                 if updated.changed else "Nothing changed.")
+        said = f"{what} It takes effect the next time your assistant starts." if updated.changed else "Nothing changed."
+        await update.effective_chat.send_message(f"{said}{note}")
     context.user_data.pop(CHANGE, None)
     return True
 
@@ -107,14 +109,14 @@ async def key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
 
 async def key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     text = (update.effective_message.text or "").strip()
-    await delete_quietly(update.effective_message)
+    note = await delete_secret(update.effective_message, "key")
     change = context.user_data[CHANGE]
     if "new_provider" in change:
         changes = InstanceChanges(model_provider=change["new_provider"], model=change["new_model"], api_key=text)
         what = f"Switched to {get_provider(change['new_provider']).display_name}, key ending in …{text[-4:]}."
     else:
         changes, what = InstanceChanges(api_key=text), f"Key replaced (ending in …{text[-4:]})."
-    return END if await _apply(update, context, changes, escape(what)) else NEW_KEY
+    return END if await _apply(update, context, changes, escape(what), note) else NEW_KEY
 
 
 # -- /token -----------------------------------------------------------------------------------
@@ -130,8 +132,8 @@ async def token(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
 
 async def token_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     text = (update.effective_message.text or "").strip()
-    await delete_quietly(update.effective_message)
-    done = await _apply(update, context, InstanceChanges(telegram_bot_token=text), "Bot token replaced.")
+    note = await delete_secret(update.effective_message, "bot token")
+    done = await _apply(update, context, InstanceChanges(telegram_bot_token=text), "Bot token replaced.", note)
     return END if done else NEW_TOKEN
 
 

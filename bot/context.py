@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from accounts.access import AccessPolicy
 from accounts.invites import Invites
+from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
 from db.models import User
 from db.sealing import KeyRing
@@ -24,14 +24,23 @@ class BotServices:
     keyring: KeyRing
     invites: Invites
     access: AccessPolicy
+    entry: TelegramEntry
     billing_enabled: bool = False
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """python-telegram-bot's context of one update (shared by every handler it reaches), which
+    also carries the sender's account once the gate (bot/gate.py) has let them in."""
+
+    account: User | None = None
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> BotServices:
     return context.bot_data[SERVICES]
 
 
-async def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> User:
-    """The sender's account, made at first contact (a Telegram identity is enough to log in)."""
-    sender, chat = update.effective_user, update.effective_chat
-    return await services(context).accounts.telegram_user(sender.id, chat.id, sender.username)
+def current_user(context: BotContext) -> User:
+    """The sender's account: the gate let them in before any handler ran."""
+    if context.account is None:
+        raise RuntimeError("no account for this update: the gate did not let it in")
+    return context.account

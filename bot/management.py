@@ -58,7 +58,7 @@ _VERBS = {"start": "Starting your assistant", "stop": "Stopping your assistant",
 
 async def their_instance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[User, Instance | None]:
     """The sender and their assistant (the newest, when a plan allows several)."""
-    user = await current_user(update, context)
+    user = current_user(context)
     owned = await services(context).instances.list(user)
     if not owned:
         await update.effective_chat.send_message("You have no assistant yet. Send /start to set one up.")
@@ -109,7 +109,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _act(update: Update, context: ContextTypes.DEFAULT_TYPE, verb: str, instance_id: str | None) -> None:
     """Run start/stop/restart and follow it in one message."""
     the = services(context)
-    user = await current_user(update, context)
+    user = current_user(context)
     if instance_id is None:
         _, instance = await their_instance(update, context)
         if instance is None:
@@ -186,7 +186,7 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if choice == "no":
         await edit(query.message, "Nothing was deleted.")
         return
-    user = await current_user(update, context)
+    user = current_user(context)
     the = services(context)
     try:
         instance = await the.instances.delete(user, instance_id, purge=choice == "purge")

@@ -20,8 +20,9 @@ from telegram.ext import (
 from accounts.invites import CODE_PREFIX
 from bot import progress
 from bot.context import current_user, services
+from bot.gate import refusal_text
 from bot.pending import open_pending, seal_pending
-from bot.replies import delete_quietly, edit, escape
+from bot.replies import delete_secret, edit, escape
 from db.errors import AccessDenied, ServiceError
 from provisioner.providers import PROVIDERS, Provider, get_provider
 
@@ -64,25 +65,18 @@ def _model_buttons(provider: Provider) -> InlineKeyboardMarkup:
 
 # -- steps ----------------------------------------------------------------------------------
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
-    user = await current_user(update, context)
+    user = current_user(context)
     instances = services(context).instances
     the = services(context)
     context.user_data.pop(SETUP, None)
     payload = context.args[0][:64] if context.args else None
-    if payload and the.access.mode == "invite" and payload.startswith(CODE_PREFIX):
-        try:
-            await the.invites.redeem(user, payload)
-        except ServiceError as problem:
-            await update.effective_message.reply_text(escape(problem.message))
-            return END
-        await update.effective_message.reply_text("Invite accepted: welcome in.")
-    elif payload:
+    if payload and not payload.startswith(CODE_PREFIX):  # an invite code is the gate's (bot/gate.py)
         _answers(context)["payload"] = payload  # referral or plan pre-selection, kept
     try:
         await the.access.check(user)
     except AccessDenied as refused:
-        hint = "\n\nGot an invite code? Send /start followed by the code." if the.access.mode == "invite" else ""
-        await update.effective_message.reply_text(f"Sorry: {escape(refused.message)}{hint}")
+        await update.effective_message.reply_text(refusal_text(the.access.mode, user.telegram_user_id,
+                                                               refused.message))
         return END
     owned = await instances.list(user)
     if owned:
@@ -127,16 +121,15 @@ def _key_prompt(provider: Provider, model: str) -> str:
 async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     message = update.effective_message
     key = (message.text or "").strip()
-    deleted = await delete_quietly(message)
+    note = await delete_secret(message, "key")
     try:
         await services(context).instances.check_api_key(_answers(context)["provider"], key)
     except ServiceError as problem:
-        await message.chat.send_message(f"{escape(problem.message)}\n\nSend the key again, or /cancel.")
+        await message.chat.send_message(f"{escape(problem.message)}{note}\n\nSend the key again, or /cancel.")
         return API_KEY
     answers = _answers(context)
     answers["api_key"] = seal_pending(services(context).keyring, update.effective_user.id, "api_key", key)
     answers["key_tail"] = key[-4:]
-    note = "" if deleted else "\n\n<b>Please delete your message with the key yourself</b>: I could not."
     await message.chat.send_message(f"Key received (ending in …{escape(key[-4:])}).{note}\n\n{BOTFATHER_HOWTO}")
     return BOT_TOKEN
 
@@ -144,16 +137,16 @@ async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 async def bot_token_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     message = update.effective_message
     token = (message.text or "").strip()
-    await delete_quietly(message)
+    note = await delete_secret(message, "bot token")
     try:
         identity = await services(context).instances.check_bot_token(token)
     except ServiceError as problem:
-        await message.chat.send_message(f"{escape(problem.message)}\n\nSend the token again, or /cancel.")
+        await message.chat.send_message(f"{escape(problem.message)}{note}\n\nSend the token again, or /cancel.")
         return BOT_TOKEN
     answers = _answers(context)
     answers["bot_token"] = seal_pending(services(context).keyring, update.effective_user.id, "bot_token", token)
     answers["bot_username"] = identity.username
-    await message.chat.send_message(_summary(answers), reply_markup=_confirm_buttons())
+    await message.chat.send_message(f"{_summary(answers)}{note}", reply_markup=_confirm_buttons())
     return CONFIRM
 
 
@@ -173,7 +166,7 @@ def _confirm_buttons() -> InlineKeyboardMarkup:
 async def deploy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
     query = update.callback_query
     await query.answer()
-    user = await current_user(update, context)
+    user = current_user(context)
     the = services(context)
     answers = _answers(context)
     sender = update.effective_user.id

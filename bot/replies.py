@@ -8,7 +8,7 @@ import html
 
 import structlog
 from telegram import InlineKeyboardMarkup, Message
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, TelegramError
 
 log = structlog.get_logger(__name__)
 
@@ -25,10 +25,13 @@ async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None 
             raise
 
 
-async def delete_quietly(message: Message) -> bool:
-    """Delete a message that holds a secret. False when Telegram would not (too old, gone)."""
+async def delete_secret(message: Message, what: str) -> str:
+    """Delete a message that holds a secret (`what`: "key", "bot token"). Returns what to add to
+    the next reply: nothing once it is gone, else a request to delete it themselves (Telegram
+    would not: too old, already gone, or it did not answer)."""
     try:
-        return await message.delete()
-    except (BadRequest, Forbidden) as exc:
-        log.warning("could not delete a message", reason=exc.message)
-        return False
+        if await message.delete():
+            return ""
+    except TelegramError as exc:
+        log.warning("could not delete a message holding a secret", reason=exc.message)
+    return f"\n\n<b>Please delete your message with the {escape(what)} yourself</b>: I could not."

@@ -1,4 +1,5 @@
-"""The `clawfleet` command: serve, migrate, keys, runtime, image, egress-guard, invites, version."""
+"""The `clawfleet` command: serve, migrate, keys, runtime, image, egress-guard, invites, refusals,
+version."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from accounts.invites import Invites
+from accounts.refusals import CAPACITY as REFUSALS_KEPT
+from accounts.refusals import Refusals
 from clawfleet import __version__
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
@@ -121,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     invites_create.add_argument("--days", type=float, default=None,
                                 help="valid this many days (default: until used)")
     invites_create.set_defaults(handler=cmd_invites_create)
+
+    refusals = commands.add_parser("refusals", help="who the bot kept out lately (allowlist, invite)",
+                                   description="The people the access policy kept out of the bot, newest "
+                                   "first: Telegram id, username, how often, first and last time. No account "
+                                   "is made for them; add an id to CLAWFLEET_ALLOWED_TELEGRAM_IDS to let it in.")
+    refusals.add_argument("--limit", type=int, default=50, help="how many at the most (default 50)")
+    refusals.set_defaults(handler=cmd_refusals)
 
     version = commands.add_parser("version", help="print the version", description="Print ClawFleet's version.")
     version.set_defaults(handler=cmd_version)
@@ -232,6 +242,20 @@ def cmd_invites_create(args: argparse.Namespace, settings: Settings) -> int:
         print(code)
     if settings.access != "invite":
         print("note: CLAWFLEET_ACCESS is not 'invite', so nobody needs these codes yet", file=sys.stderr)
+    return 0
+
+
+def cmd_refusals(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.limit <= REFUSALS_KEPT:
+        raise CommandError(f"--limit must be between 1 and {REFUSALS_KEPT}")
+
+    async def latest(engine):
+        return await Refusals(create_session_factory(engine)).recent(args.limit)
+
+    for row in asyncio.run(_with_engine(settings, latest)):
+        username = f"@{row.telegram_username}" if row.telegram_username else "-"
+        print(f"{row.telegram_user_id}\t{username}\t{row.count}\t{row.first_seen_at:%Y-%m-%d %H:%M}"
+              f"\t{row.last_seen_at:%Y-%m-%d %H:%M}")
     return 0
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from accounts.access import AccessPolicy
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
+from accounts.refusals import Refusals
+from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
 from bot.application import ProvisioningBot
 from bot.context import BotServices
@@ -119,7 +121,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
         if bot is not None:
-            services = BotServices(accounts, instances, keyring, invites, access,
+            entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
+            services = BotServices(accounts, instances, keyring, invites, access, entry,
                                    billing_enabled=settings.billing_enabled)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,

@@ -87,6 +87,9 @@ class User(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_username: Mapped[str | None] = mapped_column(String(64))
+    # When the owner proved the email is theirs. Until then it does not count for the
+    # allowlist: anyone may register any address.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     created_at: Mapped[datetime] = _created()
@@ -224,6 +227,22 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, nullable=False)
     created_at: Mapped[datetime] = _created()
+
+
+class AccessRefusal(Base):
+    """Someone the access policy kept out of the bot, for the operator to see: one row per
+    Telegram id (no account is made for them), written at most once a minute per id, and
+    only the most recent few hundred kept (accounts.refusals)."""
+
+    __tablename__ = "access_refusals"
+    __table_args__ = (Index("ix_access_refusals_last_seen_at", "last_seen_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    telegram_username: Mapped[str | None] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer, default=1, nullable=False)  # refusals, at least
+    first_seen_at: Mapped[datetime] = _created()
+    last_seen_at: Mapped[datetime] = _created()
 
 
 class LoginLink(Base):

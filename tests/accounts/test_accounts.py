@@ -15,7 +15,7 @@ from accounts.passwords import hash_password, valid_password, verify_password
 from accounts.tokens import hash_token
 from accounts.users import Accounts
 from db.errors import AccessDenied, AuthenticationFailed, Conflict, InvalidInput
-from db.models import ApiToken, AuditLog, Invite, LoginLink
+from db.models import ApiToken, AuditLog, Invite, LoginLink, User
 from db.redaction import redact
 from tests.support.builders import saved_user
 
@@ -154,7 +154,7 @@ async def test_a_login_link_expires(sessions) -> None:
 
 async def test_the_access_policy(sessions) -> None:
     invites = Invites(sessions)
-    ada = await saved_user(sessions, email="ada@example.com")
+    ada = await saved_user(sessions, email="ada@example.com", email_verified_at=datetime.now(timezone.utc))
     bob = await saved_user(sessions, telegram_user_id=4242)
     admin = await saved_user(sessions, is_admin=True)
 
@@ -175,3 +175,41 @@ async def test_the_access_policy(sessions) -> None:
     await invite_only.check(ada)
     await invite_only.check(admin)
     assert invite_only.mode == "invite"
+
+
+async def test_an_email_counts_for_the_allowlist_only_once_verified(sessions) -> None:
+    allowlist = AccessPolicy(AccessConfig("allowlist", frozenset({4242}), frozenset({"ada@example.com"})),
+                             Invites(sessions))
+    anyone_can_register_it = await saved_user(sessions, email="ada@example.com")
+    with pytest.raises(AccessDenied) as refused:
+        await allowlist.check(anyone_can_register_it)
+    assert "your email address is not verified yet, so it cannot count for the allowlist" in refused.value.message
+    assert "add your Telegram id to the allowlist" in refused.value.message  # what they can do instead
+
+    unlisted = await saved_user(sessions, email="eve@example.com")  # the same answer: nobody learns who is listed
+    with pytest.raises(AccessDenied, match="not verified yet") as also_refused:
+        await allowlist.check(unlisted)
+    assert also_refused.value.message == refused.value.message
+
+    async with sessions() as session:  # proven, once email verification sets the column
+        stored = await session.get(User, anyone_can_register_it.id)
+        stored.email_verified_at = datetime.now(timezone.utc)
+        await session.commit()
+    await allowlist.check(stored)
+    await allowlist.check(await saved_user(sessions, email="bob@example.com", telegram_user_id=4242))  # Telegram vouches
+
+
+async def test_registering_an_allowlisted_email_does_not_let_anyone_in(settings, sessions) -> None:
+    from tests.support.api_client import running_api
+    from tests.support.memory_runtime import MemoryRuntime
+
+    runtime = MemoryRuntime()
+    private = settings.model_copy(update={"access": "allowlist", "allowed_emails": ["boss@example.com"]})
+    async with running_api(private, runtime) as api:
+        await api.sign_up("boss@example.com")  # anyone can claim the address: nothing proves it is theirs
+        body = {"model_provider": "openai", "api_key": "sk-proj-allowlistALLOW0123456789abcd"}
+        status, refused = await api.call("POST", "/api/instances", body)
+        assert status == 403, refused
+        assert "email address is not verified yet, so it cannot count" in refused["error"]["message"]
+        assert runtime.starts == []
+    await runtime.close()

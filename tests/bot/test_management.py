@@ -195,3 +195,34 @@ async def test_a_crash_loop_reaches_the_owner(deployed: Instance, chat: Chat, ru
         await manager.wait_idle()
     told = await chat.reply("could not be restarted", timeout=10)
     assert "Check its model and key" in told["text"]
+
+
+# Telegram refuses to delete (a message too old, say), or does not answer at all.
+DELETE_FAILURES = [(400, "Bad Request: message can't be deleted for everyone"), (502, "Bad Gateway")]
+
+
+@pytest.mark.parametrize(("status", "description"), DELETE_FAILURES)
+async def test_a_secret_message_that_cannot_be_deleted_is_left_to_its_sender(
+        deployed: Instance, chat: Chat, telegram, status, description) -> None:
+    asked = "yourself</b>"  # the bold request, as the key step of the setup makes it
+    await chat.send("/key")
+    await chat.reply("new OpenAI API key")
+    chat.bot.fail_next("deleteMessage", status, description)
+    key_message = await chat.send(NEW_OPENAI_KEY)
+    replaced = await chat.reply("Key replaced")
+    assert "Please delete your message with the key yourself" in replaced["text"]
+    assert not chat.bot.deleted(chat.user.id, key_message["message_id"])
+
+    await chat.send("/token")
+    await chat.reply("new bot token")
+    chat.bot.fail_next("deleteMessage", status, description)
+    await chat.send("123:nope")  # refused, and still said
+    assert "Please delete your message with the bot token yourself" in (await chat.reply("Try again"))["text"]
+    chat.bot.fail_next("deleteMessage", status, description)
+    await chat.send(telegram.add_bot(username="kept_bot").token)
+    assert "Please delete your message with the bot token yourself" in (await chat.reply("Bot token replaced"))["text"]
+
+    await chat.send("/key")
+    await chat.reply("new OpenAI API key")
+    await chat.send(ANTHROPIC_KEY)  # deleted this time: nothing to ask
+    assert asked not in (await chat.reply("Try again"))["text"]

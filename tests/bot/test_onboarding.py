@@ -225,3 +225,28 @@ async def test_an_abandoned_setup_times_out_and_forgets(settings, sessions, runt
         await eventually(lambda: _forgotten(sessions), timeout=5)
         await chat.send("/start")
         await chat.reply("Welcome to ClawFleet")
+
+
+@pytest.mark.parametrize(("status", "description"), [(400, "Bad Request: message can't be deleted for everyone"),
+                                                     (502, "Bad Gateway")])
+async def test_a_secret_that_cannot_be_deleted_is_left_to_its_sender_at_every_step(
+        platform, chat: Chat, telegram, status, description) -> None:
+    await _to_key_step(chat)
+    chat.bot.fail_next("deleteMessage", status, description)
+    await chat.send(ANTHROPIC_KEY)  # a real key, refused for this provider: still in the chat
+    assert "Please delete your message with the key yourself" in (await chat.reply("Send the key again"))["text"]
+    chat.bot.fail_next("deleteMessage", status, description)
+    await chat.send(OPENAI_KEY)
+    assert "Please delete your message with the key yourself" in (await chat.reply("Key received"))["text"]
+
+    chat.bot.fail_next("deleteMessage", status, description)
+    await chat.send("987654321:AAE" + "x" * 32)  # well-formed, unknown to Telegram
+    assert "Please delete your message with the bot token yourself" in (await chat.reply("Send the token again"))["text"]
+    own_bot = telegram.add_bot(username="undeleted_bot")
+    chat.bot.fail_next("deleteMessage", status, description)
+    token_message = await chat.send(own_bot.token)
+    summary = await chat.reply("Ready to deploy")
+    assert "Please delete your message with the bot token yourself" in summary["text"]
+    assert not chat.bot.deleted(chat.user.id, token_message["message_id"])
+    await chat.press(summary, "deploy")  # the setup goes on
+    await chat.reply("Write to your bot", timeout=15)

@@ -214,6 +214,22 @@ async def test_get_updates_long_polls_and_honours_offset_limit_and_allowed_updat
         assert await client.get_updates(timeout=0) == ()
 
 
+async def test_group_messages_and_channel_posts_arrive_but_the_fake_keeps_no_group_chat(
+    telegram: FakeTelegram, bot: FakeBot,
+) -> None:
+    async with ptb_bot(telegram, bot) as client:
+        said = await bot.user_sends_in_group(USER_ID, "/start@some_bot")
+        posted = await bot.channel_posts("news")
+        group, channel = await client.get_updates(timeout=0)
+        assert (group.message.chat.type, group.message.from_user.id, group.message.text) == ("supergroup", USER_ID,
+                                                                                             "/start@some_bot")
+        assert group.message.entities[0].type == "bot_command"
+        assert (channel.channel_post.chat.type, channel.channel_post.from_user) == ("channel", None)
+        with pytest.raises(BadRequest, match="Chat not found"):
+            await client.send_message(said["chat"]["id"], "hello, group")
+        assert posted["chat"]["id"] != said["chat"]["id"]
+
+
 async def test_two_pollers_of_one_bot_get_409_conflict(telegram: FakeTelegram, bot: FakeBot) -> None:
     async def poll(http: aiohttp.ClientSession, timeout: int) -> tuple[int, Any]:
         async with http.post(f"{telegram.api_url}/bot{bot.token}/getUpdates",

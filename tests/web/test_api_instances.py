@@ -4,11 +4,12 @@ probes on loopback) and the fake Telegram Bot API; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from db.models import AuditLog, Instance
+from db.models import AuditLog, Instance, User
 from db.sealing import open_from
 from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
@@ -191,7 +192,13 @@ async def test_allowlist_access_policy(settings_for, sessions) -> None:
         await api.sign_up("stranger@example.com")
         status, answer = await api.call("POST", "/api/instances", _create_body())
         assert status == 403 and "allowlist" in answer["error"]["message"]
-        await api.sign_up("friend@example.com")
+        await api.sign_up("friend@example.com")  # anyone can claim a listed address: it counts once proven
+        status, answer = await api.call("POST", "/api/instances", _create_body())
+        assert status == 403 and "not verified yet" in answer["error"]["message"]
+        async with sessions() as session:
+            await session.execute(update(User).where(User.email == "friend@example.com")
+                                  .values(email_verified_at=datetime.now(timezone.utc)))
+            await session.commit()
         assert (await api.call("POST", "/api/instances", _create_body()))[0] == 202
 
 

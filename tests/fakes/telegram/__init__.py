@@ -26,9 +26,10 @@ result)`. Any other method answers 404 "Not Found" and is logged to stderr.
 
 What tests use: `FakeTelegram.add_bot()`, `FakeTelegram.user(id)` (a `FakeUser`, which also
 reads as the Telegram User dict), and on a `FakeBot`: `user_sends`, `user_presses`,
-`user_sends_document`, `user_blocks`, `open_chat`; `wait_for_message`, `sent_messages`,
-`messages`, `deleted`, `calls` (`(method, params)` tuples with `.status` and `.response`),
-`calls_to`; faults `flood(seconds)`, `block(chat_id)`, `rate_limit`, `fail_next`, `revoke`.
+`user_sends_document`, `user_sends_in_group`, `channel_posts`, `user_blocks`, `open_chat`;
+`wait_for_message`, `sent_messages`, `messages`, `deleted`, `calls` (`(method, params)` tuples
+with `.status` and `.response`), `calls_to`; faults `flood(seconds)`, `block(chat_id)`,
+`rate_limit`, `fail_next`, `revoke`.
 Messages handed to tests are copies; a document message carries its uploaded bytes as `_bytes`.
 
 Updates wait in one queue per bot: getUpdates long-polls it (`offset` confirms, `limit`,
@@ -36,7 +37,8 @@ Updates wait in one queue per bot: getUpdates long-polls it (`offset` confirms, 
 webhook is set the fake POSTs each update to it (header `X-Telegram-Bot-Api-Secret-Token`),
 retrying until a 2xx, and getUpdates answers 409.
 
-Known gaps: private chats only (no groups, channels, topics, inline mode, business, payments);
+Known gaps: private chats only (group messages and channel posts can be delivered to the bot, but
+the fake keeps no group chats: no answers there, no topics; no inline mode, business, payments);
 of all media only documents (sendDocument, getFile, downloads); reply keyboards are accepted
 but not shown on messages; webhooks must point at loopback (Telegram demands HTTPS; the fake
 never leaves the machine) and are delivered one at a time; no rate limits unless a test asks

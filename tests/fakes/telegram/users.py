@@ -27,6 +27,27 @@ class UserActions(UpdateQueue):
             message["entities"] = entities
         return self._receive(chat, message)
 
+    async def user_sends_in_group(self, user: UserRef, text: str, *, chat_id: int = -1001234567890,
+                                  chat_type: str = "supergroup") -> JsonDict:
+        """The user writes `text` in a group the bot is a member of; returns the message. The
+        fake keeps no group chats: what the bot sends there answers 400 "chat not found"."""
+        fake_user = self.telegram._resolve_user(user)
+        message = {"message_id": 1, "from": fake_user.as_user(), "date": now(), "text": text,
+                   "chat": {"id": chat_id, "title": "A group", "type": chat_type}}
+        if detect_entities(text):
+            message["entities"] = detect_entities(text)
+        self._enqueue("message", message)
+        await asyncio.sleep(0)
+        return deep_copy(message)
+
+    async def channel_posts(self, text: str, *, chat_id: int = -1009876543210) -> JsonDict:
+        """A post in a channel the bot administers (no sender: the channel speaks)."""
+        chat = {"id": chat_id, "title": "A channel", "type": "channel"}
+        post = {"message_id": 1, "sender_chat": chat, "chat": chat, "date": now(), "text": text}
+        self._enqueue("channel_post", post)
+        await asyncio.sleep(0)
+        return deep_copy(post)
+
     async def user_sends_document(
         self, user: UserRef, data: bytes, file_name: str, *,
         mime_type: str = "application/octet-stream", caption: str | None = None,
