@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
+from db.leases import lock_for_transaction
 from db.errors import (
     CapacityExceeded,
     Conflict,
@@ -39,6 +40,9 @@ from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
 UNCHANGED = object()
+# Taken by every transaction that decides on the cap, the memory budget or a bot token, so two
+# requests (in any process) never both see the last free place.
+ADMISSION_LOCK = "instance-admission"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ class InstanceService:
 
         allowance = await self.entitlements.allowance(user)
         async with self.sessions() as session:
+            await lock_for_transaction(session, ADMISSION_LOCK)
             owned = await session.scalar(
                 select(func.count()).select_from(Instance).where(
                     Instance.user_id == user.id, Instance.status.in_(COUNTED)
@@ -179,6 +184,8 @@ class InstanceService:
 
         changed: list[str] = []
         async with self.sessions() as session:
+            if bot not in (UNCHANGED, None):
+                await lock_for_transaction(session, ADMISSION_LOCK)
             row = await session.get(Instance, instance.id)
             if row.model_provider != provider.id:
                 row.model_provider = provider.id
@@ -326,7 +333,7 @@ class InstanceService:
     async def _check_bot_unused(self, session: AsyncSession, identity, own_id: uuid.UUID | None) -> None:
         holder = await session.scalar(select(Instance.id).where(Instance.telegram_bot_id == identity.id))
         if holder is not None and holder != own_id:
-            raise InvalidInput(f"The bot @{identity.username} already serves another assistant. "
+            raise Conflict(f"The bot @{identity.username} already serves another assistant. "
                                "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
 
 

@@ -4,7 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from db.leases import (
     InstanceLease,
@@ -14,6 +14,7 @@ from db.leases import (
     acquire_instance_lease,
     acquire_named_lease,
     hold,
+    lock_for_transaction,
     release_instance_lease,
     release_named_lease,
     request_instance_cancel,
@@ -75,6 +76,24 @@ async def test_a_named_lease_is_free_again_once_released(sessions) -> None:
         assert not await acquire_named_lease(session, "telegram-polling", "b", MINUTE)
         await release_named_lease(session, "telegram-polling", "a")
         assert await acquire_named_lease(session, "telegram-polling", "b", MINUTE)
+
+
+async def test_count_then_insert_under_a_transaction_lock_decides_once(sessions) -> None:
+    """Six transactions, each seeing no row yet and adding one, as a cap of one would: the
+    lock makes each see the one before it."""
+    async def contender(n: int) -> bool:
+        async with sessions() as session:
+            await lock_for_transaction(session, "admission")
+            seen = await session.scalar(select(func.count()).select_from(Lease).where(Lease.name.like("slot-%")))
+            await asyncio.sleep(0.05)  # the decision takes a while: without the lock all six see none
+            if seen:
+                return False
+            session.add(Lease(name=f"slot-{n}"))
+            await session.commit()
+            return True
+
+    results = await asyncio.gather(*(contender(n) for n in range(6)))
+    assert sorted(results) == [False] * 5 + [True]
 
 
 # -- hold(): work runs only while its lease is held ------------------------------------------
