@@ -234,13 +234,25 @@ async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl
 
 async def release_with_retries(sessions: async_sessionmaker[AsyncSession], lease: HeldLease) -> None:
     """Release, trying again a few times: a database hiccup must not block the lease for a TTL."""
+
+    async def release() -> None:
+        async with sessions() as session:
+            await lease.release(session)
+
+    if not await with_retries(release):
+        log.error("could not release a lease; it lapses by itself", holder=lease.holder)
+
+
+async def with_retries(write: Callable[[], Awaitable[object]]) -> bool:
+    """Run `write` (a transaction of its own) until it succeeds, pausing RELEASE_TRIES between
+    attempts: for what must reach the database as work ends. False when every attempt failed."""
     for pause in (*RELEASE_TRIES, None):
         try:
-            async with sessions() as session:
-                await lease.release(session)
-            return
+            await write()
+            return True
         except Exception:
+            log.warning("a database write failed", exc_info=True, retrying=pause is not None)
             if pause is None:
-                log.exception("could not release a lease; it lapses by itself", holder=lease.holder)
-                return
+                return False
             await asyncio.sleep(pause)
+    return False

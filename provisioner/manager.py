@@ -30,9 +30,9 @@ from db.leases import (
     LeaseLost,
     acquire_instance_lease,
     hold,
-    release_instance_lease,
     release_with_retries,
     request_instance_cancel,
+    with_retries,
 )
 from db.models import Instance, User
 from db.redaction import redact
@@ -293,15 +293,28 @@ class InstanceManager:
         finally:
             log.info("action ended", action=str(action), instance_id=str(instance_id), outcome=outcome.step,
                      failed=outcome.failed)
-            # The lease is freed in the final event's transaction: to any reader, a free lease
-            # without a final event means its holder died (provisioner.progress).
-            try:
-                await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
-                                    reason=outcome.message if outcome.failed else None,
-                                    alongside=lambda session: release_instance_lease(session, instance_id, holder))
-            except Exception:
-                log.exception("could not record an action's end", action=str(action), instance_id=str(instance_id))
-                await release_with_retries(self.sessions, lease)
+            await self._end(progress, outcome, lease)
+
+    async def _end(self, progress: ProgressLog, outcome: Outcome, lease: InstanceLease) -> None:
+        """Emit the final event and free the lease in one transaction: to any reader, a free lease
+        without a final event means its holder died (provisioner.progress). When the database
+        fails that, the event is stored on its own, then the lease released, each retried: the
+        stream still ends with the real outcome, and the instance is free again in seconds."""
+
+        def final(**alongside: object) -> Awaitable[object]:
+            return progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
+                                 reason=outcome.message if outcome.failed else None, **alongside)
+
+        try:
+            await final(alongside=lease.release)
+            return
+        except Exception:
+            log.warning("could not end an action with its lease; storing its end apart", exc_info=True,
+                        action=lease.action, instance_id=str(lease.instance_id))
+        if not await with_retries(final):
+            log.error("could not store an action's final event", action=lease.action,
+                      instance_id=str(lease.instance_id))
+        await release_with_retries(self.sessions, lease)
 
     # -- actions --------------------------------------------------------------------------
     async def _deploy(self, instance: Instance, progress: ProgressLog) -> Outcome:

@@ -21,6 +21,7 @@ from db.leases import (
 )
 from db.models import Instance, Lease
 from tests.support.builders import new_instance, new_user
+from tests.support.db_faults import failing_statements, releases_named_lease
 
 MINUTE = timedelta(minutes=1)
 
@@ -192,3 +193,26 @@ async def test_cancelling_the_holder_cancels_the_work_and_releases(sessions, key
     assert stopped.is_set()
     async with sessions() as session:
         assert await acquire_instance_lease(session, instance.id, "web-2/1", MINUTE)
+
+
+async def test_hold_retries_a_release_the_database_failed(engine, sessions) -> None:
+    with failing_statements(engine, releases_named_lease, times=2) as faults:
+        assert await hold(sessions, NamedLease("flaky", "a"), TTL_S, lambda: asyncio.sleep(0)) is None
+    assert faults.failed == 2
+    async with sessions() as session:
+        assert await acquire_named_lease(session, "flaky", "b", MINUTE)  # free at once, not after a TTL
+
+
+async def test_a_release_that_keeps_failing_leaves_the_lease_to_lapse(engine, sessions) -> None:
+    async def work() -> str:
+        return "done"
+
+    ttl_s = 3.0  # outlasts the retries
+    with failing_statements(engine, releases_named_lease, times=1000) as faults:
+        assert await hold(sessions, NamedLease("broken", "a"), ttl_s, work) == "done"  # the work's result stands
+    assert faults.failed == 4  # the first try and three more
+    async with sessions() as session:
+        assert not await acquire_named_lease(session, "broken", "b", MINUTE)
+        async with asyncio.timeout(ttl_s + 2):
+            while not await acquire_named_lease(session, "broken", "b", MINUTE):
+                await asyncio.sleep(0.1)
