@@ -31,7 +31,7 @@ from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
 from db.status import ACTIVE, COUNTED, LOCKED, Status
 from db.types import utcnow
-from provisioner.admission import Admission, AdmitAll
+from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Entitlements
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
@@ -40,9 +40,6 @@ from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
 UNCHANGED = object()
-# Taken by every transaction that decides on the cap, the memory budget or a bot token, so two
-# requests (in any process) never both see the last free place.
-ADMISSION_LOCK = "instance-admission"
 
 
 @dataclass(frozen=True)
@@ -219,7 +216,7 @@ class InstanceService:
         self._check_runtime()
         if instance.status == Status.RUNNING and self.manager.action_in_progress(instance.id) is None:
             raise Conflict("This instance is already running.")
-        await self.manager.deploy(instance.id)
+        await self.manager.deploy(instance.id, check=await self._room_to_start(user))
         return await self._audited(user, instance, "instance.start")
 
     async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
@@ -232,7 +229,7 @@ class InstanceService:
     async def restart(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance = await self._actionable(user, instance_id, "restart")
         self._check_runtime()
-        await self.manager.restart(instance.id)
+        await self.manager.restart(instance.id, check=await self._room_to_start(user))
         return await self._audited(user, instance, "instance.restart")
 
     async def delete(self, user: User, instance_id: uuid.UUID | str, *, purge: bool) -> Instance:
@@ -286,6 +283,16 @@ class InstanceService:
         reason = self.manager.runtime.unavailable_reason
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
+
+    async def _room_to_start(self, user: User) -> StartCheck:
+        """An instance at rest that starts again takes its owner's memory allowance from the budget."""
+        memory_mb = (await self.entitlements.allowance(user)).memory_mb
+
+        async def check(session: AsyncSession, row: Instance) -> None:
+            if row.status not in ACTIVE:
+                await self._check_memory_budget(session, memory_mb)
+
+        return check
 
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
         """By the limits the gateways are given (recorded on their rows), not by a guess."""
