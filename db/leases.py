@@ -252,7 +252,6 @@ async def with_retries(write: Callable[[], Awaitable[object]]) -> bool:
             return True
         except Exception:
             log.warning("a database write failed", exc_info=True, retrying=pause is not None)
-            if pause is None:
-                return False
-            await asyncio.sleep(pause)
+            if pause is not None:
+                await asyncio.sleep(pause)
     return False

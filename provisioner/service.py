@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
-from db.leases import lock_for_transaction
 from db.errors import (
     CapacityExceeded,
     Conflict,
@@ -27,6 +26,7 @@ from db.errors import (
     NotFound,
     Unavailable,
 )
+from db.leases import lock_for_transaction
 from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
 from db.status import ACTIVE, COUNTED, LOCKED, Status

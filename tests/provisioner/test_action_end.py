@@ -34,7 +34,7 @@ async def test_a_failed_release_is_retried_and_the_instance_is_free_at_once(sett
             row = await session.get(Instance, uuid.UUID(created["id"]))
         status, restarted = await api.call("POST", f"/api/instances/{created['id']}/restart")
         assert (await api.progress(created["id"], timeout=STREAM_GUARD_S))[-1]["done"]
-    assert faults.failed == 2
+    assert faults.failed == 2  # the release with the final event, then the first retry
     assert events[-1]["step"] == "ready" and events[-1]["done"], events  # the real outcome, not "interrupted"
     assert (row.lease_holder, row.action) == (None, None)
     assert status == 202, restarted  # not 409 until the lease lapses
@@ -50,5 +50,5 @@ async def test_the_final_event_is_sent_however_long_the_release_fails(settings, 
         async with sessions() as session:
             row = await session.get(Instance, uuid.UUID(created["id"]))
     assert events[-1]["step"] == "ready" and events[-1]["done"], events
-    assert faults.failed > 1  # tried again before leaving the lease to lapse
+    assert faults.failed == 5  # the release with the final event, then four of its own
     assert row.lease_holder is not None and row.status == "running"
