@@ -1,6 +1,6 @@
-"""Creates that race each other through the REST API: the instance cap, the host's memory budget
-and a bot token each decide once, however many requests arrive together. In-memory gateways;
-on SQLite and PostgreSQL."""
+"""Creates and config changes that race each other through the REST API: the instance cap, the
+host's memory budget and a bot token each decide once, however many requests arrive together.
+In-memory gateways; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
