@@ -6,6 +6,9 @@ Each call is its own committed transaction, so other processes see the lease at 
 `hold()` is the one way work runs under a lease: it renews the lease at a third of its TTL,
 stops the work when the lease is lost (taken over, not renewable for a whole TTL, or, for an
 instance, a cancel request written on its row by another process), and releases it on exit.
+
+`lock_for_transaction()` is the short form: a named row locked for one transaction, so a
+decision that counts before it inserts is made by one transaction at a time.
 """
 
 from __future__ import annotations
@@ -79,14 +82,18 @@ async def request_instance_cancel(session: AsyncSession, instance_id: uuid.UUID,
     return result.rowcount == 1
 
 
-async def acquire_named_lease(session: AsyncSession, name: str, holder: str, ttl: timedelta) -> bool:
-    """Take (or renew) a singleton lease such as "reconciler". Commits."""
+async def _ensure_lease_row(session: AsyncSession, name: str) -> None:
     if await session.scalar(select(Lease.id).where(Lease.name == name)) is None:
         try:
             async with session.begin_nested():
                 session.add(Lease(name=name))
         except IntegrityError:
             pass  # another process created the row first
+
+
+async def acquire_named_lease(session: AsyncSession, name: str, holder: str, ttl: timedelta) -> bool:
+    """Take (or renew) a singleton lease such as "reconciler". Commits."""
+    await _ensure_lease_row(session, name)
     now = utcnow()
     result = await session.execute(
         update(Lease)
@@ -109,6 +116,18 @@ async def release_named_lease(session: AsyncSession, name: str, holder: str) -> 
         .execution_options(synchronize_session=False)
     )
     await session.commit()
+
+
+async def lock_for_transaction(session: AsyncSession, name: str) -> None:
+    """Open `session`'s transaction with a write to the named lease row: until that transaction
+    ends, every other one that does the same for `name` waits (PostgreSQL locks the row; SQLite
+    lets one writer in at a time). What is read and written after it (a count, then an insert)
+    is one decision, whatever runs in other processes. Call it first on a fresh session: a
+    missing row is made, and committed, before the transaction begins."""
+    await _ensure_lease_row(session, name)
+    await session.commit()
+    await session.execute(update(Lease).where(Lease.name == name).values(holder=Lease.holder)
+                          .execution_options(synchronize_session=False))
 
 
 # -- holding a lease while work runs -----------------------------------------------------------
@@ -215,13 +234,24 @@ async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl
 
 async def release_with_retries(sessions: async_sessionmaker[AsyncSession], lease: HeldLease) -> None:
     """Release, trying again a few times: a database hiccup must not block the lease for a TTL."""
+
+    async def release() -> None:
+        async with sessions() as session:
+            await lease.release(session)
+
+    if not await with_retries(release):
+        log.error("could not release a lease; it lapses by itself", holder=lease.holder)
+
+
+async def with_retries(write: Callable[[], Awaitable[object]]) -> bool:
+    """Run `write` (a transaction of its own) until it succeeds, pausing RELEASE_TRIES between
+    attempts: for what must reach the database as work ends. False when every attempt failed."""
     for pause in (*RELEASE_TRIES, None):
         try:
-            async with sessions() as session:
-                await lease.release(session)
-            return
+            await write()
+            return True
         except Exception:
-            if pause is None:
-                log.exception("could not release a lease; it lapses by itself", holder=lease.holder)
-                return
-            await asyncio.sleep(pause)
+            log.warning("a database write failed", exc_info=True, retrying=pause is not None)
+            if pause is not None:
+                await asyncio.sleep(pause)
+    return False

@@ -30,15 +30,17 @@ from db.leases import (
     LeaseLost,
     acquire_instance_lease,
     hold,
-    release_instance_lease,
+    lock_for_transaction,
     release_with_retries,
     request_instance_cancel,
+    with_retries,
 )
 from db.models import Instance, User
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
+from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
@@ -118,10 +120,13 @@ class InstanceManager:
         self._running: dict[uuid.UUID, _Running] = {}
 
     # -- entry points: take the lease now (so callers learn "busy" at once), work in background
-    async def deploy(self, instance_id: uuid.UUID, *, holder: str | None = None) -> ProgressLog:
+    async def deploy(self, instance_id: uuid.UUID, *, holder: str | None = None,
+                     check: StartCheck | None = None) -> ProgressLog:
         """Start on the owner's request: failures so far are forgotten; a failure ends in `error`.
-        `holder`: a lease the caller took with `claim`, so nobody acts between its insert and this."""
-        return await self._launch(instance_id, Action.DEPLOY, self._deploy, holder, entry=_STARTING)
+        `holder`: a lease the caller took with `claim`, so nobody acts between its insert and this.
+        `check`: run under the admission lock in the transaction that sets the start's state (the
+        memory budget); what it raises refuses the start, and the lease is freed."""
+        return await self._launch(instance_id, Action.DEPLOY, self._deploy, holder, entry=_STARTING, check=check)
 
     def claim(self, instance: Instance) -> str:
         """Put a fresh lease on a row about to be inserted (the reconciler must not mistake a
@@ -143,8 +148,8 @@ class InstanceManager:
         """Stop a gateway that runs although its status says it should not; the status stays."""
         return await self._launch(instance_id, Action.HALT, self._halt)
 
-    async def restart(self, instance_id: uuid.UUID) -> ProgressLog:
-        return await self._launch(instance_id, Action.RESTART, self._restart, entry=_STARTING)
+    async def restart(self, instance_id: uuid.UUID, *, check: StartCheck | None = None) -> ProgressLog:
+        return await self._launch(instance_id, Action.RESTART, self._restart, entry=_STARTING, check=check)
 
     async def delete(self, instance_id: uuid.UUID, keep_data: bool) -> ProgressLog:
         return await self._launch(instance_id, Action.DELETE, lambda i, p: self._delete(i, p, keep_data),
@@ -185,9 +190,10 @@ class InstanceManager:
         return f"{self.holder}/{uuid.uuid4().hex[:8]}"  # per action: this process's own actions exclude each other too
 
     async def _launch(self, instance_id: uuid.UUID, action: Action, work: Work, holder: str | None = None,
-                      *, entry: dict[str, object] | None = None) -> ProgressLog:
+                      *, entry: dict[str, object] | None = None, check: StartCheck | None = None) -> ProgressLog:
         """Take the instance's lease for `action` (pre-empting what `preempts` allows), write the
-        state it sets (`entry`) before the caller answers, then run it in the background."""
+        state it sets (`entry`, once `check` let it) before the caller answers, then run it in
+        the background."""
         holder = holder or self._new_holder()
         if not await self._take(instance_id, holder, action):
             found = await self._lease_of(instance_id)
@@ -202,8 +208,17 @@ class InstanceManager:
                 raise Conflict(f"This instance is busy: {DOING.get(current, 'another action runs on it')}. "
                                "Wait for it to finish, then try again.")
         async with self.sessions() as session:
+            if check is not None:
+                await lock_for_transaction(session, ADMISSION_LOCK)
             row = await session.get(Instance, instance_id)
             owner_id = row.user_id if row is not None else None
+            if row is not None and check is not None:
+                try:
+                    await check(session, row)
+                except BaseException:
+                    await session.rollback()
+                    await release_with_retries(self.sessions, InstanceLease(instance_id, holder, action.value))
+                    raise
             if row is not None and entry:
                 for name, value in entry.items():
                     if name == "status":
@@ -293,15 +308,28 @@ class InstanceManager:
         finally:
             log.info("action ended", action=str(action), instance_id=str(instance_id), outcome=outcome.step,
                      failed=outcome.failed)
-            # The lease is freed in the final event's transaction: to any reader, a free lease
-            # without a final event means its holder died (provisioner.progress).
-            try:
-                await progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
-                                    reason=outcome.message if outcome.failed else None,
-                                    alongside=lambda session: release_instance_lease(session, instance_id, holder))
-            except Exception:
-                log.exception("could not record an action's end", action=str(action), instance_id=str(instance_id))
-                await release_with_retries(self.sessions, lease)
+            await self._end(progress, outcome, lease)
+
+    async def _end(self, progress: ProgressLog, outcome: Outcome, lease: InstanceLease) -> None:
+        """Emit the final event and free the lease in one transaction: to any reader, a free lease
+        without a final event means its holder died (provisioner.progress). When the database
+        fails that, the event is stored on its own, then the lease released, each retried: the
+        stream still ends with the real outcome, and the instance is free again in seconds."""
+
+        def final(**alongside: object) -> Awaitable[object]:
+            return progress.emit(outcome.step, outcome.message, done=not outcome.failed, failed=outcome.failed,
+                                 reason=outcome.message if outcome.failed else None, **alongside)
+
+        try:
+            await final(alongside=lease.release)
+            return
+        except Exception:
+            log.warning("could not end an action with its lease; storing its end apart", exc_info=True,
+                        action=lease.action, instance_id=str(lease.instance_id))
+        if not await with_retries(final):
+            log.error("could not store an action's final event", action=lease.action,
+                      instance_id=str(lease.instance_id))
+        await release_with_retries(self.sessions, lease)
 
     # -- actions --------------------------------------------------------------------------
     async def _deploy(self, instance: Instance, progress: ProgressLog) -> Outcome:

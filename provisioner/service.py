@@ -26,11 +26,12 @@ from db.errors import (
     NotFound,
     Unavailable,
 )
+from db.leases import lock_for_transaction
 from db.models import Instance, User
 from db.sealing import KeyRing, seal_into
 from db.status import ACTIVE, COUNTED, LOCKED, Status
 from db.types import utcnow
-from provisioner.admission import Admission, AdmitAll
+from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Entitlements
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
@@ -115,6 +116,7 @@ class InstanceService:
 
         allowance = await self.entitlements.allowance(user)
         async with self.sessions() as session:
+            await lock_for_transaction(session, ADMISSION_LOCK)
             owned = await session.scalar(
                 select(func.count()).select_from(Instance).where(
                     Instance.user_id == user.id, Instance.status.in_(COUNTED)
@@ -179,6 +181,8 @@ class InstanceService:
 
         changed: list[str] = []
         async with self.sessions() as session:
+            if bot not in (UNCHANGED, None):
+                await lock_for_transaction(session, ADMISSION_LOCK)
             row = await session.get(Instance, instance.id)
             if row.model_provider != provider.id:
                 row.model_provider = provider.id
@@ -212,7 +216,7 @@ class InstanceService:
         self._check_runtime()
         if instance.status == Status.RUNNING and self.manager.action_in_progress(instance.id) is None:
             raise Conflict("This instance is already running.")
-        await self.manager.deploy(instance.id)
+        await self.manager.deploy(instance.id, check=await self._room_to_start(user))
         return await self._audited(user, instance, "instance.start")
 
     async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
@@ -225,7 +229,7 @@ class InstanceService:
     async def restart(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance = await self._actionable(user, instance_id, "restart")
         self._check_runtime()
-        await self.manager.restart(instance.id)
+        await self.manager.restart(instance.id, check=await self._room_to_start(user))
         return await self._audited(user, instance, "instance.restart")
 
     async def delete(self, user: User, instance_id: uuid.UUID | str, *, purge: bool) -> Instance:
@@ -280,6 +284,16 @@ class InstanceService:
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
 
+    async def _room_to_start(self, user: User) -> StartCheck:
+        """An instance at rest that starts again takes its owner's memory allowance from the budget."""
+        memory_mb = (await self.entitlements.allowance(user)).memory_mb
+
+        async def check(session: AsyncSession, row: Instance) -> None:
+            if row.status not in ACTIVE:
+                await self._check_memory_budget(session, memory_mb)
+
+        return check
+
     async def _check_memory_budget(self, session: AsyncSession, memory_mb: int) -> None:
         """By the limits the gateways are given (recorded on their rows), not by a guess."""
         given = await session.scalar(
@@ -326,7 +340,7 @@ class InstanceService:
     async def _check_bot_unused(self, session: AsyncSession, identity, own_id: uuid.UUID | None) -> None:
         holder = await session.scalar(select(Instance.id).where(Instance.telegram_bot_id == identity.id))
         if holder is not None and holder != own_id:
-            raise InvalidInput(f"The bot @{identity.username} already serves another assistant. "
+            raise Conflict(f"The bot @{identity.username} already serves another assistant. "
                                "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
 
 

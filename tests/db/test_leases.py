@@ -4,7 +4,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from db.leases import (
     InstanceLease,
@@ -14,12 +14,14 @@ from db.leases import (
     acquire_instance_lease,
     acquire_named_lease,
     hold,
+    lock_for_transaction,
     release_instance_lease,
     release_named_lease,
     request_instance_cancel,
 )
 from db.models import Instance, Lease
 from tests.support.builders import new_instance, new_user
+from tests.support.db_faults import failing_statements, releases_named_lease
 
 MINUTE = timedelta(minutes=1)
 
@@ -75,6 +77,24 @@ async def test_a_named_lease_is_free_again_once_released(sessions) -> None:
         assert not await acquire_named_lease(session, "telegram-polling", "b", MINUTE)
         await release_named_lease(session, "telegram-polling", "a")
         assert await acquire_named_lease(session, "telegram-polling", "b", MINUTE)
+
+
+async def test_count_then_insert_under_a_transaction_lock_decides_once(sessions) -> None:
+    """Six transactions, each seeing no row yet and adding one, as a cap of one would: the
+    lock makes each see the one before it."""
+    async def contender(n: int) -> bool:
+        async with sessions() as session:
+            await lock_for_transaction(session, "admission")
+            seen = await session.scalar(select(func.count()).select_from(Lease).where(Lease.name.like("slot-%")))
+            await asyncio.sleep(0.05)  # the decision takes a while: without the lock all six see none
+            if seen:
+                return False
+            session.add(Lease(name=f"slot-{n}"))
+            await session.commit()
+            return True
+
+    results = await asyncio.gather(*(contender(n) for n in range(6)))
+    assert sorted(results) == [False] * 5 + [True]
 
 
 # -- hold(): work runs only while its lease is held ------------------------------------------
@@ -173,3 +193,26 @@ async def test_cancelling_the_holder_cancels_the_work_and_releases(sessions, key
     assert stopped.is_set()
     async with sessions() as session:
         assert await acquire_instance_lease(session, instance.id, "web-2/1", MINUTE)
+
+
+async def test_hold_retries_a_release_the_database_failed(engine, sessions) -> None:
+    with failing_statements(engine, releases_named_lease, times=2) as faults:
+        assert await hold(sessions, NamedLease("flaky", "a"), TTL_S, lambda: asyncio.sleep(0)) is None
+    assert faults.failed == 2
+    async with sessions() as session:
+        assert await acquire_named_lease(session, "flaky", "b", MINUTE)  # free at once, not after a TTL
+
+
+async def test_a_release_that_keeps_failing_leaves_the_lease_to_lapse(engine, sessions) -> None:
+    async def work() -> str:
+        return "done"
+
+    ttl_s = 3.0  # outlasts the retries
+    with failing_statements(engine, releases_named_lease, times=1000) as faults:
+        assert await hold(sessions, NamedLease("broken", "a"), ttl_s, work) == "done"  # the work's result stands
+    assert faults.failed == 4  # the first try and three more
+    async with sessions() as session:
+        assert not await acquire_named_lease(session, "broken", "b", MINUTE)
+        async with asyncio.timeout(ttl_s + 2):
+            while not await acquire_named_lease(session, "broken", "b", MINUTE):
+                await asyncio.sleep(0.1)

@@ -151,3 +151,38 @@ async def test_the_memory_budget_counts_the_limits_given(settings_for, sessions)
         assert (await api.call("POST", "/api/instances", BODY))[0] == 202
         status, answer = await api.call("POST", "/api/instances", BODY)
     assert status == 503 and "2000 MB of its memory budget (2500 MB)" in answer["error"]["message"]
+
+
+async def test_a_start_beyond_the_memory_budget_is_refused_and_frees_the_instance(settings_for, sessions) -> None:
+    settings = settings_for(instance_memory_mb=1000, memory_budget_mb=1500)
+    async with running_api(settings, MemoryRuntime()) as api:
+        resting = await _created(api)
+        await api.progress(resting["id"])
+        assert (await api.call("POST", f"/api/instances/{resting['id']}/stop"))[0] == 202
+        await api.progress(resting["id"])
+        other = Api(api.server, api.http)
+        await _created(other)  # takes the room the stopped one left
+        for verb in ("start", "start", "restart"):  # refused each time, never "busy"
+            status, answer = await api.call("POST", f"/api/instances/{resting['id']}/{verb}")
+            assert status == 503 and answer["error"]["code"] == "capacity_exceeded", (verb, answer)
+            assert "1000 MB of its memory budget (1500 MB)" in answer["error"]["message"]
+        _, shown = await api.call("GET", f"/api/instances/{resting['id']}")
+    assert (shown["status"], shown["action"]) == ("stopped", None)
+
+
+async def test_owners_racing_to_start_into_the_last_memory_slot_get_it_once(settings_for, sessions) -> None:
+    settings = settings_for(instance_memory_mb=1000, memory_budget_mb=1500)
+    async with running_api(settings, MemoryRuntime()) as api:
+        owners, instance_ids = [], []
+        for _ in range(3):
+            owner = Api(api.server, api.http)
+            created = await _created(owner)
+            await owner.progress(created["id"])
+            assert (await owner.call("POST", f"/api/instances/{created['id']}/stop"))[0] == 202
+            await owner.progress(created["id"])
+            owners.append(owner)
+            instance_ids.append(created["id"])
+        answers = await asyncio.gather(*(owner.call("POST", f"/api/instances/{instance_id}/start")
+                                         for owner, instance_id in zip(owners, instance_ids)))
+        await api.platform.manager.wait_idle()
+    assert sorted(status for status, _ in answers) == [202, 503, 503], answers

@@ -159,7 +159,8 @@ async def test_bot_tokens_are_checked_with_telegram(api: Api, settings_for, sess
     other = Api(api.server, api.http)
     await other.sign_up()
     status, answer = await other.call("POST", "/api/instances", _create_body(telegram_bot_token=bot.token))
-    assert status == 400 and "@shared_bot already serves another assistant" in answer["error"]["message"]
+    assert status == 409 and answer["error"]["field"] == "telegram_bot_token"
+    assert "@shared_bot already serves another assistant" in answer["error"]["message"]
     assert await _count_instances(sessions) == 1
 
 
