@@ -3,12 +3,13 @@
 The gateway writes its stdout straight into the file (it must keep running when the platform
 exits, so no pipe through us). Rotation therefore copies and truncates, like logrotate's
 copytruncate: the writer appends (O_APPEND) and simply continues at the new end. The platform
-rotates at start and, while gateways run, every few seconds (ProcessRuntime keeps the logs).
+rotates them every few seconds while gateways run (ProcessRuntime.keep_logs).
 
 Every read is bounded: a tail seeks back from the end in blocks (never reading the file from the
 top), a line is cut at MAX_LINE_BYTES, and a follower holds at most one read and one partial line.
-File I/O runs in a thread so a large file never stalls the event loop. Lines come out as the
-gateway wrote them, redacted.
+File I/O runs in a thread so a large file never stalls the event loop. LineCutter also puts the
+docker runtime's log frames back together into lines. Lines come out as the gateway wrote them:
+the instance service redacts them on the way out.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from db.private_files import open_private
-from db.redaction import redact
 
 MAX_LINE_BYTES = 8 * 1024  # longer lines are cut here (the rest up to the newline is dropped)
 READ_BLOCK = 64 * 1024  # what a tail reads per step back, and a follower per poll
@@ -85,8 +85,8 @@ class LineCutter:
 
 def _text(line: bytes) -> str:
     if len(line) > MAX_LINE_BYTES:
-        return redact(line[:MAX_LINE_BYTES].decode(errors="replace").rstrip("\r")) + CUT_MARK
-    return redact(line.decode(errors="replace").rstrip("\r"))
+        return line[:MAX_LINE_BYTES].decode(errors="replace").rstrip("\r") + CUT_MARK
+    return line.decode(errors="replace").rstrip("\r")
 
 
 def last_lines(path: Path, count: int) -> tuple[list[str], int]:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.runtimes.base import LaunchRequest
-from provisioner.runtimes.logfiles import CUT_MARK, MAX_LINE_BYTES, backup, open_log, rotate_if_large
+from provisioner.runtimes.logfiles import CUT_MARK, MAX_LINE_BYTES, LineCutter, backup, open_log, rotate_if_large
 from provisioner.runtimes.process import ProcessRuntime
 from tests.support.platform_process import free_port
 
@@ -99,6 +99,14 @@ async def test_long_lines_are_cut_in_tails_and_follows(tmp_path: Path) -> None:
     with open_log(log_path) as out:  # a line that never ends is held only so far
         out.write(b"y" * (100 * MAX_LINE_BYTES))
     assert await follower == ["y" * MAX_LINE_BYTES + CUT_MARK]
+
+
+def test_a_line_that_comes_in_pieces_comes_out_whole() -> None:
+    """As the engine sends a container's output: frames, not lines (a secret may span two)."""
+    cutter = LineCutter()
+    assert cutter.feed(b"key sk-proj-abc") == []
+    assert cutter.feed(b"defghijk0123\nnext ") == ["key sk-proj-abcdefghijk0123"]
+    assert cutter.feed(b"line") == [] and cutter.rest() == ["next line"] and cutter.rest() == []
 
 
 async def test_follow_and_tail_go_on_across_a_rotation(tmp_path: Path) -> None:
