@@ -12,6 +12,11 @@ from db.engine import describe_url
 
 log = structlog.get_logger("clawfleet")
 
+# How the web app is served; tests that need a real server start theirs with the same options.
+# handler_cancellation: a handler whose client went away is cancelled, so no request (a log
+# follower, a progress stream) outlives its client.
+SERVER_OPTIONS = {"access_log": None, "shutdown_timeout": 30, "handler_cancellation": True}
+
 
 def serve(settings: Settings) -> None:
     log.info(
@@ -26,7 +31,6 @@ def serve(settings: Settings) -> None:
         host=settings.http_host,
         port=settings.http_port,
         print=None,
-        access_log=None,
-        shutdown_timeout=30,
+        **SERVER_OPTIONS,
     )
     log.info("platform stopped")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 REDACTED = "[redacted]"
 
@@ -27,3 +29,11 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+async def redacted_lines(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Each line redacted, for streams that leave the platform (gateway logs); closing this
+    closes `lines` too, so a follower that stops reading stops the reading underneath."""
+    async with aclosing(lines):
+        async for line in lines:
+            yield redact(line)

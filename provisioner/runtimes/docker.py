@@ -13,6 +13,7 @@ so) count as success.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -44,6 +45,7 @@ from provisioner.runtimes.docker_spec import (
     volume_config,
     volume_name,
 )
+from provisioner.runtimes.logfiles import LineCutter
 from provisioner.runtimes.subnets import DEFAULT_POOL, DEFAULT_PREFIX, next_subnet
 
 log = structlog.get_logger(__name__)
@@ -193,14 +195,20 @@ class DockerRuntime(Runtime):
         container = await self.get_container(instance_id, state)
         if container is None:
             return
+        # The engine sends what the container wrote in frames, not lines: a line (and a secret
+        # in it) may span two frames, so lines are put back together before anyone sees them.
+        cutter = LineCutter()
         if follow:
-            async for chunk in container.log(stdout=True, stderr=True, follow=True, tail=tail):
-                for line in chunk.splitlines():
+            async with contextlib.aclosing(container.log(stdout=True, stderr=True, follow=True, tail=tail)) as chunks:
+                async for chunk in chunks:
+                    for line in cutter.feed(chunk.encode()):
+                        yield line
+        else:
+            for chunk in await container.log(stdout=True, stderr=True, tail=tail):
+                for line in cutter.feed(chunk.encode()):
                     yield line
-            return
-        for chunk in await container.log(stdout=True, stderr=True, tail=tail):
-            for line in chunk.splitlines():
-                yield line
+        for line in cutter.rest():  # the container's last words, when they did not end a line
+            yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
         container = await self.get_container(instance_id, state)

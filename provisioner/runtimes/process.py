@@ -13,6 +13,7 @@ DATA_DIR/instances/<id>/, and an environment built from scratch: the platform's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -40,25 +41,28 @@ STATE_VERSION = 1
 # Lean profile (measured: 922 MB instead of 1,147 MB idle, ready 1.5 s later).
 LEAN_HEAP_MB = 384
 INSTANCE_SUBDIRS = ("state", "home", "cache", "tmp", "logs")
+GATEWAY_LOG = "logs/gateway.log"  # the gateway's stdout and stderr, in its instance dir
 
 
 class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(self, data_dir: Path, install: OpenClawInstall, *, log_max_bytes: int = 10 * 1024 * 1024,
-                 log_backups: int = 3) -> None:
+                 log_backups: int = 1, log_check_s: float = 5.0) -> None:
         self.instances_dir = (data_dir / "instances").resolve()
         self.deleted_dir = (data_dir / "deleted").resolve()
         self.install = install
         self.log_max_bytes = log_max_bytes
         self.log_backups = log_backups
+        self.log_check_s = log_check_s
+        self._log_keeper: asyncio.Task | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def instance_dir(self, instance_id: uuid.UUID) -> Path:
         return self.instances_dir / str(instance_id)
 
     def gateway_log(self, instance_id: uuid.UUID) -> Path:
-        return self.instance_dir(instance_id) / "logs" / "gateway.log"
+        return self.instance_dir(instance_id) / GATEWAY_LOG
 
     def make_layout(self, instance_id: uuid.UUID) -> Path:
         """The instance's directory and the directories inside it, all 0700, made when missing."""
@@ -79,9 +83,36 @@ class ProcessRuntime(Runtime):
             "CLAWFLEET_INSTANCE_ID": str(instance_id),
         }
 
+    # -- logs -----------------------------------------------------------------------------
+    def keep_logs(self) -> None:
+        """Rotate the gateways' logs by size, every few seconds while they run (the gateway
+        cannot rotate its own stdout); started with the first gateway started or found."""
+        if self._log_keeper is None or self._log_keeper.done():
+            self._log_keeper = asyncio.create_task(self._keep_logs(), name="process-runtime-logs")
+
+    async def _keep_logs(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.rotate_logs)
+            except OSError:
+                log.exception("rotating the gateway logs failed")
+            await asyncio.sleep(self.log_check_s)
+
+    def rotate_logs(self) -> None:
+        for log_path in self.instances_dir.glob(f"*/{GATEWAY_LOG}"):
+            if rotate_if_large(log_path, self.log_max_bytes, self.log_backups):
+                log.info("gateway log rotated", instance_id=log_path.parent.parent.name)
+
+    async def close(self) -> None:
+        if self._log_keeper is not None:
+            self._log_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_keeper
+
     # -- contract -------------------------------------------------------------------------
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         instance_id = request.instance_id
+        self.keep_logs()
         if (await self.status(instance_id, state)).state is GatewayState.UP:
             return Started(self.endpoint(state), state)  # re-adopted, not started twice
         home = self.make_layout(instance_id)
@@ -89,9 +120,7 @@ class ProcessRuntime(Runtime):
         gateway = build_gateway(request, place)
         self.write_config(gateway.config, place.config_path)
         env = self._own_env(instance_id) | gateway.env
-        log_path = self.gateway_log(instance_id)
-        rotate_if_large(log_path, self.log_max_bytes, self.log_backups)
-        with open_log(log_path) as out:
+        with open_log(self.gateway_log(instance_id)) as out:
             process = await asyncio.create_subprocess_exec(
                 *self.install.argv("gateway", "run"),
                 cwd=home,
@@ -138,6 +167,7 @@ class ProcessRuntime(Runtime):
         return Observed(GatewayState.GONE)
 
     async def list_all(self) -> list[Listed]:
+        self.keep_logs()  # the reconciler's first look: gateways adopted from an earlier run
         found = []
         for directory, pids in procfs.processes_by_directory(self.instances_dir).items():
             try:
@@ -168,12 +198,13 @@ class ProcessRuntime(Runtime):
     async def logs(self, instance_id: uuid.UUID, state: dict[str, Any], tail: int,
                    follow: bool) -> AsyncIterator[str]:
         path = self.gateway_log(instance_id)
-        lines, position = tail_lines(path, tail)
+        lines, position = await tail_lines(path, tail)
         for line in lines:
             yield line
         if follow:
-            async for line in follow_lines(path, position):
-                yield line
+            async with contextlib.aclosing(follow_lines(path, position)) as new_lines:
+                async for line in new_lines:
+                    yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
         process = await asyncio.create_subprocess_exec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing, suppress
 from datetime import datetime
 
 from aiohttp import web
@@ -143,15 +144,20 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(f"tail must be between 0 and {MAX_LOG_TAIL}.", field="tail")
     follow = request.query.get("follow", "0").lower() in ("1", "true")
     lines = await _service(request).logs(current_user(request), request.match_info["id"], tail=tail, follow=follow)
-    if "text/event-stream" in request.headers.get("Accept", ""):
-        async with sse_response(request) as stream:
+    # A follower whose client went away ends here: the server cancels the handler (handler
+    # cancellation) or the next write fails; either way the reading underneath is closed.
+    async with aclosing(lines):
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            async with sse_response(request) as stream:
+                with suppress(ConnectionResetError):
+                    async for line in lines:
+                        await stream.send(line, event="log")
+            return stream
+        response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        with suppress(ConnectionResetError):
             async for line in lines:
-                await stream.send(line, event="log")
-        return stream
-    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    async for line in lines:
-        await response.write(line.encode() + b"\n")
-    await response.write_eof()
-    return response
+                await response.write(line.encode() + b"\n")
+            await response.write_eof()
+        return response
