@@ -8,8 +8,8 @@ As in DockerSpawner, the container is found by what the instance's state records
 deterministic name only when the state records none.
 Containers are cattle: a start makes a fresh one from the current image and configuration, and
 the volumes carry everything that must survive; the credentials volume is made afresh with each
-container, so it holds exactly today's secrets (a changed bot token, one removed). The engine's 404 (gone) and 304/409 (already
-so) count as success.
+container, so it holds exactly today's secrets (a changed bot token, one removed). The engine's
+404 (gone) and 304/409 (already so) count as success.
 """
 
 from __future__ import annotations

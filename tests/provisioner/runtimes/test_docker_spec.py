@@ -41,7 +41,8 @@ def test_names_are_deterministic_dns_safe_and_distinct() -> None:
 
 def test_the_container_is_hardened_and_labelled() -> None:
     spec = ContainerSpec(INSTANCE, OWNER, "clawfleet/openclaw:2026.9.6", "0.1.0", host_port=20007,
-                         memory_mb=1536, cpus=1.5, env={**placement_env(placement(1536)), "OPENAI_API_KEY": "sk-proj-x"},
+                         memory_mb=1536, cpus=1.5,
+                         env={**placement_env(placement(1536)), "OPENAI_API_KEY": "sk-proj-x"},
                          compile_cache="/app/compile-cache")
     net = network_name(INSTANCE)
     assert container_config(spec) == {
