@@ -1,7 +1,7 @@
 """One OpenClaw gateway as every runtime launches it: its openclaw.json, its environment, its
-secret files and the port it listens on, built from a LaunchRequest and the few facts in which runtimes differ (a
-`Placement`: how it binds, where its state, config, secrets and log file are, how big Node's
-heap is).
+secret files and the port it listens on, built from a LaunchRequest and the few facts in which
+runtimes differ (a `Placement`: how it binds, where its state, config, secrets and log file are,
+how big Node's heap is).
 
 A runtime adds only what is truly its own around this: the process runtime a HOME, TMPDIR and
 XDG dirs inside the instance dir; the docker runtime the container around it.
