@@ -32,6 +32,7 @@ from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
 from db.models import Instance
+from provisioner.openclaw.config import write_secret_files
 from provisioner.openclaw.install import find_install
 from provisioner.runtimes import procfs
 from tests.fakes.model import FakeModel
@@ -102,13 +103,14 @@ async def stop_session(pid: int) -> None:
     procfs.signal_session(pid, signal.SIGKILL)
 
 
-def fresh_copy(template: tuple[Path, str, dict[str, str], int], home: Path) -> Path:
+def fresh_copy(template: tuple[Path, str, dict[str, str], int, dict[str, str]], home: Path) -> Path:
     """The same config in a new, empty instance directory, as the platform starts each deploy."""
-    old_home, config_text, _, _ = template
+    old_home, config_text, _, _, secrets = template
     for sub in ("state", "home", "cache", "tmp", "logs"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     (home / "openclaw.json").write_text(config_text.replace(str(old_home), str(home)))
     (home / "openclaw.json").chmod(0o600)
+    write_secret_files(home / "secrets", secrets)  # the token files the config reads
     return home
 
 
@@ -154,7 +156,7 @@ async def run(pairs: int, out: Path) -> dict:
         platform_s: list[float] = []
         bare_s: list[float] = []
         rss_mb: float | None = None
-        template: tuple[Path, str, dict[str, str], int] | None = None
+        template: tuple[Path, str, dict[str, str], int, dict[str, str]] | None = None
         for index in range(pairs):
             order = ("platform", "bare") if index % 2 == 0 or template is None else ("bare", "platform")
             for kind in order:
@@ -167,12 +169,13 @@ async def run(pairs: int, out: Path) -> dict:
                         rss_mb = session_rss_mb(row.runtime_state["pid"])
                     home = runtime.instance_dir(row.id)
                     env = gateway_environment(row.runtime_state["pid"])  # exactly what the platform gave it
-                    template = (home, (home / "openclaw.json").read_text(), env, row.port)
+                    secrets = {path.name: path.read_text() for path in (home / "secrets").iterdir()}
+                    template = (home, (home / "openclaw.json").read_text(), env, row.port, secrets)
                     await platform.call("DELETE", f"/api/instances/{instance_id}?purge=true")
                     await platform.wait_done(instance_id)
                 else:
                     bare_home = fresh_copy(template, workdir / f"bare-{index}")
-                    old_home, _, env, port = template
+                    old_home, _, env, port, _ = template
                     env = {k: v.replace(str(old_home), str(bare_home)) for k, v in env.items()}
                     seconds, pid = await bare_start(install, bare_home, env, port, http)
                     bare_s.append(seconds)

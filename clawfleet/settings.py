@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from db.keyfile import read_key_file
+
 TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
 
@@ -74,6 +76,8 @@ class Settings(BaseSettings):
     debian_mirror: str | None = None  # for images built offline; empty: the one the host's apt sources name
 
     secret_keys: Annotated[list[SecretStr], NoDecode] = []
+    # the same keys from a file, one a line (a Docker secret): kept out of the platform's environment
+    secret_keys_file: Path | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = TELEGRAM_API_URL
@@ -186,7 +190,20 @@ class Settings(BaseSettings):
             raise ValueError("CLAWFLEET_BACKOFF_MAX_S must be at least CLAWFLEET_BACKOFF_BASE_S")
         if self.telegram_mode == "webhook" and self.telegram_webhook_secret is None:
             raise ValueError("CLAWFLEET_TELEGRAM_MODE=webhook needs CLAWFLEET_TELEGRAM_WEBHOOK_SECRET")
+        if self.secret_keys_file is not None:
+            object.__setattr__(self, "secret_keys", self._keys_from_file(self.secret_keys_file))
         return self
+
+    def _keys_from_file(self, path: Path) -> list[SecretStr]:
+        if self.secret_keys:
+            raise ValueError("set CLAWFLEET_SECRET_KEYS or CLAWFLEET_SECRET_KEYS_FILE, not both")
+        try:
+            keys = read_key_file(path)
+        except OSError as exc:
+            raise ValueError(f"CLAWFLEET_SECRET_KEYS_FILE: cannot read {path} ({exc.strerror})") from None
+        if not keys:
+            raise ValueError(f"CLAWFLEET_SECRET_KEYS_FILE: {path} holds no key (one a line)")
+        return [SecretStr(key) for key in keys]
 
     @property
     def resolved_runtime_dir(self) -> Path:

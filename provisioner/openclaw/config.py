@@ -1,21 +1,22 @@
 """`openclaw.json` for one instance (OpenClaw 2026.9.x; its schema rejects unknown keys).
 
-Secrets: none is ever written into the file. Each one reaches the gateway through its
-environment (`secret_env`) and the file points at it with an OpenClaw SecretRef
-`{"source": "env", "provider": "clawfleet", "id": VAR}`, resolved by an env secret provider
-whose allowlist holds exactly the variables this file references:
-  - gateway token: `gateway.auth.token` -> OPENCLAW_GATEWAY_TOKEN. A ref rather than OpenClaw's
-    bare env fallback: refs win over that fallback, and an unresolvable gateway-auth ref fails
-    closed (OpenClaw's secrets runtime docs), so auth never depends on what else is in the env.
-  - Telegram bot token: `channels.telegram.botToken` -> TELEGRAM_BOT_TOKEN. The channel reads
-    that variable by itself only with `--ambient-channels`; the ref needs no flag.
-  - provider API key: the provider's own variable (ANTHROPIC_API_KEY, ...), read by the bundled
-    provider plugins by themselves; explicit (non-bundled) provider entries reference it as
-    `apiKey`, which also gets OpenClaw's in-process sentinel protection.
-Why env and not `source: "file"`: the process runtime builds each gateway's environment from
-scratch and a container receives it at creation, so no secret ever sits on disk, and nothing
-must be cleaned up. (Either is readable by whatever runs as the gateway's user, agent tools
-included; isolation between instances comes from the runtime, not from this file.)
+Secrets: none is ever written into the file, and the gateway's own ones never sit in its
+environment either, where `docker inspect` and, for gateways of one OS user,
+`/proc/<pid>/environ` show them. Each is a private file of its own (`secret_files`) in the
+instance's secrets directory, which the runtime writes before every start:
+  - gateway token: `gateway.auth.token` is a `file` SecretRef to `gateway-token`, read by a
+    `singleValue` file provider. A ref rather than OpenClaw's env fallback: refs win over it, and
+    an unresolvable gateway-auth ref fails closed (OpenClaw's secrets runtime docs), so auth never
+    depends on what else is in the env. OpenClaw refuses the file unless it is a regular file of
+    the gateway's user, mode 0600 (measured: 0644 stops the start), with one hard link.
+  - Telegram bot token: `channels.telegram.tokenFile` -> `telegram-bot-token` (a regular file;
+    OpenClaw rejects symlinks).
+  - provider API key: still the provider's own variable (ANTHROPIC_API_KEY, ...), read by the
+    bundled provider plugins by themselves; explicit (non-bundled) provider entries reference it
+    as an `env` SecretRef `apiKey`. Provider keys leave the instances once the platform's model
+    gateway holds them.
+Files are readable by whatever runs as the gateway's user, agent tools included; isolation
+between instances comes from the runtime (the process runtime runs every gateway as one user).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from db.private_files import make_missing_dirs, open_private
+from db.private_files import make_missing_dirs, open_private, private_dir
 from provisioner.providers import Provider, get_provider
 
 SECRET_PROVIDER = "clawfleet"  # the env secret provider's alias inside openclaw.json
-GATEWAY_TOKEN_ENV = "OPENCLAW_GATEWAY_TOKEN"
-BOT_TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+GATEWAY_TOKEN_FILE = "gateway-token"  # file names inside the secrets directory
+BOT_TOKEN_FILE = "telegram-bot-token"
 LOG_MAX_FILE_BYTES = 10 * 1024 * 1024
 # Always allowed: it owns the agent's memory slot and loads even when not listed. Listing it also
 # keeps plugins.allow non-empty, because an empty list means "no restriction" (40 plugins, measured).
@@ -48,6 +49,7 @@ class GatewaySpec:
     model: str  # model id as offered by the provider table
     state_dir: Path  # the instance's OpenClaw state dir (workspace goes inside it)
     log_file: Path  # logging.file for this gateway
+    secrets_dir: Path  # where the gateway reads its secret files (secret_files)
     bind: str = "loopback"  # "loopback" (process runtime) or "lan" (container)
     telegram: bool = False  # the instance has a Telegram bot token
     telegram_allow_from: int | None = None  # owner's Telegram user id -> allowlist; None -> pairing
@@ -71,7 +73,7 @@ def render_config(spec: GatewaySpec) -> dict[str, Any]:
             "mode": "local",
             "port": spec.port,
             "bind": spec.bind,
-            "auth": {"mode": "token", "token": refs.env(GATEWAY_TOKEN_ENV)},
+            "auth": {"mode": "token", "token": refs.file(spec.secrets_dir / GATEWAY_TOKEN_FILE)},
             "controlUi": control_ui,
         },
         "agents": {
@@ -91,21 +93,36 @@ def render_config(spec: GatewaySpec) -> dict[str, Any]:
         "update": {"checkOnStart": False},  # the pinned release is updated by ClawFleet, not itself
     }
     if spec.telegram:
-        config["channels"] = {"telegram": _telegram(spec, refs)}
-    config["secrets"] = {"providers": {SECRET_PROVIDER: {"source": "env", "allowlist": refs.variables}}}
+        config["channels"] = {"telegram": _telegram(spec)}
+    config["secrets"] = {"providers": refs.providers()}
     return config
 
 
 class _SecretRefs:
-    """Makes env SecretRefs and remembers their variables for the provider's allowlist."""
+    """Makes SecretRefs and the secret providers that resolve exactly them: one env provider
+    whose allowlist holds the variables referenced, one single-value file provider per file."""
 
     def __init__(self) -> None:
         self.variables: list[str] = []
+        self.files: dict[str, Path] = {}  # provider alias -> file
 
     def env(self, variable: str) -> dict[str, str]:
         if variable not in self.variables:
             self.variables.append(variable)
         return {"source": "env", "provider": SECRET_PROVIDER, "id": variable}
+
+    def file(self, path: Path) -> dict[str, str]:
+        alias = f"{SECRET_PROVIDER}-{path.name}"
+        self.files[alias] = path
+        return {"source": "file", "provider": alias, "id": "value"}
+
+    def providers(self) -> dict[str, Any]:
+        providers: dict[str, Any] = {}
+        if self.variables:
+            providers[SECRET_PROVIDER] = {"source": "env", "allowlist": self.variables}
+        for alias, path in self.files.items():
+            providers[alias] = {"source": "file", "path": str(path), "mode": "singleValue"}
+        return providers
 
 
 def _plugins(spec: GatewaySpec, provider: Provider) -> list[str]:
@@ -136,10 +153,10 @@ def _offered(provider: Provider, model: str) -> tuple[str, ...]:
     return provider.models if model in provider.models else (*provider.models, model)
 
 
-def _telegram(spec: GatewaySpec, refs: _SecretRefs) -> dict[str, Any]:
+def _telegram(spec: GatewaySpec) -> dict[str, Any]:
     telegram: dict[str, Any] = {
         "enabled": True,
-        "botToken": refs.env(BOT_TOKEN_ENV),
+        "tokenFile": str(spec.secrets_dir / BOT_TOKEN_FILE),
         "groupPolicy": "disabled",  # a private assistant: no group chats
     }
     if spec.telegram_allow_from is not None:
@@ -153,21 +170,38 @@ def _telegram(spec: GatewaySpec, refs: _SecretRefs) -> dict[str, Any]:
     return telegram
 
 
-def secret_env(spec: GatewaySpec, api_key: SecretStr, gateway_token: SecretStr,
-               bot_token: SecretStr | None) -> dict[str, str]:
-    """The environment variables that carry this gateway's secrets (see the module docstring)."""
-    provider = get_provider(spec.provider)
-    env = {provider.key_env: api_key.get_secret_value(), GATEWAY_TOKEN_ENV: gateway_token.get_secret_value()}
+def secret_env(spec: GatewaySpec, api_key: SecretStr) -> dict[str, str]:
+    """The environment variable that carries the provider's API key (see the module docstring)."""
+    return {get_provider(spec.provider).key_env: api_key.get_secret_value()}
+
+
+def secret_files(spec: GatewaySpec, gateway_token: SecretStr, bot_token: SecretStr | None) -> dict[str, str]:
+    """The gateway's secret files (name in `secrets_dir` -> content), each referenced by the config."""
+    files = {GATEWAY_TOKEN_FILE: gateway_token.get_secret_value()}
     if spec.telegram:
         if bot_token is None:
             raise ValueError("a Telegram channel needs its bot token")
-        env[BOT_TOKEN_ENV] = bot_token.get_secret_value()
-    return env
+        files[BOT_TOKEN_FILE] = bot_token.get_secret_value()
+    return files
+
+
+def write_secret_files(directory: Path, files: dict[str, str]) -> None:
+    """Make `directory` (0700) hold exactly these files, each 0600 and with one hard link as
+    OpenClaw requires; a secret no longer used (a bot token removed) is deleted."""
+    private_dir(directory)
+    for stale in set(os.listdir(directory)) - set(files):
+        (directory / stale).unlink()
+    for name, content in files.items():
+        write_private(directory / name, content)
 
 
 def write_config(config: dict[str, Any], path: Path) -> None:
     """Write a rendered config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
-    text = json.dumps(config, indent=2) + "\n"
+    write_private(path, json.dumps(config, indent=2) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file with mode 0600, replacing it atomically (a new inode: one hard link)."""
     make_missing_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)

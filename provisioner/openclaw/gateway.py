@@ -1,6 +1,7 @@
-"""One OpenClaw gateway as every runtime launches it: its openclaw.json, its environment and the
-port it listens on, built from a LaunchRequest and the few facts in which runtimes differ (a
-`Placement`: how it binds, where its state, config and log file are, how big Node's heap is).
+"""One OpenClaw gateway as every runtime launches it: its openclaw.json, its environment, its
+secret files and the port it listens on, built from a LaunchRequest and the few facts in which
+runtimes differ (a `Placement`: how it binds, where its state, config, secrets and log file are,
+how big Node's heap is).
 
 A runtime adds only what is truly its own around this: the process runtime a HOME, TMPDIR and
 XDG dirs inside the instance dir; the docker runtime the container around it.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner.openclaw.config import GatewaySpec, render_config, secret_env
+from provisioner.openclaw.config import GatewaySpec, render_config, secret_env, secret_files
 from provisioner.runtimes.base import LaunchRequest
 
 SEMI_SPACE_MB = 8  # lean profile: Node's young generation kept small
@@ -26,6 +27,7 @@ class Placement:
     state_dir: Path  # OPENCLAW_STATE_DIR
     config_path: Path  # OPENCLAW_CONFIG_PATH, where openclaw.json is written
     log_file: Path  # logging.file
+    secrets_dir: Path  # where the runtime puts `Gateway.secret_files` before each start
     heap_mb: int  # Node's old space (--max-old-space-size)
     port: int | None = None  # the port it listens on; None: the request's own (nothing in between)
 
@@ -33,7 +35,8 @@ class Placement:
 @dataclass(frozen=True)
 class Gateway:
     config: dict[str, Any]  # openclaw.json, with no secret in it
-    env: dict[str, str]  # every variable the gateway reads, secrets included
+    env: dict[str, str]  # every variable the gateway reads (the provider key among them)
+    secret_files: dict[str, str]  # file name in the placement's secrets_dir -> content
     port: int  # the port it listens on
 
 
@@ -55,11 +58,12 @@ def build_gateway(request: LaunchRequest, place: Placement) -> Gateway:
         model=request.model,
         state_dir=place.state_dir,
         log_file=place.log_file,
+        secrets_dir=place.secrets_dir,
         bind=place.bind,
         telegram=request.bot_token is not None,
         telegram_allow_from=request.telegram_allow_from,
         telegram_api_root=request.telegram_api_root,
         provider_base_url=request.provider_base_url,
     )
-    env = placement_env(place) | secret_env(spec, request.api_key, request.gateway_token, request.bot_token)
-    return Gateway(config=render_config(spec), env=env, port=port)
+    return Gateway(config=render_config(spec), env=placement_env(place) | secret_env(spec, request.api_key),
+                   secret_files=secret_files(spec, request.gateway_token, request.bot_token), port=port)

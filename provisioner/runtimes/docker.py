@@ -7,8 +7,9 @@ Template methods, as DockerSpawner has them: `get_container`, `create_container`
 As in DockerSpawner, the container is found by what the instance's state records, and by the
 deterministic name only when the state records none.
 Containers are cattle: a start makes a fresh one from the current image and configuration, and
-the volumes carry everything that must survive. The engine's 404 (gone) and 304/409 (already
-so) count as success.
+the volumes carry everything that must survive; the credentials volume is made afresh with each
+container, so it holds exactly today's secrets (a changed bot token, one removed). The engine's
+404 (gone) and 304/409 (already so) count as success.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, L
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
     LABEL,
+    CREDENTIALS_DIR,
     STATE_DIR,
     ContainerSpec,
     container_config,
@@ -42,6 +44,8 @@ from provisioner.runtimes.docker_spec import (
     network_config,
     network_name,
     placement,
+    seed_config,
+    seed_name,
     volume_config,
     volume_name,
 )
@@ -91,6 +95,19 @@ class DockerRuntime(Runtime):
         await container.put_archive(STATE_DIR, _config_archive(config_json))  # before start: no secret in it
         return container
 
+    async def write_secret_files(self, request: LaunchRequest, files: dict[str, str]) -> None:
+        """A fresh credentials volume holding exactly `files`, written through the seed container."""
+        await self._remove_seed(request.instance_id)  # one left by a platform killed mid-way holds the volume
+        await self._delete_volume(request.instance_id, "credentials")
+        await self._ensure_volume(request, "credentials")
+        seed = await self.docker.containers.create(
+            seed_config(request.instance_id, request.owner_id, self.config.image, self.config.version),
+            name=seed_name(request.instance_id))
+        try:
+            await seed.put_archive(CREDENTIALS_DIR, _secrets_archive(files))
+        finally:
+            await self.remove_container(seed)
+
     async def start_container(self, container: DockerContainer) -> None:
         try:
             await container.start()
@@ -125,6 +142,7 @@ class DockerRuntime(Runtime):
         for purpose in ("state", "secrets"):
             await self._ensure_volume(request, purpose)
         gateway = build_gateway(request, placement(request.memory_mb))
+        await self.write_secret_files(request, gateway.secret_files)
         spec = ContainerSpec(
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
             version=self.config.version, host_port=request.port, memory_mb=request.memory_mb, cpus=request.cpus,
@@ -227,13 +245,11 @@ class DockerRuntime(Runtime):
             await self.stop_container(container, 10)
             await self.remove_container(container)
         await self._delete_network(instance_id)
+        await self._remove_seed(instance_id)
+        await self._delete_volume(instance_id, "credentials")  # always: the database keeps the secrets
         if not keep_data:  # kept volumes still carry their labels: found again for a restore
             for purpose in ("state", "secrets"):
-                try:
-                    await DockerVolume(self.docker, volume_name(instance_id, purpose)).delete()
-                except aiodocker.DockerError as exc:
-                    if exc.status != _GONE:
-                        raise
+                await self._delete_volume(instance_id, purpose)
 
     # -- helpers ----------------------------------------------------------------------------------
     async def _compile_cache(self) -> str | None:
@@ -295,6 +311,16 @@ class DockerRuntime(Runtime):
             if exc.status != _GONE:
                 raise
 
+    async def _delete_volume(self, instance_id: uuid.UUID, purpose: str) -> None:
+        try:
+            await DockerVolume(self.docker, volume_name(instance_id, purpose)).delete()
+        except aiodocker.DockerError as exc:
+            if exc.status != _GONE:
+                raise
+
+    async def _remove_seed(self, instance_id: uuid.UUID) -> None:
+        await self.remove_container(self.docker.containers.container(seed_name(instance_id)))
+
     async def _ensure_volume(self, request: LaunchRequest, purpose: str) -> None:
         # creating an existing volume returns it unchanged: nothing in it is lost
         await self.docker.volumes.create(volume_config(request.instance_id, request.owner_id, self.config.version,
@@ -309,13 +335,26 @@ def recorded_container(instance_id: uuid.UUID, state: dict[str, Any]) -> str:
 
 def _config_archive(config_json: bytes) -> bytes:
     """openclaw.json (mode 0600) and an empty logs/ directory, owned by the node user."""
+    return _private_archive({"logs": None, "openclaw.json": config_json})
+
+
+def _secrets_archive(files: dict[str, str]) -> bytes:
+    """The secret files (0600, owned by the node user). The volume's root stays the engine's own
+    (root, 0755): the gateway can read its files there but add none."""
+    return _private_archive({name: content.encode() for name, content in files.items()})
+
+
+def _private_archive(entries: dict[str, bytes | None]) -> bytes:
+    """A tar of directories (None, mode 0700) and files (mode 0600), all owned by the node user."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        logs = tarfile.TarInfo("logs")
-        logs.type, logs.mode, logs.uid, logs.gid, logs.mtime = tarfile.DIRTYPE, 0o700, NODE_UID, NODE_UID, time.time()
-        archive.addfile(logs)
-        config = tarfile.TarInfo("openclaw.json")
-        config.size, config.mode, config.uid, config.gid, config.mtime = (len(config_json), 0o600, NODE_UID, NODE_UID,
-                                                                         time.time())
-        archive.addfile(config, io.BytesIO(config_json))
+        for name, content in entries.items():
+            entry = tarfile.TarInfo(name)
+            entry.uid, entry.gid, entry.mtime = NODE_UID, NODE_UID, time.time()
+            if content is None:
+                entry.type, entry.mode = tarfile.DIRTYPE, 0o700
+                archive.addfile(entry)
+            else:
+                entry.size, entry.mode = len(content), 0o600
+                archive.addfile(entry, io.BytesIO(content))
     return buffer.getvalue()

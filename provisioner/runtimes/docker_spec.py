@@ -7,6 +7,14 @@ memory limit), a read-only root filesystem with size-limited tmpfs for /tmp and 
 bridge network of its own per instance, the gateway published on 127.0.0.1 only, state and
 auth-profile keys in two volumes of their own, log rotation, no restart policy (the reconciler
 restarts, with backoff), and never the Docker socket.
+
+No secret in what `docker inspect` shows (Env, Cmd, Labels, Mounts): the gateway token and the
+bot token are files (0600, uid 1000) in a third volume, mounted read-only at /run/secrets. The
+runtime fills it before each start through a seed container: created, never started, mounting
+that volume writable, given the files by the engine's archive upload (tar headers carry owner
+and mode), then deleted. The engine refuses an upload into a read-only mount, so the gateway's
+own container cannot be the one. The provider API key is still in Env until the platform's
+model gateway holds it.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ HOME = "/home/node"
 STATE_DIR = f"{HOME}/.openclaw"
 SECRETS_DIR = f"{HOME}/.config/openclaw"  # auth-profile keys, a volume apart from the state
 CACHE_DIR = f"{HOME}/.cache"
+CREDENTIALS_DIR = "/run/secrets"  # the gateway's secret files (Gateway.secret_files), read-only
 USER = "1000:1000"
 PIDS_LIMIT = 512
 LOG_MAX_SIZE, LOG_MAX_FILES = "10m", "3"
@@ -52,6 +61,11 @@ def volume_name(instance_id: uuid.UUID, purpose: str) -> str:
     return f"clawfleet-{_short_hash(instance_id)}-{purpose}"
 
 
+def seed_name(instance_id: uuid.UUID) -> str:
+    """The short-lived container that writes the instance's secret files into their volume."""
+    return f"clawfleet-{_short_hash(instance_id)}-seed"
+
+
 def labels(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str) -> dict[str, str]:
     found = {f"{LABEL}.managed": "true", f"{LABEL}.instance": str(instance_id), f"{LABEL}.version": version}
     if owner_id is not None:
@@ -68,7 +82,7 @@ def placement(memory_mb: int) -> Placement:
     namespace (published on the host's loopback only), its state and logs in the state volume."""
     return Placement(bind="lan", port=GATEWAY_PORT, state_dir=Path(STATE_DIR),
                      config_path=Path(STATE_DIR) / "openclaw.json", log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
-                     heap_mb=heap_mb(memory_mb))
+                     secrets_dir=Path(CREDENTIALS_DIR), heap_mb=heap_mb(memory_mb))
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class ContainerSpec:
     host_port: int  # published on 127.0.0.1
     memory_mb: int
     cpus: float
-    env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables (Gateway.env), secrets included
+    env: dict[str, str] = field(default_factory=dict)  # the gateway's own variables (Gateway.env)
     compile_cache: str | None = None  # the image's filled Node compile cache (its clawfleet.compile-cache label)
 
     @property
@@ -121,6 +135,8 @@ def host_config(spec: ContainerSpec) -> dict:
         "Mounts": [
             {"Type": "volume", "Source": volume_name(spec.instance_id, "state"), "Target": STATE_DIR},
             {"Type": "volume", "Source": volume_name(spec.instance_id, "secrets"), "Target": SECRETS_DIR},
+            {"Type": "volume", "Source": volume_name(spec.instance_id, "credentials"), "Target": CREDENTIALS_DIR,
+             "ReadOnly": True},
         ],
         "Tmpfs": dict(TMPFS),
         "ReadonlyRootfs": True,
@@ -133,6 +149,25 @@ def host_config(spec: ContainerSpec) -> dict:
         "LogConfig": {"Type": "json-file", "Config": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES}},
         "RestartPolicy": {"Name": "no"},
         "Init": False,  # the image's entrypoint is tini
+    }
+
+
+def seed_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, image: str, version: str) -> dict:
+    """The body of POST /containers/create for the seed container: never started, so it runs
+    nothing and needs no network; it only holds the credentials volume writable for the upload."""
+    return {
+        "Image": image,
+        "User": USER,
+        "Cmd": ["true"],
+        "Labels": labels(instance_id, owner_id, version),
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Mounts": [{"Type": "volume", "Source": volume_name(instance_id, "credentials"),
+                        "Target": CREDENTIALS_DIR}],
+            "ReadonlyRootfs": True,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges:true"],
+        },
     }
 
 

@@ -7,7 +7,10 @@ strangers uses the docker runtime.
 Each gateway runs in a session of its own (it outlives the platform; the next start re-adopts
 it) with its own HOME, XDG_CACHE_HOME, TMPDIR, working directory, state dir and log files under
 DATA_DIR/instances/<id>/, and an environment built from scratch: the platform's own variables
-(CLAWFLEET_SECRET_KEYS among them) never reach it.
+(CLAWFLEET_SECRET_KEYS among them) never reach it. Its gateway token and bot token are files
+(0600) in its secrets/ directory, rewritten before each start, not variables, which any process
+of the same user could read in /proc/<pid>/environ. The files are no secret from the other
+gateways either (one OS user): that is what "single trusted operator" means here.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 import structlog
 
 from db.private_files import private_dir
-from provisioner.openclaw.config import write_config
+from provisioner.openclaw.config import write_config, write_secret_files
 from provisioner.openclaw.gateway import Placement, build_gateway, placement_env
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.ports import can_bind
@@ -119,6 +122,7 @@ class ProcessRuntime(Runtime):
         place = placement(home)
         gateway = build_gateway(request, place)
         self.write_config(gateway.config, place.config_path)
+        write_secret_files(place.secrets_dir, gateway.secret_files)  # today's tokens: rotated at each start
         env = self._own_env(instance_id) | gateway.env
         with open_log(self.gateway_log(instance_id)) as out:
             process = await asyncio.create_subprocess_exec(
@@ -223,6 +227,7 @@ class ProcessRuntime(Runtime):
         home = self.instance_dir(instance_id)
         if not home.exists():
             return
+        await asyncio.to_thread(shutil.rmtree, placement(home).secrets_dir, ignore_errors=True)  # kept data has none
         if keep_data:
             private_dir(self.deleted_dir)
             home.rename(self.deleted_dir / f"{instance_id}-{int(time.time())}")
@@ -265,7 +270,8 @@ def placement(instance_dir: Path) -> Placement:
     """Where a gateway of this runtime lives: on the host's loopback, its state, config and logs
     in its instance dir."""
     return Placement(bind="loopback", state_dir=instance_dir / "state", config_path=instance_dir / "openclaw.json",
-                     log_file=instance_dir / "logs" / "openclaw.log", heap_mb=LEAN_HEAP_MB)
+                     log_file=instance_dir / "logs" / "openclaw.log", secrets_dir=instance_dir / "secrets",
+                     heap_mb=LEAN_HEAP_MB)
 
 
 # The titles `openclaw gateway run` gives itself: "openclaw" while it loads, then

@@ -105,6 +105,41 @@ def test_webhook_mode_needs_its_secret(monkeypatch) -> None:
         load_settings()
 
 
+def test_the_key_ring_can_come_from_a_file(monkeypatch, tmp_path) -> None:
+    from db.keyfile import key_file, load_keyring
+    from db.sealing import generate_key
+
+    first, second = generate_key(), generate_key()
+    path = tmp_path / "run" / "clawfleet_secret_keys"  # as compose mounts a Docker secret
+    path.parent.mkdir()
+    path.write_text(f"# the first seals\n{first}\n\n{second}\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("CLAWFLEET_SECRET_KEYS_FILE", str(path))
+    settings = load_settings()
+    assert [key.get_secret_value() for key in settings.secret_keys] == [first, second]
+    assert first not in repr(settings)
+    ring = load_keyring(settings.data_dir, [key.get_secret_value() for key in settings.secret_keys])
+    assert ring.primary_id == load_keyring(tmp_path / "other", [first]).primary_id
+    assert not key_file(settings.data_dir).exists()  # nothing generated: the file's keys are the ring
+
+
+@pytest.mark.parametrize(("content", "also_in_env", "expected"), [
+    (None, False, "CLAWFLEET_SECRET_KEYS_FILE: cannot read .*No such file"),
+    ("# only a comment\n\n", False, "CLAWFLEET_SECRET_KEYS_FILE: .* holds no key"),
+    ("a-key\n", True, "CLAWFLEET_SECRET_KEYS or CLAWFLEET_SECRET_KEYS_FILE, not both"),
+])
+def test_a_key_file_that_cannot_be_used_stops_start_up(monkeypatch, tmp_path, content, also_in_env,
+                                                         expected) -> None:
+    path = tmp_path / "secret.keys"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("CLAWFLEET_SECRET_KEYS_FILE", str(path))
+    if also_in_env:
+        monkeypatch.setenv("CLAWFLEET_SECRET_KEYS", "another-key")
+    with pytest.raises(SettingsError, match=expected):
+        load_settings()
+
+
 def test_settings_are_read_only() -> None:
     settings = Settings()
     with pytest.raises(Exception):

@@ -36,7 +36,7 @@ from tests.support.platform_process import (
     kill_all,
     listening_ports,
 )
-from tests.support.waiting import RecordingNotifier, eventually
+from tests.support.waiting import RecordingNotifier, eventually, gateway_ready
 
 OPENAI_KEY = "sk-proj-crashCRASHcrashCRASH0123456789"
 BACKOFF = Backoff(1, 4)  # seconds: 1, 2, 4, 4
@@ -125,14 +125,6 @@ async def _rows(settings: Settings) -> dict[uuid.UUID, Instance]:
         await engine.dispose()
 
 
-async def _ready(endpoint_url: str) -> bool:
-    try:
-        async with aiohttp.ClientSession() as http, http.get(f"{endpoint_url}/readyz") as response:
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
-
-
 def _log_tail(settings: Settings, instance_id: object) -> str:
     path = settings.data_dir / "instances" / str(instance_id) / "logs" / "gateway.log"
     return path.read_text(errors="replace")[-3000:] if path.exists() else "(no gateway log)"
@@ -163,7 +155,7 @@ async def test_a_killed_gateway_is_restarted_with_the_same_data(api: Api, settin
     assert after.port == before.port and after.endpoint_url == before.endpoint_url
     assert marker.read_text() == "still here"  # same state directory, nothing reset
     assert gateways(settings.data_dir / "instances") == {after.id: [after.runtime_state["pid"]]}
-    assert await _ready(after.endpoint_url)
+    assert await gateway_ready(after.endpoint_url)
     body = await _instance(api, instance_id)
     assert body["failure_streak"] == 1 and body["running_since"] and body["status_reason"] is None
     assert api.notifier.sent == []  # a crash that heals is not worth a message

@@ -133,7 +133,8 @@ async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker
     assert int(heap.split("--max-old-space-size=")[1].split()[0]) * 1024 * 1024 < host["Memory"]
     assert set(host["Tmpfs"]) == {"/tmp", "/home/node/.cache"}
     mounts = {m["Destination"]: m for m in shown["Mounts"]}
-    assert set(mounts) == {"/home/node/.openclaw", "/home/node/.config/openclaw"}
+    assert set(mounts) == {"/home/node/.openclaw", "/home/node/.config/openclaw", "/run/secrets"}
+    assert mounts["/run/secrets"]["RW"] is False  # the gateway's secret files (tests/provisioner/runtimes)
     assert all(m["Type"] == "volume" for m in mounts.values())
     assert not any("docker.sock" in (m.get("Source") or "") for m in shown["Mounts"])
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}

@@ -1,7 +1,7 @@
 """The compose deployment end to end: the platform's own image (the top-level Dockerfile) runs in
 a container the way compose.yaml runs it (the engine's socket mounted, the socket's group added,
-user 10001, data in a volume, CLAWFLEET_DOCKER_ENDPOINT=network), and the test drives it through
-its published REST API from the host.
+user 10001, data in a volume, the key ring a Docker secret file, CLAWFLEET_DOCKER_ENDPOINT=network),
+and the test drives it through its published REST API from the host.
 
 The platform joins each instance's network and reaches the gateway at the container's address:
 no published port is used for health, and nothing but the two containers shares that network.
@@ -30,6 +30,8 @@ from tests.support.services import service_missing
 
 OPENAI_KEY = "sk-proj-composeCOMPOSE0123456789abc"
 NOWHERE = "http://127.0.0.1:9/v1"  # the gateway container's own loopback: nothing leaves
+KEYS_IN_CONTAINER = "/run/secrets/clawfleet_secret_keys"  # compose.yaml's secret
+PLATFORM_UID = 10001  # the Dockerfile's user
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,17 @@ def _engine_socket(url: str | None) -> str:
 
 
 @pytest.fixture
-async def platform(docker, docker_engine, openclaw_image, platform_tag):
+def key_ring(tmp_path) -> tuple[str, str]:
+    """The secret keys file compose mounts (its `secrets:`), readable by the platform's user only."""
+    key, path = generate_key(), tmp_path / "secret.keys"
+    path.write_text(f"{key}\n")
+    path.chmod(0o600)
+    os.chown(path, PLATFORM_UID, PLATFORM_UID)  # compose bind-mounts it with the host's owner and mode
+    return key, str(path)
+
+
+@pytest.fixture
+async def platform(docker, docker_engine, openclaw_image, platform_tag, key_ring):
     """The platform's container, as compose.yaml runs it; removed with what it made."""
     socket_path, port, suffix = _engine_socket(docker_engine), free_port(), uuid.uuid4().hex[:8]
     volume = await docker.volumes.create({"Name": f"clawfleet-compose-test-{suffix}"})
@@ -63,11 +75,12 @@ async def platform(docker, docker_engine, openclaw_image, platform_tag):
         "Image": platform_tag,
         "Env": [f"{key}={value}" for key, value in {
             "CLAWFLEET_RUNTIME": "docker", "CLAWFLEET_DOCKER_ENDPOINT": "network",
-            "CLAWFLEET_OPENCLAW_IMAGE": openclaw_image, "CLAWFLEET_SECRET_KEYS": generate_key(),
+            "CLAWFLEET_OPENCLAW_IMAGE": openclaw_image, "CLAWFLEET_SECRET_KEYS_FILE": KEYS_IN_CONTAINER,
             "CLAWFLEET_PROVIDER_URLS": f"openai={NOWHERE}", "CLAWFLEET_START_TIMEOUT_S": "150",
         }.items()],
         "HostConfig": {
-            "Binds": [f"{socket_path}:/var/run/docker.sock", f"{volume.name}:/data"],
+            "Binds": [f"{socket_path}:/var/run/docker.sock", f"{volume.name}:/data",
+                      f"{key_ring[1]}:{KEYS_IN_CONTAINER}:ro"],
             "GroupAdd": [str(os.stat(socket_path).st_gid)],  # compose.yaml: group_add DOCKER_GID
             "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]},
         },
@@ -103,9 +116,12 @@ async def _until_it_answers(api: RemoteApi, container) -> None:
     pytest.fail(f"the platform's container did not answer /healthz:\n{logs}")
 
 
-async def test_the_platform_in_a_container_deploys_through_the_instance_network(platform, docker) -> None:
+async def test_the_platform_in_a_container_deploys_through_the_instance_network(platform, docker,
+                                                                                key_ring) -> None:
     api, container, made = platform
-    platform_id = (await container.show())["Id"]
+    shown = await container.show()
+    platform_id = shown["Id"]
+    assert key_ring[0] not in json.dumps(shown)  # the key ring is a file, not in the platform's Env
     await api.sign_up()
     status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
     assert status == 202, created
@@ -129,6 +145,7 @@ async def test_the_platform_in_a_container_deploys_through_the_instance_network(
     assert status == 200 and logs.strip() and OPENAI_KEY not in logs
     platform_logs = "".join(await container.log(stdout=True, stderr=True))
     assert OPENAI_KEY not in platform_logs
+    assert "generated a secret key" not in platform_logs  # the mounted file's key seals
 
     assert (await api.call("DELETE", f"/api/instances/{created['id']}?purge=true"))[0] == 202
     assert (await api.progress(created["id"]))[-1]["done"]

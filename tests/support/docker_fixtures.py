@@ -14,7 +14,7 @@ import pytest
 from aiodocker.volumes import DockerVolume
 
 from clawfleet.settings import DEFAULT_OPENCLAW_VERSION, load_settings
-from provisioner.runtimes.docker_spec import container_name, network_name, volume_name
+from provisioner.runtimes.docker_spec import container_name, network_name, seed_name, volume_name
 from tests.support.services import service_missing
 
 OPENCLAW_IMAGE = f"clawfleet/openclaw:{DEFAULT_OPENCLAW_VERSION}"
@@ -60,9 +60,11 @@ async def remove_everything_of(docker: aiodocker.Docker, instance_ids: list[uuid
     failed test leaves nothing behind; what is already gone is skipped."""
     for instance_id in instance_ids:
         for remove in (lambda: docker.containers.container(container_name(instance_id)).delete(force=True),
+                       lambda: docker.containers.container(seed_name(instance_id)).delete(force=True),
                        lambda: _delete_network(docker, network_name(instance_id)),
                        lambda: DockerVolume(docker, volume_name(instance_id, "state")).delete(),
-                       lambda: DockerVolume(docker, volume_name(instance_id, "secrets")).delete()):
+                       lambda: DockerVolume(docker, volume_name(instance_id, "secrets")).delete(),
+                       lambda: DockerVolume(docker, volume_name(instance_id, "credentials")).delete()):
             try:
                 await remove()
             except aiodocker.DockerError:

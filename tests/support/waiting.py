@@ -7,6 +7,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import aiohttp
+
 
 async def eventually(check: Callable[[], object], timeout: float = 10, what: Callable[[], str] = str) -> None:
     """Until `check()` (sync or async) is truthy; after `timeout` seconds, fail saying `what()`."""
@@ -20,6 +22,15 @@ async def eventually(check: Callable[[], object], timeout: float = 10, what: Cal
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f} s. {what()}")
         await asyncio.sleep(0.05)
+
+
+async def gateway_ready(endpoint_url: str) -> bool:
+    """Whether the gateway at endpoint_url answers /readyz with 200 now."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{endpoint_url}/readyz") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
 
 
 class RecordingNotifier:

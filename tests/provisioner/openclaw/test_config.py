@@ -1,5 +1,6 @@
-"""The generated openclaw.json: its content, no secret in it, and every variant the generator can
-produce accepted by the real `openclaw config validate` of the pinned release."""
+"""The generated openclaw.json: its content, no secret in it, the secret files beside it, and
+every variant the generator can produce accepted by the real `openclaw config validate` of the
+pinned release."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from provisioner.openclaw.config import (
     GatewaySpec,
     render_config,
     secret_env,
+    secret_files,
     write_config,
+    write_secret_files,
 )
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.providers import PROVIDERS, get_provider
@@ -38,13 +41,18 @@ CLI_SLOTS = min(8, 2 * (os.cpu_count() or 1))
 
 def _spec(tmp: Path, **fields: Any) -> GatewaySpec:
     values: dict[str, Any] = dict(port=20001, provider="openai", model="gpt-5.5", state_dir=tmp / "state",
-                                  log_file=tmp / "logs" / "openclaw.log")
+                                  log_file=tmp / "logs" / "openclaw.log", secrets_dir=tmp / "secrets")
     values.update(fields)
     return GatewaySpec(**values)
 
 
 def _ref(variable: str) -> dict[str, str]:
     return {"source": "env", "provider": "clawfleet", "id": variable}
+
+
+def _gateway_token_provider(tmp: Path) -> dict[str, Any]:
+    return {"clawfleet-gateway-token": {"source": "file", "path": str(tmp / "secrets" / "gateway-token"),
+                                        "mode": "singleValue"}}
 
 
 # -- content ------------------------------------------------------------------------------------
@@ -55,7 +63,8 @@ def test_the_plainest_instance_in_full(tmp_path) -> None:
             "mode": "local",
             "port": 20001,
             "bind": "loopback",
-            "auth": {"mode": "token", "token": _ref("OPENCLAW_GATEWAY_TOKEN")},
+            "auth": {"mode": "token", "token": {"source": "file", "provider": "clawfleet-gateway-token",
+                                                "id": "value"}},
             "controlUi": {"enabled": True},
         },
         "agents": {"defaults": {"model": {"primary": "openai/gpt-5.5"},
@@ -67,7 +76,8 @@ def test_the_plainest_instance_in_full(tmp_path) -> None:
         "logging": {"file": str(tmp_path / "logs" / "openclaw.log"), "maxFileBytes": 10 * 1024 * 1024},
         "plugins": {"allow": ["openai", "memory-core"]},
         "update": {"checkOnStart": False},
-        "secrets": {"providers": {"clawfleet": {"source": "env", "allowlist": ["OPENCLAW_GATEWAY_TOKEN"]}}},
+        # no env provider: a bundled provider's plugin reads its key variable itself
+        "secrets": {"providers": _gateway_token_provider(tmp_path)},
     }
 
 
@@ -75,14 +85,14 @@ def test_known_owner_is_allowlisted_and_the_bot_api_is_pointed_at(tmp_path) -> N
     config = render_config(_spec(tmp_path, telegram=True, telegram_allow_from=OWNER, telegram_api_root=FAKE_BOT_API))
     assert config["channels"] == {"telegram": {
         "enabled": True,
-        "botToken": _ref("TELEGRAM_BOT_TOKEN"),
+        "tokenFile": str(tmp_path / "secrets" / "telegram-bot-token"),
         "groupPolicy": "disabled",
         "dmPolicy": "allowlist",
         "allowFrom": [OWNER],
         "apiRoot": FAKE_BOT_API,
     }}
     assert config["plugins"]["allow"] == ["openai", "telegram", "memory-core"]
-    assert config["secrets"]["providers"]["clawfleet"]["allowlist"] == ["OPENCLAW_GATEWAY_TOKEN", "TELEGRAM_BOT_TOKEN"]
+    assert config["secrets"]["providers"] == _gateway_token_provider(tmp_path)
 
 
 def test_unknown_owner_means_pairing_and_telegrams_own_api(tmp_path) -> None:
@@ -126,7 +136,8 @@ def test_external_providers_are_declared_with_their_key_by_reference(
     }}
     assert config["agents"]["defaults"]["model"]["primary"] == f"{openclaw_id}/{table.default_model}"
     assert config["plugins"]["allow"] == ["memory-core"]  # never empty: empty means "load all 40"
-    assert config["secrets"]["providers"]["clawfleet"]["allowlist"] == ["OPENCLAW_GATEWAY_TOKEN", table.key_env]
+    assert config["secrets"]["providers"] == {"clawfleet": {"source": "env", "allowlist": [table.key_env]},
+                                              **_gateway_token_provider(tmp_path)}
     pointed = render_config(_spec(tmp_path, provider=provider, model=table.default_model, provider_base_url=FAKE_MODEL))
     assert pointed["models"]["providers"][openclaw_id]["baseUrl"] == FAKE_MODEL
 
@@ -154,20 +165,23 @@ def test_bad_specs_are_refused(tmp_path) -> None:
 
 # -- secrets ------------------------------------------------------------------------------------
 
-def _env_refs(node: object) -> list[str]:
-    """Every env SecretRef's variable in a config, wherever it sits."""
+def _refs(node: object, source: str) -> list[dict[str, str]]:
+    """Every SecretRef of this source in a config, wherever it sits."""
     if isinstance(node, dict):
-        if node.get("source") == "env" and "id" in node:
-            return [node["id"]]
-        return [found for value in node.values() for found in _env_refs(value)]
+        if node.get("source") == source and "id" in node and "provider" in node:
+            return [node]
+        return [found for value in node.values() for found in _refs(value, source)]
     if isinstance(node, list):
-        return [found for value in node for found in _env_refs(value)]
+        return [found for value in node for found in _refs(value, source)]
     return []
 
 
 def _secrets(spec: GatewaySpec) -> dict[str, str]:
-    return secret_env(spec, SecretStr(CANARY_KEY), SecretStr(CANARY_GATEWAY),
-                      SecretStr(CANARY_BOT) if spec.telegram else None)
+    return secret_env(spec, SecretStr(CANARY_KEY))
+
+
+def _files(spec: GatewaySpec) -> dict[str, str]:
+    return secret_files(spec, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT) if spec.telegram else None)
 
 
 def test_no_variant_holds_a_secret_and_every_ref_is_supplied(tmp_path) -> None:
@@ -176,14 +190,19 @@ def test_no_variant_holds_a_secret_and_every_ref_is_supplied(tmp_path) -> None:
         text = json.dumps(config)
         for canary in (CANARY_KEY, CANARY_BOT, CANARY_GATEWAY, "sk-canary", "CANARY"):
             assert canary not in text
-        env = _secrets(spec)
-        referenced = _env_refs(config)
-        allowlist = config["secrets"]["providers"]["clawfleet"]["allowlist"]
-        assert sorted(referenced) == sorted(allowlist)  # the env provider may read these and no others
+        env, files, providers = _secrets(spec), _files(spec), config["secrets"]["providers"]
+        referenced = [ref["id"] for ref in _refs(config, "env")]
+        if referenced:  # the env provider may read these and no others
+            assert sorted(referenced) == sorted(providers["clawfleet"]["allowlist"])
         assert set(referenced) <= set(env)  # and the runtime supplies every one of them
         # the only variable not referenced is a bundled provider's key, which its plugin reads itself
         provider = get_provider(spec.provider)
         assert set(env) - set(referenced) <= ({provider.key_env} if provider.bundled else set())
+        # every file the config reads is one the runtime writes into the secrets dir, and no other
+        read = [Path(providers[ref["provider"]]["path"]) for ref in _refs(config, "file")]
+        if spec.telegram:
+            read.append(Path(config["channels"]["telegram"]["tokenFile"]))
+        assert sorted(read) == sorted(spec.secrets_dir / name for name in files)
 
 
 def test_write_config_is_private_and_atomic(tmp_path) -> None:
@@ -197,15 +216,25 @@ def test_write_config_is_private_and_atomic(tmp_path) -> None:
     assert CANARY_BOT not in path.read_text()
 
 
-def test_secret_env_carries_exactly_the_secrets(tmp_path) -> None:
+def test_only_the_provider_key_is_in_the_environment_the_tokens_are_files(tmp_path) -> None:
     spec = _spec(tmp_path, provider="kimi-coding", model="kimi-for-coding", telegram=True)
-    assert _secrets(spec) == {"KIMI_API_KEY": CANARY_KEY, "OPENCLAW_GATEWAY_TOKEN": CANARY_GATEWAY,
-                              "TELEGRAM_BOT_TOKEN": CANARY_BOT}
-    plain = _spec(tmp_path)
-    assert secret_env(plain, SecretStr(CANARY_KEY), SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT)) == {
-        "OPENAI_API_KEY": CANARY_KEY, "OPENCLAW_GATEWAY_TOKEN": CANARY_GATEWAY}  # no channel, no bot token
+    assert _secrets(spec) == {"KIMI_API_KEY": CANARY_KEY}
+    assert _files(spec) == {"gateway-token": CANARY_GATEWAY, "telegram-bot-token": CANARY_BOT}
+    plain = _spec(tmp_path)  # no channel, no bot token
+    assert secret_files(plain, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT)) == {"gateway-token": CANARY_GATEWAY}
     with pytest.raises(ValueError, match="bot token"):
-        secret_env(spec, SecretStr(CANARY_KEY), SecretStr(CANARY_GATEWAY), None)
+        secret_files(spec, SecretStr(CANARY_GATEWAY), None)
+
+
+def test_secret_files_are_private_single_linked_and_exactly_todays(tmp_path, permissive_umask) -> None:
+    directory = tmp_path / "instance" / "secrets"
+    write_secret_files(directory, {"gateway-token": "old", "telegram-bot-token": "555:old"})
+    write_secret_files(directory, {"gateway-token": "new"})  # the bot token was removed: so is its file
+    assert sorted(os.listdir(directory)) == ["gateway-token"]
+    path = directory / "gateway-token"
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_nlink == 1 and not path.is_symlink()
 
 
 # -- every variant against the real CLI ---------------------------------------------------------
@@ -237,6 +266,7 @@ async def _run_openclaw(install: OpenClawInstall, specs: list[GatewaySpec], *arg
     async def run(spec: GatewaySpec) -> tuple[GatewaySpec, int, str]:
         home = spec.state_dir.parent
         write_config(render_config(spec), home / "openclaw.json")
+        write_secret_files(spec.secrets_dir, _files(spec) if with_secrets else {})
         env = {**install.env(), "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "LANG": "C.UTF-8",
                "OPENCLAW_STATE_DIR": str(spec.state_dir), "OPENCLAW_CONFIG_PATH": str(home / "openclaw.json"),
                **(_secrets(spec) if with_secrets else {})}
@@ -288,10 +318,10 @@ async def test_config_validate_does_reject_a_broken_file(tmp_path, openclaw_inst
     assert process.returncode != 0 and b"bogus" in output
 
 
-async def test_every_secret_resolves_from_secret_env_and_none_is_plaintext(
+async def test_every_secret_resolves_from_its_variable_or_file_and_none_is_plaintext(
         tmp_path, openclaw_install) -> None:
-    # `secrets audit --check` resolves every SecretRef against the environment and looks for
-    # plaintext secrets: clean with exactly secret_env's variables, unresolved without them.
+    # `secrets audit --check` resolves every SecretRef and looks for plaintext secrets: clean with
+    # exactly secret_env's variables and secret_files' files, unresolved without them.
     # With Telegram on, each provider's config holds every kind of ref it can have.
     specs = [_spec(tmp_path / provider.id, provider=provider.id, model=provider.default_model,
                    telegram=True, telegram_allow_from=OWNER, telegram_api_root=FAKE_BOT_API)
@@ -299,7 +329,8 @@ async def test_every_secret_resolves_from_secret_env_and_none_is_plaintext(
     results = await _run_openclaw(openclaw_install, specs, "secrets", "audit", "--check")
     assert _failures(results, lambda code, output: code == 0 and "plaintext=0, unresolved=0" in output) == []
     missing = await _run_openclaw(openclaw_install, [specs[-1]], "secrets", "audit", "--check", with_secrets=False)
-    assert _failures(missing, lambda code, output: code != 0 and "TELEGRAM_BOT_TOKEN" in output) == []
+    # (the audit covers SecretRefs, not channels.telegram.tokenFile: the gateway tests read that one)
+    assert _failures(missing, lambda code, output: code != 0 and "clawfleet-gateway-token" in output) == []
 
 
 async def test_lean_profile_loads_only_the_needed_plugins(tmp_path, openclaw_install) -> None:

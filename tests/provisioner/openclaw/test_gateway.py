@@ -1,5 +1,5 @@
-"""One gateway, as each runtime launches it: its whole config, environment and port from a
-LaunchRequest and the runtime's placement, by dict equality."""
+"""One gateway, as each runtime launches it: its whole config, environment, secret files and port
+from a LaunchRequest and the runtime's placement, by dict equality."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from provisioner.runtimes.base import LaunchRequest
 INSTANCE = uuid.UUID("5b0d6f2e-8a51-4a07-9a52-2f3c1c7e9d10")
 FAKE_MODEL = "http://127.0.0.1:8888/v1"
 FAKE_BOT_API = "http://127.0.0.1:9999"
-TOKEN_REF = {"source": "env", "provider": "clawfleet", "id": "OPENCLAW_GATEWAY_TOKEN"}
+TOKEN_REF = {"source": "file", "provider": "clawfleet-gateway-token", "id": "value"}
 OPENAI_MODELS = [{"id": model, "name": model} for model in get_provider("openai").models]
 
 
@@ -38,15 +38,16 @@ def test_the_process_runtimes_gateway_listens_on_loopback_in_its_instance_dir() 
             "logging": {"file": f"{home}/logs/openclaw.log", "maxFileBytes": 10 * 1024 * 1024},
             "plugins": {"allow": ["openai", "memory-core"]},
             "update": {"checkOnStart": False},
-            "secrets": {"providers": {"clawfleet": {"source": "env", "allowlist": ["OPENCLAW_GATEWAY_TOKEN"]}}},
+            "secrets": {"providers": {"clawfleet-gateway-token": {
+                "source": "file", "path": f"{home}/secrets/gateway-token", "mode": "singleValue"}}},
         },
         env={
             "OPENCLAW_STATE_DIR": f"{home}/state",
             "OPENCLAW_CONFIG_PATH": f"{home}/openclaw.json",  # beside the state dir, not in it
             "NODE_OPTIONS": "--max-old-space-size=384 --max-semi-space-size=8",  # lean, whatever the memory
             "OPENAI_API_KEY": "sk-proj-x",
-            "OPENCLAW_GATEWAY_TOKEN": "gw-token",
         },
+        secret_files={"gateway-token": "gw-token"},
         port=20007,
     )
 
@@ -66,19 +67,18 @@ def test_the_docker_runtimes_gateway_listens_on_the_containers_own_port() -> Non
             "plugins": {"allow": ["openai", "telegram", "memory-core"]},
             "update": {"checkOnStart": False},
             "channels": {"telegram": {
-                "enabled": True, "botToken": {"source": "env", "provider": "clawfleet", "id": "TELEGRAM_BOT_TOKEN"},
+                "enabled": True, "tokenFile": "/run/secrets/telegram-bot-token",
                 "groupPolicy": "disabled", "dmPolicy": "allowlist", "allowFrom": [4242], "apiRoot": FAKE_BOT_API}},
-            "secrets": {"providers": {"clawfleet": {"source": "env",
-                                                    "allowlist": ["OPENCLAW_GATEWAY_TOKEN", "TELEGRAM_BOT_TOKEN"]}}},
+            "secrets": {"providers": {"clawfleet-gateway-token": {
+                "source": "file", "path": "/run/secrets/gateway-token", "mode": "singleValue"}}},
         },
         env={
             "OPENCLAW_STATE_DIR": "/home/node/.openclaw",
             "OPENCLAW_CONFIG_PATH": "/home/node/.openclaw/openclaw.json",
             "NODE_OPTIONS": "--max-old-space-size=1152 --max-semi-space-size=8",  # 3/4 of the container's memory
-            "OPENAI_API_KEY": "sk-proj-x",
-            "OPENCLAW_GATEWAY_TOKEN": "gw-token",
-            "TELEGRAM_BOT_TOKEN": "555:bot",
+            "OPENAI_API_KEY": "sk-proj-x",  # until the platform's model gateway holds provider keys
         },
+        secret_files={"gateway-token": "gw-token", "telegram-bot-token": "555:bot"},
         port=18789,  # inside; the request's port is the host's side of the publication
     )
 
@@ -87,4 +87,4 @@ def test_the_cli_gets_the_gateways_variables_without_its_secrets() -> None:
     place = process.placement(Path("/data/instances/x"))
     gateway = build_gateway(_request(), place)
     assert placement_env(place) == {name: value for name, value in gateway.env.items()
-                                    if name not in ("OPENAI_API_KEY", "OPENCLAW_GATEWAY_TOKEN")}
+                                    if name != "OPENAI_API_KEY"}

@@ -19,6 +19,8 @@ from provisioner.runtimes.docker_spec import (
     network_config,
     network_name,
     placement,
+    seed_config,
+    seed_name,
     volume_name,
 )
 from provisioner.runtimes.subnets import PoolExhausted, next_subnet
@@ -31,15 +33,16 @@ def test_names_are_deterministic_dns_safe_and_distinct() -> None:
     other = uuid.UUID("7d1e2a60-0000-4000-8000-000000000001")
     assert container_name(INSTANCE) == container_name(INSTANCE)
     names = {container_name(INSTANCE), network_name(INSTANCE), volume_name(INSTANCE, "state"),
-             volume_name(INSTANCE, "secrets"), container_name(other)}
-    assert len(names) == 5
+             volume_name(INSTANCE, "secrets"), volume_name(INSTANCE, "credentials"), seed_name(INSTANCE),
+             container_name(other)}
+    assert len(names) == 7
     assert all(re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", name) for name in names)
 
 
 def test_the_container_is_hardened_and_labelled() -> None:
     spec = ContainerSpec(INSTANCE, OWNER, "clawfleet/openclaw:2026.9.6", "0.1.0", host_port=20007,
-                         memory_mb=1536, cpus=1.5, env={**placement_env(placement(1536)), "OPENAI_API_KEY": "sk-proj-x",
-                                                        "OPENCLAW_GATEWAY_TOKEN": "t"},
+                         memory_mb=1536, cpus=1.5,
+                         env={**placement_env(placement(1536)), "OPENAI_API_KEY": "sk-proj-x"},
                          compile_cache="/app/compile-cache")
     net = network_name(INSTANCE)
     assert container_config(spec) == {
@@ -52,7 +55,6 @@ def test_the_container_is_hardened_and_labelled() -> None:
             "NODE_OPTIONS=--max-old-space-size=1152 --max-semi-space-size=8",
             "OPENAI_API_KEY=sk-proj-x",
             "OPENCLAW_CONFIG_PATH=/home/node/.openclaw/openclaw.json",
-            "OPENCLAW_GATEWAY_TOKEN=t",
             "OPENCLAW_STATE_DIR=/home/node/.openclaw",
             "TMPDIR=/tmp",
             "XDG_CACHE_HOME=/home/node/.cache",
@@ -68,6 +70,9 @@ def test_the_container_is_hardened_and_labelled() -> None:
             "Mounts": [
                 {"Type": "volume", "Source": volume_name(INSTANCE, "state"), "Target": "/home/node/.openclaw"},
                 {"Type": "volume", "Source": volume_name(INSTANCE, "secrets"), "Target": "/home/node/.config/openclaw"},
+                # the gateway's secret files: read-only for it, written by the seed container
+                {"Type": "volume", "Source": volume_name(INSTANCE, "credentials"), "Target": "/run/secrets",
+                 "ReadOnly": True},
             ],
             "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m",
                       "/home/node/.cache": "rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700"},
@@ -83,6 +88,22 @@ def test_the_container_is_hardened_and_labelled() -> None:
             "Init": False,
         },
         "NetworkingConfig": {"EndpointsConfig": {net: {}}},
+    }
+
+
+def test_the_seed_container_holds_only_the_credentials_volume_and_runs_nothing() -> None:
+    assert seed_config(INSTANCE, OWNER, "clawfleet/openclaw:2026.9.6", "0.1.0") == {
+        "Image": "clawfleet/openclaw:2026.9.6",
+        "User": "1000:1000",
+        "Cmd": ["true"],  # never started: the engine writes the files while it is only created
+        "Labels": labels(INSTANCE, OWNER, "0.1.0"),
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Mounts": [{"Type": "volume", "Source": volume_name(INSTANCE, "credentials"), "Target": "/run/secrets"}],
+            "ReadonlyRootfs": True,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges:true"],
+        },
     }
 
 
