@@ -1,0 +1,138 @@
+"""Input a client could send that once broke a route: each gets a 400 naming the field, never a
+500, and leaves no error in the log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from tests.support.api_client import Api, running_api
+from tests.support.memory_runtime import MemoryRuntime
+from tests.web.raw_http import RawAnswer, raw_request
+
+OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
+PASSWORD = "correct horse battery"
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@pytest.fixture
+def no_errors_logged(caplog):
+    """Fails the test if anything was logged as an error: our own events or aiohttp's records."""
+    with structlog.testing.capture_logs() as events:
+        yield
+    ours = [event for event in events if event["log_level"] in ("error", "exception", "critical")]
+    theirs = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert not ours and not theirs, (ours, [record.getMessage() for record in theirs])
+
+
+@pytest.fixture
+async def api(settings_for, sessions, no_errors_logged):
+    runtime = MemoryRuntime()
+    async with running_api(settings_for(), runtime) as api:
+        await api.sign_up()
+        yield api
+    await runtime.close()
+
+
+@pytest.fixture
+async def webhook_api(settings_for, sessions, telegram, no_errors_logged):
+    """The platform with its bot in webhook mode."""
+    bot = telegram.add_bot(username="clawfleet_bot")
+    runtime = MemoryRuntime()
+    settings = settings_for(telegram_bot_token=bot.token, telegram_mode="webhook",
+                            telegram_webhook_secret=SecretStr(WEBHOOK_SECRET), public_url="http://127.0.0.1:9")
+    async with running_api(settings, runtime) as api:
+        yield api
+    await runtime.close()
+
+
+async def _send(api: Api, method: str, path: str, body: bytes, headers: dict[str, bytes] | None = None,
+                *, token: bool = True) -> RawAnswer:
+    fields = {"Content-Type": b"application/json"}
+    if token:
+        fields["Authorization"] = f"Bearer {api.token}".encode()
+    fields.update(headers or {})
+    return await raw_request(api.server.host, api.server.port, method, path, headers=fields, body=body)
+
+
+def _refused(answer: RawAnswer, field: str, status: int = 400) -> dict:
+    assert answer.status == status, answer
+    error = answer.json()["error"]
+    assert error["field"] == field, error
+    return error
+
+
+# -- the body ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("depth", "field"), [(20_000, "body"), (33, "email")])
+async def test_deeply_nested_json_is_refused(api: Api, depth: int, field: str) -> None:
+    """Deeper than the parser goes (RecursionError), and deeper than MAX_DEPTH but parseable."""
+    deep = b"[" * depth + b"]" * depth
+    body = deep if field == "body" else b'{"email": ' + deep + b', "password": "correct horse battery"}'
+    error = _refused(await _send(api, "POST", "/api/auth/register", body, token=False), field)
+    assert "nested too deeply" in error["message"]
+
+
+async def test_a_body_over_the_size_limit_is_a_413(api: Api) -> None:
+    """64 KiB at most: the largest request of the API is a few keys and tokens."""
+    big = json.dumps({"email": "ada@example.com", "password": "p" * 100_000}).encode()
+    answer = await _send(api, "POST", "/api/auth/register", big, token=False)
+    assert answer.status == 413 and answer.json()["error"]["code"] == "request_entity_too_large"
+
+    async def chunks():  # no Content-Length: the reader counts as it goes
+        for start in range(0, len(big), 4096):
+            yield big[start:start + 4096]
+
+    async with api.http.post(api.url("/api/auth/register"), data=chunks(),
+                             headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 413
+
+
+async def test_a_5000_digit_integer_is_refused_naming_its_field(api: Api) -> None:
+    body = b'{"model_provider": "openai", "api_key": "%s", "telegram_user_id": %s}' % (
+        OPENAI_KEY.encode(), b"7" * 5000)
+    error = _refused(await _send(api, "POST", "/api/instances", body), "telegram_user_id")
+    assert "64" in error["message"]
+
+
+async def test_a_bogus_charset_is_refused(api: Api) -> None:
+    body = json.dumps({"email": "ada@example.com", "password": PASSWORD}).encode()
+    answer = await _send(api, "POST", "/api/auth/register", body,
+                         {"Content-Type": b"application/json; charset=bogus"}, token=False)
+    error = _refused(answer, "Content-Type")
+    assert "UTF-8" in error["message"]
+
+
+async def test_a_body_that_is_not_utf8_or_does_not_decompress_is_refused(api: Api) -> None:
+    answer = await _send(api, "POST", "/api/auth/register", b'{"email": "\xff@example.com"}', token=False)
+    _refused(answer, "body")
+    answer = await _send(api, "POST", "/api/auth/register", b"not gzip", {"Content-Encoding": b"gzip"}, token=False)
+    _refused(answer, "body")
+
+
+@pytest.mark.parametrize("route", ["/api/auth/register", "/api/auth/login"])
+@pytest.mark.parametrize(("field", "body"), [
+    ("email", '{"email": "ada\\ud800@example.com", "password": "correct horse battery"}'),
+    ("password", '{"email": "ada@example.com", "password": "correct horse \\udfff battery"}'),
+    ("email", '{"email": "ada\\u0000@example.com", "password": "correct horse battery"}'),
+])
+async def test_lone_surrogates_and_nul_in_a_string_are_refused(api: Api, route: str, field: str, body: str) -> None:
+    await api.sign_up("ada@example.com")  # so the login checks the password against a real hash
+    error = _refused(await _send(api, "POST", route, body.encode(), token=False), field)
+    assert "character" in error["message"]
+
+
+# -- the webhook ------------------------------------------------------------------------------
+async def test_a_webhook_body_that_is_no_update_is_refused(webhook_api: Api) -> None:
+    secret = {SECRET_HEADER: WEBHOOK_SECRET.encode()}
+    for body, field in ((b"[" * 100_000, "body"), (b'{"update_id": %s}' % (b"9" * 5000), "update_id"),
+                        (b'{"update_id": true}', "update_id"), (b'{"update_id": 1, "message": 5}', "message"),
+                        (b'{"update_id": 1, "message": {"text": "\\ud800"}}', "message"),
+                        (b'{"update_id": 1, "message": {"text": "no id, no date, no chat"}}', "message"),
+                        (b'{"update_id": 1, "message": {"message_id": 1, "date": 1e30, "chat": {}}}', "message")):
+        answer = await _send(webhook_api, "POST", "/api/webhooks/telegram", body, secret, token=False)
+        _refused(answer, field)
