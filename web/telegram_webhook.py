@@ -12,6 +12,7 @@ from aiohttp import web
 
 from db.errors import InvalidInput
 from web.api.bodies import json_object
+from web.auth import credential_header
 from web.errors import error_response
 from web.keys import CONFIG, SERVICES
 
@@ -28,9 +29,9 @@ async def telegram_update(request: web.Request) -> web.Response:
     secret = request.app[CONFIG].telegram_webhook_secret
     if feed is None or secret is None:
         return error_response(404, "not_found", "The bot does not run in webhook mode here.")
-    given = request.headers.get(SECRET_HEADER, "")
+    given = credential_header(request, SECRET_HEADER)
     if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
-        return error_response(401, "unauthorized", "Wrong or missing secret token.")
+        return error_response(401, "unauthorized", "Wrong or missing secret token.", SECRET_HEADER)
     update = await json_object(request, None, max_bytes=MAX_UPDATE_BYTES)
     if type(update.get("update_id")) is not int:
         raise InvalidInput("A Telegram update has a numeric update_id.", field="update_id")

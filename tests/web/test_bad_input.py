@@ -1,5 +1,5 @@
-"""Input a client could send that once broke a route: each gets a 400 naming the field, never a
-500, and leaves no error in the log."""
+"""Input a client could send that once broke a route: each gets a 400 naming the field (a 401
+for credentials that cannot be read), never a 500, and leaves no error in the log."""
 
 from __future__ import annotations
 
@@ -126,7 +126,25 @@ async def test_lone_surrogates_and_nul_in_a_string_are_refused(api: Api, route: 
     assert "character" in error["message"]
 
 
-# -- the webhook ------------------------------------------------------------------------------
+# -- the headers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [b"Bearer cf_\xff\xfe\xfd", b"Bearer \xc3\x28", b"\xff\xff cf_abc"])
+async def test_an_authorization_header_that_is_not_utf8_is_a_401(api: Api, value: bytes) -> None:
+    answer = await _send(api, "GET", "/api/instances", b"", {"Authorization": value}, token=False)
+    _refused(answer, "Authorization", status=401)
+    # on a route that needs no login, an unreadable token is as good as none
+    answer = await _send(api, "POST", "/api/auth/login",
+                         json.dumps({"email": "nobody@example.com", "password": PASSWORD}).encode(),
+                         {"Authorization": value}, token=False)
+    assert answer.status == 401 and answer.json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("value", [b"webhook-secret-\xff\xfe", b"\xc3\x28", WEBHOOK_SECRET.encode() + b"\x80"])
+async def test_a_webhook_secret_that_is_not_utf8_is_a_401(webhook_api: Api, value: bytes) -> None:
+    update = json.dumps({"update_id": 1}).encode()
+    answer = await _send(webhook_api, "POST", "/api/webhooks/telegram", update, {SECRET_HEADER: value}, token=False)
+    _refused(answer, SECRET_HEADER, status=401)
+
+
 async def test_a_webhook_body_that_is_no_update_is_refused(webhook_api: Api) -> None:
     secret = {SECRET_HEADER: WEBHOOK_SECRET.encode()}
     for body, field in ((b"[" * 100_000, "body"), (b'{"update_id": %s}' % (b"9" * 5000), "update_id"),
