@@ -154,3 +154,28 @@ async def test_a_webhook_body_that_is_no_update_is_refused(webhook_api: Api) -> 
                         (b'{"update_id": 1, "message": {"message_id": 1, "date": 1e30, "chat": {}}}', "message")):
         answer = await _send(webhook_api, "POST", "/api/webhooks/telegram", body, secret, token=False)
         _refused(answer, field)
+
+
+# -- telegram_user_id -------------------------------------------------------------------------
+BAD_TELEGRAM_IDS = ["²", "١٢٣", 10**30, "1" * 30, 2**63, True, False, 1.5, 12.0, -5, 0, "-5", " 12", "12a", [12],
+                    {"id": 12}]
+
+
+async def test_a_bad_telegram_user_id_is_refused(api: Api) -> None:
+    status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
+    assert status == 202, created
+    for value in BAD_TELEGRAM_IDS:
+        create = {"model_provider": "openai", "api_key": OPENAI_KEY, "telegram_user_id": value}
+        status, body = await api.call("POST", "/api/instances", create)
+        assert status == 400 and body["error"]["field"] == "telegram_user_id", (value, body)
+        status, body = await api.call("PUT", f"/api/instances/{created['id']}/config", {"telegram_user_id": value})
+        assert status == 400 and body["error"]["field"] == "telegram_user_id", (value, body)
+
+
+async def test_a_telegram_user_id_that_fits_64_bits_is_taken(api: Api) -> None:
+    status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY,
+                                                                "telegram_user_id": "4242"})
+    assert status == 202 and created["telegram_user_id"] == 4242, created
+    for value in (1, 2**52, 2**63 - 1, str(2**63 - 1)):
+        status, body = await api.call("PUT", f"/api/instances/{created['id']}/config", {"telegram_user_id": value})
+        assert status == 200 and body["instance"]["telegram_user_id"] == int(value), (value, body)
