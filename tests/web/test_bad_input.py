@@ -138,6 +138,19 @@ async def test_an_authorization_header_that_is_not_utf8_is_a_401(api: Api, value
     assert answer.status == 401 and answer.json()["error"]["code"] == "unauthorized"
 
 
+async def test_a_last_event_id_that_is_no_event_id_replays_from_the_start(api: Api) -> None:
+    status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
+    assert status == 202, created
+    [(last_id, _), *_] = (await api.progress_with_ids(created["id"]))[::-1]
+    action = last_id.split(":")[0]
+    for value in (f"{action}:²".encode(), f"{action}:".encode() + b"9" * 5000, f"{action}:{10**30}".encode(),
+                  f"{action}:\xff".encode("latin-1")):
+        answer = await _send(api, "GET", f"/api/instances/{created['id']}/progress", b"",
+                             {"Last-Event-ID": value, "Accept": b"text/event-stream"})
+        assert answer.status == 200, (value, answer)
+        assert b"id: %s:1\r\n" % action.encode() in answer.body, (value, answer)
+
+
 @pytest.mark.parametrize("value", [b"webhook-secret-\xff\xfe", b"\xc3\x28", WEBHOOK_SECRET.encode() + b"\x80"])
 async def test_a_webhook_secret_that_is_not_utf8_is_a_401(webhook_api: Api, value: bytes) -> None:
     update = json.dumps({"update_id": 1}).encode()
