@@ -5,6 +5,7 @@ an error: it is theirs to fix, and anyone could fill the log with it."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -74,3 +75,21 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             return error_response(status, "invalid_input", "The request could not be read: send UTF-8 JSON.")
         log.exception("unhandled error", method=request.method, path=request.path)
         return error_response(500, "internal_error", "Something went wrong on our side. Please try again.")
+
+
+class UnparsedRequestsAsInfo(logging.Filter):
+    """For aiohttp's server logger: a request it cannot parse (a control character in a header,
+    a line too long) is answered 400 before any route runs, and logged as an error with its
+    traceback, for anyone who sends one. It is the client's doing: one info line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        problem = record.exc_info[1] if record.exc_info else None
+        if not isinstance(problem, HttpProcessingError):
+            return True
+        record.msg, record.args = f"{record.getMessage()}: {type(problem).__name__}", ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info = record.exc_text = None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+UNPARSED_REQUESTS_AS_INFO = UnparsedRequestsAsInfo()  # one instance, so adding it twice adds it once
