@@ -123,7 +123,8 @@ async def target(tmp_path_factory) -> AsyncIterator[Target]:
             app_settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("never-5xx"),
                                     telegram_api_url=telegram.api_url, telegram_bot_token=bot.token,
                                     telegram_mode="webhook", telegram_webhook_secret=SecretStr(WEBHOOK_SECRET),
-                                    public_url="http://127.0.0.1:9", start_timeout_s=5)
+                                    public_url="http://127.0.0.1:9", start_timeout_s=5,
+                                    trusted_proxies=["127.0.0.1/32"])  # so X-Forwarded-For is read
             await migrated(app_settings)
             async with running_api(app_settings, runtime) as api:
                 await api.sign_up()
@@ -238,16 +239,21 @@ OTHER_HEADERS = ["Accept", "Content-Type", "Cookie", "Origin", "X-Forwarded-For"
 _event_ids = st.builds(lambda action, seen: action + b":" + seen, st.sampled_from([b"1", b"2", b""]), st.one_of(
     _header_bytes, st.sampled_from(["²", "١٢", "-1", "1.5"]).map(str.encode),
     st.sampled_from([0, 18, 19, 30, 4301, 6000]).map(lambda n: b"9" * n)))
+_hops = st.one_of(st.ip_addresses().map(lambda ip: str(ip).encode()), _header_bytes,
+                  st.sampled_from([b"fe80::1%eth0", b"::ffff:10.0.0.1", b"unknown"]))
+_other_values = st.one_of(_header_bytes, st.lists(_hops, max_size=4).map(b", ".join),
+                          st.sampled_from([b"text/event-stream", b"application/json"]))
 
 
 @settings(FUZZ, max_examples=60)  # each example makes one request per route
 @given(data=st.data())
 async def test_no_other_header_gets_a_5xx_from_any_route(target: Target, data) -> None:
-    """Logged in, so the routes read on; each made-up set of headers goes to every route, with
-    a Last-Event-ID always (the one header a route takes apart)."""
-    values = st.one_of(_header_bytes, st.sampled_from([b"text/event-stream", b"application/json"]))
+    """Logged in, so the routes read on; each made-up set of headers goes to every route: a
+    Last-Event-ID always (the progress stream takes it apart), and X-Forwarded-For is believed
+    (the app trusts loopback as its proxy)."""
     made_up = data.draw(st.fixed_dictionaries({"Last-Event-ID": st.one_of(_event_ids, _header_bytes)},
-                                              optional={name: values for name in OTHER_HEADERS}), label="headers")
+                                              optional={name: _other_values for name in OTHER_HEADERS}),
+                        label="headers")
     for route in target.routes:
         headers = {**await _headers(target, b"application/json"), **made_up}
         await target.send(route, headers, b"{}" if route.method in BODY_METHODS else b"")
