@@ -27,6 +27,7 @@ from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
+from db.errors import InvalidInput
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 
 log = structlog.get_logger(__name__)
@@ -112,8 +113,13 @@ class ProvisioningBot:
         await application.shutdown()
 
     async def feed(self, data: Any) -> None:
-        """One update from the webhook, into the same queue polling fills."""
-        update = Update.de_json(data, self.application.bot)
+        """One update from the webhook, into the same queue polling fills; InvalidInput, naming
+        the update's kind, for a body that does not read as one."""
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception:  # a missing field, a wrong type, a date out of range: the sender's doing
+            kind = next((key for key in data if key != "update_id"), "update_id")
+            raise InvalidInput(f"This is not a Telegram update: {kind} does not read as one.", field=kind) from None
         await self.application.update_queue.put(update)
 
     async def _poll_while_leased(self) -> None:

@@ -15,6 +15,7 @@ from typing import TextIO
 import structlog
 
 from db.redaction import redact
+from web.errors import UNPARSED_REQUESTS_AS_INFO
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -56,3 +57,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console", stream: TextIO 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # we log the migration outcome ourselves
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+    logging.getLogger("aiohttp.server").addFilter(UNPARSED_REQUESTS_AS_INFO)  # anyone can send those

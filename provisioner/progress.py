@@ -66,7 +66,8 @@ def resume_after(last_event_id: str | None, action_seq: int) -> int:
     """The seq a reconnecting client (SSE Last-Event-ID) has seen of the action: 0 unless its
     last event was of this very action."""
     action, _, seq = (last_event_id or "").partition(":")
-    if action != str(action_seq) or not seq.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few enough for a BIGINT
+    if action != str(action_seq) or not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
         return 0
     return int(seq)
 

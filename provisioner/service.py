@@ -386,10 +386,17 @@ def _api_key(provider: Provider, value: object) -> SecretStr:
     return SecretStr(value.strip())
 
 
+MAX_TELEGRAM_ID = 2**63 - 1  # Telegram's ids fit a signed 64-bit integer, as the column does
+
+
 def _telegram_user_id(value: object, *, default: int | None) -> int | None:
+    """A positive whole number, or its ASCII digits: not a bool, a float, "²" (a digit to
+    str.isdigit, but not to int) or anything beyond 64 bits."""
     if value in (None, ""):
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) <= 0:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= len(str(MAX_TELEGRAM_ID)):
+        value = int(value)
+    if type(value) is not int or not 0 < value <= MAX_TELEGRAM_ID:
         raise InvalidInput("telegram_user_id must be your numeric Telegram user id (e.g. 123456789).",
                            field="telegram_user_id")
-    return int(value)
+    return value

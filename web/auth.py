@@ -9,9 +9,19 @@ from db.models import User
 from web.errors import Handler
 from web.keys import SERVICES, USER
 
+AUTHORIZATION = "Authorization"
+
+
+def credential_header(request: web.Request, name: str) -> str:
+    """A header that carries a token or a secret, as sent; "" when absent or when it holds
+    anything but ASCII, as no credential of ours does. aiohttp hands on bytes that are not
+    UTF-8 as lone surrogates, which hashing or comparing would fail to encode."""
+    value = request.headers.get(name, "")
+    return value if value.isascii() else ""
+
 
 def bearer_token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = credential_header(request, AUTHORIZATION).partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
@@ -28,5 +38,5 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 def current_user(request: web.Request) -> User:
     user = request.get(USER)
     if user is None:
-        raise AuthenticationFailed("Log in first: send Authorization: Bearer <token>.")
+        raise AuthenticationFailed("Log in first: send Authorization: Bearer <token>.", field=AUTHORIZATION)
     return user

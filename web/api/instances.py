@@ -89,7 +89,7 @@ async def update_config(request: web.Request) -> web.Response:
     user = current_user(request)
     body = await json_object(request, CREATE_FIELDS)
     if not body:
-        raise InvalidInput(f"Send at least one of: {', '.join(sorted(CREATE_FIELDS))}.")
+        raise InvalidInput(f"Send at least one of: {', '.join(sorted(CREATE_FIELDS))}.", field="body")
     service = _service(request)
     update = await service.update_config(user, request.match_info["id"], InstanceChanges(**body))
     return web.json_response({
