@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 
 REDACTED = "[redacted]"
@@ -25,15 +25,20 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def redact(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """`known`: secret values to mask wherever they appear, for those no pattern recognises
+    (a gateway's own token is random text of no particular shape)."""
+    for pattern, replacement in _PATTERNS:  # first: they keep what is useful (a bot's public id)
         text = pattern.sub(replacement, text)
+    for secret in known:
+        text = text.replace(secret, REDACTED)
     return text
 
 
-async def redacted_lines(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+async def redacted_lines(lines: AsyncIterator[str], known: Iterable[str] = ()) -> AsyncIterator[str]:
     """Each line redacted, for streams that leave the platform (gateway logs); closing this
     closes `lines` too, so a follower that stops reading stops the reading underneath."""
+    known = sorted({secret for secret in known if len(secret) >= 8}, key=len, reverse=True)
     async with aclosing(lines):
         async for line in lines:
-            yield redact(line)
+            yield redact(line, known)

@@ -29,7 +29,7 @@ from db.errors import (
 from db.leases import lock_for_transaction
 from db.models import Instance, User
 from db.redaction import redacted_lines
-from db.sealing import KeyRing, seal_into
+from db.sealing import KeyRing, open_from, seal_into
 from db.status import ACTIVE, COUNTED, LOCKED, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
@@ -68,6 +68,10 @@ class InstanceChanges:
 class ConfigUpdate:
     instance: Instance
     changed: list[str]  # field names whose value changed
+
+
+# Masked by value in an instance's logs, whatever their shape.
+SEALED_SECRETS = ("api_key_sealed", "gateway_secret_sealed", "telegram_bot_token_sealed")
 
 
 class InstanceService:
@@ -253,7 +257,10 @@ class InstanceService:
     async def logs(self, user: User, instance_id: uuid.UUID | str, *, tail: int, follow: bool) -> AsyncIterator[str]:
         """The gateway's log lines, redacted here whatever the runtime: the one place they leave by."""
         instance = await self.get(user, instance_id)
-        return redacted_lines(self.manager.runtime.logs(instance.id, instance.runtime_state, tail, follow))
+        own_secrets = [secret.get_secret_value() for column in SEALED_SECRETS
+                       if (secret := open_from(self.keyring, instance, column)) is not None]
+        return redacted_lines(self.manager.runtime.logs(instance.id, instance.runtime_state, tail, follow),
+                              known=own_secrets)
 
     async def progress(self, user: User, instance_id: uuid.UUID | str, *,
                        last_event_id: str | None = None) -> AsyncIterator[ProgressEvent] | None:

@@ -22,7 +22,9 @@ import aiodocker
 import pytest
 
 from clawfleet.settings import Settings
+from db.models import Instance
 from db.redaction import REDACTED
+from db.sealing import open_from
 from tests.fakes.model import FakeModel
 from tests.support.api_client import Api, migrated, running_api
 from tests.support.docker_fixtures import remove_everything_of
@@ -79,6 +81,24 @@ async def test_every_runtimes_lines_are_redacted_on_the_way_out(settings_for, se
             text = await _logs(api, created["id"], follow=False, sse=sse)
             assert f"{PRINTED}/logs/sk-{REDACTED}:{REDACTED}.log" in text
             assert CANARY_KEY not in text and CANARY_TOKEN.split(":")[1] not in text
+    await runtime.close()
+
+
+async def test_an_instances_own_gateway_token_is_masked_whatever_its_shape(settings_for) -> None:
+    """The gateway token is random text no pattern recognises: its value itself is masked."""
+    runtime = MemoryRuntime()
+    async with running_api(settings_for(), runtime) as api:
+        await api.sign_up()
+        _, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": CANARY_KEY})
+        await api.progress(created["id"])
+        async with api.platform.sessions() as session:
+            row = await session.get(Instance, uuid.UUID(created["id"]))
+        gateway_token = open_from(api.platform.keyring, row, "gateway_secret_sealed").get_secret_value()
+        runtime.logs_by_instance[row.id].append(f"auth token is {gateway_token} (do not share)")
+        for sse in (False, True):
+            text = await _logs(api, created["id"], follow=False, sse=sse)
+            assert f"auth token is {REDACTED} (do not share)" in text
+            assert gateway_token not in text
     await runtime.close()
 
 
