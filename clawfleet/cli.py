@@ -206,9 +206,10 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     configured = [key.get_secret_value() for key in settings.secret_keys]
     path = key_file(settings.data_dir)
     if (args.new_key or args.drop_old) and configured:
+        source = "CLAWFLEET_SECRET_KEYS_FILE" if settings.secret_keys_file else "CLAWFLEET_SECRET_KEYS"
         raise CommandError(
-            "--new-key and --drop-old manage the generated key file, but CLAWFLEET_SECRET_KEYS is set: "
-            "put a new key (clawfleet keys generate) first in CLAWFLEET_SECRET_KEYS, run rotate, "
+            f"--new-key and --drop-old manage the generated key file, but {source} is set: "
+            f"put a new key (clawfleet keys generate) first in {source}, run rotate, "
             "then remove the old keys"
         )
     try:

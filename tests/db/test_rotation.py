@@ -103,3 +103,15 @@ def test_cli_refuses_to_edit_the_key_file_when_keys_are_configured(tmp_path) -> 
     assert result.returncode == 1
     assert "CLAWFLEET_SECRET_KEYS is set" in result.stderr
     assert not key_file(tmp_path).exists()
+
+
+def test_the_refusal_names_the_key_file_setting_when_the_keys_come_from_a_file(tmp_path) -> None:
+    keys = tmp_path / "secret.keys"
+    keys.write_text(generate_key() + "\n")
+    keys.chmod(0o600)
+    env = {**os.environ, "CLAWFLEET_DATA_DIR": str(tmp_path / "data"), "CLAWFLEET_SECRET_KEYS_FILE": str(keys)}
+    env.pop("CLAWFLEET_SECRET_KEYS", None)
+    result = subprocess.run([sys.executable, "-m", "clawfleet.cli", "keys", "rotate", "--new-key"], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "CLAWFLEET_SECRET_KEYS_FILE is set" in result.stderr
