@@ -293,7 +293,8 @@ async def test_a_platform_killed_mid_deploy_ends_with_one_running_gateway(
     assert row.restart_count == 0  # finishing a deploy is not a restart
 
     assert (await api.call("DELETE", f"/api/instances/{instance_id}?purge=true"))[0] == 202
-    assert (await api.progress(str(instance_id)))[-1]["done"]
+    deleted = await api.progress(str(instance_id))
+    assert deleted[-1]["done"], f"{deleted}\n{platform.log_text()[-3000:]}"
     assert gateways(settings.data_dir / "instances") == {} and listening_ports(settings.data_dir / "instances") == set()
 
 
