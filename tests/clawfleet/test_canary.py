@@ -1,21 +1,19 @@
 """A known canary secret, stored the way the platform stores secrets, never shows up in the
 database's files, in the logs (SQL echo included), or in any error text."""
 
-import io
-import logging
 from pathlib import Path
 
 import pytest
 import structlog
 from sqlalchemy import select, text
 
-from clawfleet.logs import configure_logging
 from clawfleet.settings import SettingsError, load_settings
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
 from db.models import Instance
 from db.sealing import KeyRing, SealedSecretError, generate_key, open_from
 from tests.support.builders import new_instance, new_user
+from tests.support.log_capture import platform_logs
 
 CANARY_KEY = "sk-canary-9f1c2e7d4b3a5c6e8d0f"
 CANARY_TOKEN = "987654321:CANARYxCANARYxCANARYxCANARYxCANARY"
@@ -23,10 +21,8 @@ CANARY_TOKEN = "987654321:CANARYxCANARYxCANARYxCANARYxCANARY"
 
 @pytest.fixture
 def log_stream():
-    stream = io.StringIO()
-    configure_logging("DEBUG", "console", stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
+    with platform_logs("DEBUG") as stream:
+        yield stream
 
 
 async def test_canary_stays_out_of_the_sqlite_files_and_the_logs(tmp_path: Path, log_stream) -> None:

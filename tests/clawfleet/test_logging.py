@@ -1,14 +1,14 @@
 """Logs are structured, and nothing token-shaped survives into them."""
 
-import io
 import json
 import logging
+from contextlib import ExitStack
 
 import pytest
 import structlog
 
-from clawfleet.logs import configure_logging
 from db.redaction import redact
+from tests.support.log_capture import platform_logs
 
 BOT_TOKEN = "123456789:AAH" + "x" * 32
 OPENAI_KEY = "sk-proj-" + "A1b2" * 10
@@ -17,14 +17,8 @@ ANTHROPIC_KEY = "sk-ant-api03-" + "Zz9_" * 10
 
 @pytest.fixture
 def captured_logs():
-    stream = io.StringIO()
-
-    def configure(fmt: str = "console") -> io.StringIO:
-        configure_logging("DEBUG", fmt, stream=stream)
-        return stream
-
-    yield configure
-    logging.getLogger().handlers.clear()
+    with ExitStack() as stack:
+        yield lambda fmt="console": stack.enter_context(platform_logs("DEBUG", fmt))
 
 
 @pytest.mark.parametrize(

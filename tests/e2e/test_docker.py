@@ -43,12 +43,6 @@ def settings(tmp_path, docker_engine, openclaw_image) -> Settings:
 
 
 @pytest.fixture
-async def docker(docker_engine):
-    async with aiodocker.Docker(url=docker_engine) as client:
-        yield client
-
-
-@pytest.fixture
 async def api(settings, docker):
     await migrated(settings)
     async with running_api(settings) as api:

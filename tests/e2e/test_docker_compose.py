@@ -43,12 +43,6 @@ async def platform_tag(docker_engine) -> str:
         service_missing(f"the platform's image cannot be built here: {exc}")
 
 
-@pytest.fixture
-async def docker(docker_engine):
-    async with aiodocker.Docker(url=docker_engine) as client:
-        yield client
-
-
 def _engine_socket(url: str | None) -> str:
     path = (url or "unix:///var/run/docker.sock").removeprefix("unix://")
     if not os.path.exists(path):

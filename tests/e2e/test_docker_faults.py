@@ -33,12 +33,6 @@ def settings(tmp_path, docker_engine, openclaw_image) -> Settings:
     )
 
 
-@pytest.fixture
-async def docker(docker_engine):
-    async with aiodocker.Docker(url=docker_engine) as client:
-        yield client
-
-
 async def _running_again(api: Api, instance_id: str, restarts: int, timeout: float = 240) -> dict:
     async with asyncio.timeout(timeout):
         while True:

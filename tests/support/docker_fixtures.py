@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
 
 import aiodocker
 import pytest
@@ -53,6 +54,13 @@ async def openclaw_image(docker_engine) -> str:
             service_missing(f"the image {OPENCLAW_IMAGE} is missing (make test builds it: clawfleet image build "
                             "--offline)")
     return OPENCLAW_IMAGE
+
+
+@pytest.fixture
+async def docker(docker_engine) -> AsyncIterator[aiodocker.Docker]:
+    """A client of the test engine."""
+    async with aiodocker.Docker(url=docker_engine) as client:
+        yield client
 
 
 async def remove_everything_of(docker: aiodocker.Docker, instance_ids: list[uuid.UUID]) -> None:

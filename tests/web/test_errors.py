@@ -5,17 +5,14 @@ same way, once the platform's logging is configured."""
 
 from __future__ import annotations
 
-import io
-import logging
-
 import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from clawfleet.logs import configure_logging
+from tests.support.log_capture import platform_logs
 from tests.web.raw_http import raw_request
-from web.errors import UNPARSED_REQUESTS_AS_INFO, json_errors
+from web.errors import json_errors
 
 
 async def _read_by_hand(request: web.Request) -> web.Response:
@@ -67,19 +64,16 @@ async def test_a_bug_of_ours_is_still_a_500_with_its_traceback(server) -> None:
 
 
 @pytest.fixture
-def platform_logs():
-    stream = io.StringIO()
-    configure_logging("INFO", "console", stream=stream)
-    yield stream
-    logging.getLogger().handlers.clear()
-    logging.getLogger("aiohttp.server").removeFilter(UNPARSED_REQUESTS_AS_INFO)
+def logged():
+    with platform_logs("INFO") as stream:
+        yield stream
 
 
 @pytest.mark.parametrize("headers", [{"X-Note": b"a\x01b"}, {"X-" + "n" * 9000: b"1"}, {"X-Note": b"a\x00b"}])
-async def test_a_request_aiohttp_cannot_parse_is_one_info_line(server, platform_logs, headers) -> None:
+async def test_a_request_aiohttp_cannot_parse_is_one_info_line(server, logged, headers) -> None:
     answer = await raw_request(server.host, server.port, "GET", "/buggy", headers=headers)
     assert answer.status == 400, answer
-    lines = platform_logs.getvalue().splitlines()
+    lines = logged.getvalue().splitlines()
     assert [line for line in lines if "Error handling request" in line], lines
     assert all("[info" in line for line in lines if "Error handling request" in line), lines
-    assert "Traceback" not in platform_logs.getvalue() and "[error" not in platform_logs.getvalue(), lines
+    assert "Traceback" not in logged.getvalue() and "[error" not in logged.getvalue(), lines

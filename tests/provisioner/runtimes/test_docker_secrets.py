@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import uuid
 
-import aiodocker
 import pytest
 from aiodocker.containers import DockerContainer
 from pydantic import SecretStr
@@ -28,12 +27,6 @@ OPENAI_KEY = "sk-proj-dockerSECRETS0123456789abcd"
 GATEWAY_TOKEN = "gateway-token-dockerSECRETS-0123456789"
 OWNER = 777000333
 NOWHERE = "http://127.0.0.1:9/v1"  # the container's own loopback: nothing listens, nothing leaves
-
-
-@pytest.fixture
-async def docker(docker_engine):
-    async with aiodocker.Docker(url=docker_engine) as client:
-        yield client
 
 
 @pytest.fixture

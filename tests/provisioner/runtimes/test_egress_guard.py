@@ -154,12 +154,6 @@ Promise.all(tries).then(lines => console.log(lines.join('\\n')));
 
 
 @pytest.fixture
-async def docker(docker_engine):
-    async with aiodocker.Docker(url=docker_engine) as client:
-        yield client
-
-
-@pytest.fixture
 async def pool_network(docker):
     """A network from the guarded pool, made as the docker runtime makes an instance's; its gateway address."""
     network = await docker.networks.create(network_config(uuid.uuid4(), None, "test", SUBNET))
