@@ -140,11 +140,22 @@ async def test_a_dead_holders_stream_ends_interrupted_once_its_lease_lapses(apps
 async def test_a_stream_superseded_by_a_newer_action_ends_interrupted(apps, sessions) -> None:
     first, second = apps
     instance = await _dead_holders_action(first, sessions, lease_s=60)
-    following = asyncio.create_task(second.progress(str(instance.id), timeout=10))
+    events, caught_up = [], asyncio.Event()
+
+    async def follow() -> None:
+        async for _, event in second.progress_stream(str(instance.id)):
+            events.append(event)
+            if event["step"] == "starting":
+                caught_up.set()  # the stream follows this action now, whatever comes next
+
+    following = asyncio.create_task(follow())
+    async with asyncio.timeout(10):
+        await caught_up.wait()
     await asyncio.sleep(0.3)
     assert not following.done()  # the lease looks alive: the stream waits
     await first.platform.manager.progress.begin(instance.id, instance.user_id)  # e.g. the reconciler's
-    events = await following
+    async with asyncio.timeout(10):
+        await following
     assert [e["step"] for e in events] == ["config", "starting", "interrupted"]
 
 

@@ -58,21 +58,28 @@ class Api:
     async def progress_with_ids(self, instance_id: str, timeout: float = 180, *,
                                 last_event_id: str | None = None) -> list[tuple[str, dict]]:
         """The same stream as (SSE id, event) pairs; `last_event_id` resumes as a reconnect does."""
-        events, event_id = [], ""
+        events = []
+        async with asyncio.timeout(timeout):
+            async for pair in self.progress_stream(instance_id, last_event_id=last_event_id):
+                events.append(pair)
+        return events
+
+    async def progress_stream(self, instance_id: str, *,
+                              last_event_id: str | None = None) -> AsyncIterator[tuple[str, dict]]:
+        """The stream's (SSE id, event) pairs as they arrive, for a test that acts mid-stream."""
+        event_id = ""
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        async with asyncio.timeout(timeout):
-            async with self.http.get(self.url(f"/api/instances/{instance_id}/progress"), headers=headers) as response:
-                assert response.status == 200, await response.text()
-                assert response.content_type == "text/event-stream"
-                async for raw in response.content:
-                    line = raw.decode().strip()
-                    if line.startswith("id:"):
-                        event_id = line[3:].strip()
-                    elif line.startswith("data:"):
-                        events.append((event_id, json.loads(line[5:].strip())))
-        return events
+        async with self.http.get(self.url(f"/api/instances/{instance_id}/progress"), headers=headers) as response:
+            assert response.status == 200, await response.text()
+            assert response.content_type == "text/event-stream"
+            async for raw in response.content:
+                line = raw.decode().strip()
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    yield event_id, json.loads(line[5:].strip())
 
     async def wait_status(self, instance_id: str, wanted: str, timeout: float = 180) -> dict:
         async with asyncio.timeout(timeout):
