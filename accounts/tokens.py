@@ -49,9 +49,17 @@ def issue(session: AsyncSession, user: User, *, kind: str, name: str) -> IssuedT
     return IssuedToken(token, record)
 
 
-async def user_for_token(session: AsyncSession, token: str) -> User | None:
-    """The owner of a token still valid, its last use noted (once a minute at most, not on
-    every request); None for anything else."""
+@dataclass(frozen=True)
+class Credential:
+    """Who presented a token, and which token: its kind (`api` or `session`) and rights."""
+
+    user: User
+    token: ApiToken
+
+
+async def credential_for_token(session: AsyncSession, token: str) -> Credential | None:
+    """The owner and record of a token still valid, its last use noted (once a minute at most,
+    not on every request); None for anything else."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     now = utcnow()
@@ -62,7 +70,8 @@ async def user_for_token(session: AsyncSession, token: str) -> User | None:
     if record.last_used_at is None or record.last_used_at <= due:  # the where: two requests at once write once
         stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= due)
         await session.execute(update(ApiToken).where(ApiToken.id == record.id, stale).values(last_used_at=now))
-    return await session.get(User, record.user_id)
+    user = await session.get(User, record.user_id)
+    return Credential(user, record) if user is not None else None
 
 
 async def purge_expired(session: AsyncSession, *, user: User | None = None) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from accounts import login_links, tokens
 from accounts.passwords import hashed_password, password_matches, valid_password
 from accounts.throttle import AuthThrottle, ThrottleConfig
-from accounts.tokens import IssuedToken
+from accounts.tokens import Credential, IssuedToken
 from db import audit
 from db.errors import AuthenticationFailed, Conflict, InvalidInput
 from db.models import User
@@ -119,10 +119,14 @@ class Accounts:
         return gone
 
     async def user_for_token(self, token: str) -> User | None:
+        credential = await self.credential_for_token(token)
+        return credential.user if credential is not None else None
+
+    async def credential_for_token(self, token: str) -> Credential | None:
         async with self.sessions() as session:
-            user = await tokens.user_for_token(session, token)
+            credential = await tokens.credential_for_token(session, token)
             await session.commit()
-            return user
+            return credential
 
 
 def _valid_email(email: object) -> str:

@@ -1,4 +1,6 @@
-"""Who is calling: `Authorization: Bearer <token>` resolved to a user for every API request."""
+"""Who is calling: `Authorization: Bearer <token>`, or the dashboard's session cookie, resolved
+to a user and the token they presented for every request. A bearer token wins when both come:
+it is what an API client meant."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from aiohttp import web
 from db.errors import AuthenticationFailed
 from db.models import User
 from web.errors import Handler
-from web.keys import SERVICES, USER
+from web.keys import CONFIG, CREDENTIAL, SERVICES, USER, VIA_COOKIE
 
 AUTHORIZATION = "Authorization"
 
@@ -25,13 +27,20 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def session_cookie(request: web.Request) -> str | None:
+    value = request.cookies.get(request.app[CONFIG].session_cookie, "")
+    return value if value and value.isascii() else None
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = bearer_token(request)
+    token, via_cookie = bearer_token(request), False
+    if token is None:
+        token, via_cookie = session_cookie(request), True
     if token is not None:
-        user = await request.app[SERVICES].accounts.user_for_token(token)
-        if user is not None:
-            request[USER] = user
+        credential = await request.app[SERVICES].accounts.credential_for_token(token)
+        if credential is not None and (credential.token.kind == "session" or not via_cookie):
+            request[USER], request[CREDENTIAL], request[VIA_COOKIE] = credential.user, credential, via_cookie
     return await handler(request)
 
 

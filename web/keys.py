@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from accounts.tokens import Credential
 from db.models import User
 from web.services import WebConfig, WebServices
 
@@ -9,3 +10,5 @@ SERVICES = web.AppKey("services", WebServices)
 CONFIG = web.AppKey("config", WebConfig)
 
 USER = web.RequestKey("user", User)  # the authenticated user, set by web.auth
+CREDENTIAL = web.RequestKey("credential", Credential)  # the token the user presented, set by web.auth
+VIA_COOKIE = web.RequestKey("via_cookie", bool)  # True: the session cookie, so forms need their CSRF token

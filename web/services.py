@@ -32,3 +32,15 @@ class WebConfig:
     version: str  # ClawFleet's, shown by /healthz
     telegram_webhook_secret: SecretStr | None = None
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For is believed
+    public_url: str = "http://localhost:8080"  # where users reach the dashboard: links, cookies, origins
+    telegram_bot_username: str | None = None  # the provisioning bot's, for t.me links; None: bot off
+
+    @property
+    def secure(self) -> bool:
+        """HTTPS: cookies are Secure and `__Host-` prefixed, and HSTS is sent."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        # A `__Host-` cookie is host-only, path /, Secure: never sent to an instance's host.
+        return "__Host-clawfleet_session" if self.secure else "clawfleet_session"
