@@ -69,6 +69,13 @@ class Accounts:
         self.throttle.forgive(email)
         return issued
 
+    async def start_session(self, user: User) -> IssuedToken:
+        """A new session for someone who proved who they are another way (a one-time link)."""
+        async with self.sessions() as session:
+            issued = tokens.issue(session, user, kind="session", name="login link")
+            await session.commit()
+        return issued
+
     async def telegram_user(self, telegram_user_id: int, chat_id: int, username: str | None, *,
                             on_create: OnCreate | None = None) -> User:
         """The account of a Telegram user, made at first contact; chat id and username kept current.

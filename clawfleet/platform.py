@@ -132,8 +132,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
 def web_services(platform: Platform) -> WebServices:
     bot = platform.bot
     feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
-    return WebServices(platform.accounts, platform.invites, platform.instances, platform.engine,
-                       telegram_updates=feed)
+    return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
+                       platform.engine, telegram_updates=feed)
 
 
 @asynccontextmanager

@@ -8,17 +8,29 @@ from aiohttp import web
 from web import health, telegram_webhook
 from web.api import auth_routes, instances
 from web.auth import authenticate
+from web.csrf import forgery_guard
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
+from web.pages import billing, public
+from web.pages.errors import page_errors
+from web.pages.render import STATIC, setup_templates
+from web.security_headers import security_headers
 from web.services import WebConfig, WebServices
 
 
 def create_app(services: WebServices, config: WebConfig) -> web.Application:
-    app = web.Application(middlewares=[json_errors, authenticate])
+    # Outermost first: errors become JSON (API) or pages, then who is calling, then whether a
+    # browser could have been made to send it.
+    app = web.Application(middlewares=[json_errors, page_errors, authenticate, forgery_guard])
     app[SERVICES] = services
     app[CONFIG] = config
+    setup_templates(app)
+    app.on_response_prepare.append(security_headers)
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
     app.add_routes(telegram_webhook.routes)
+    app.add_routes(public.routes)
+    app.add_routes(billing.routes)
+    app.router.add_static("/static/", STATIC, name="static")
     return app

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.invites import Invites
+from accounts.login_links import LoginLinks
 from accounts.users import Accounts
 from provisioner.service import InstanceService
 
@@ -20,6 +21,7 @@ from provisioner.service import InstanceService
 class WebServices:
     accounts: Accounts
     invites: Invites
+    login_links: LoginLinks
     instances: InstanceService
     database: AsyncEngine  # pinged by /healthz
     # where Telegram webhook updates go when the provisioning bot runs in webhook mode (the web

@@ -42,7 +42,7 @@ async def test_register_login_and_logout_with_tokens_stored_hashed(sessions) -> 
         await accounts.login("ada@example.com", "wrong password!")
     second = await accounts.login("ADA@example.com", "correct horse battery")
     async with sessions() as session:
-        stored = set(await session.scalars(select(ApiToken.token_hash)))
+        stored = set(await session.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == user.id)))
     assert stored == {hash_token(issued.token), hash_token(second.token)}
 
     assert (await accounts.user_for_token(second.token)).id == user.id

@@ -54,9 +54,11 @@ async def test_healthz_says_when_the_database_is_unreachable(client_for, tmp_pat
 
 async def test_errors_are_json(client_for, tmp_path) -> None:
     client = await client_for(_settings(tmp_path))
-    response = await client.get("/no/such/page")
+    response = await client.get("/api/no/such/route")
     assert response.status == 404
     assert await response.json() == {"error": {"code": "not_found", "message": "Not Found"}}
+    page = await client.get("/no/such/page")  # outside the API, a person reads it: a page
+    assert page.status == 404 and page.content_type == "text/html"
     response = await client.post("/healthz")
     assert response.status == 405
     assert (await response.json())["error"]["code"] == "method_not_allowed"

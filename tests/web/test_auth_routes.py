@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from clawfleet.settings import Settings
 from tests.support.api_client import Api, running_api
-from tests.support.memory_runtime import MemoryRuntime
+from tests.support.web_client import serving_pages as serving
 
 PASSWORD = "correct horse battery"
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[Api]:
-    runtime = MemoryRuntime()
-    try:
-        async with running_api(settings, runtime) as api:
-            yield api
-    finally:
-        await runtime.close()
 
 
 def _login(api: Api, email: str, password: str = PASSWORD):

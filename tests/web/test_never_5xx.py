@@ -89,6 +89,9 @@ def _routes(app: web.Application, instance_id: str) -> list[Route]:
     routes = []
     for route in app.router.routes():
         info = route.resource.get_info()
+        if "prefix" in info:  # the static files
+            routes.append(Route(route.method, info["prefix"] + "/app.css"))
+            continue
         if "path" in info:  # no placeholders
             routes.append(Route(route.method, info["path"]))
             continue
@@ -148,7 +151,9 @@ async def _fields_of(target: Target, route: Route) -> list[str]:
     server = target.api.server
     answer = await raw_request(server.host, server.port, route.method, route.path,
                                headers=await _headers(target, b"application/json"), body=probe)
-    return answer.json()["error"].get("allowed", []) if answer.status == 400 else []
+    if answer.status != 400 or not answer.headers.get("content-type", "").startswith("application/json"):
+        return []  # a page's form answers a page
+    return answer.json()["error"].get("allowed", [])
 
 
 async def _headers(target: Target, content_type: bytes | None) -> dict[str, bytes]:

@@ -47,7 +47,7 @@ async def json_object(request: web.Request, allowed: set[str] | None, *, max_byt
     whose shape someone else defines (Telegram's updates)."""
     if not request.can_read_body:
         return {}
-    body = _parse(_text(request, await _read(request, max_bytes)))
+    body = _parse(_text(request, await read_limited(request, max_bytes)))
     if not isinstance(body, dict):
         raise InvalidInput("The request body must be a JSON object.", field=BODY)
     unknown = sorted(set(body) - allowed) if allowed is not None else []
@@ -58,7 +58,8 @@ async def json_object(request: web.Request, allowed: set[str] | None, *, max_byt
     return body
 
 
-async def _read(request: web.Request, max_bytes: int) -> bytes:
+async def read_limited(request: web.Request, max_bytes: int) -> bytes:
+    """The raw body, refused (413) once it passes `max_bytes`, announced or not."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=length)
