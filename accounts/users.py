@@ -136,6 +136,17 @@ class Accounts:
             return credential
 
 
+def registration_problems(email: object, password: object) -> dict[str, str]:
+    """Everything wrong with a registration, by field, so a form can show it all at once."""
+    problems = {}
+    for field, check in (("email", _valid_email), ("password", valid_password)):
+        try:
+            check(email if field == "email" else password)
+        except InvalidInput as exc:
+            problems[field] = exc.message
+    return problems
+
+
 def _valid_email(email: object) -> str:
     """Something@some.where: one at sign, no blanks, a dot inside the domain. The length is
     checked first, and the rest is plain string work, so no input can make it slow."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from accounts.tokens import IssuedToken
+from accounts.users import registration_problems
 from db.errors import ServiceError, TooManyAttempts
 from web.auth import session_cookie
 from web.client_address import client_address
@@ -37,6 +38,10 @@ async def signup_page(request: web.Request) -> web.Response:
 @routes.post("/signup")
 async def signup(request: web.Request) -> web.Response:
     form = await form_fields(request, {"email", "password"})
+    problems = registration_problems(form.get("email", ""), form.get("password", ""))
+    if problems:  # all of them at once, before the throttle counts an attempt
+        return render(request, "signup.html", {"values": {"email": form.get("email", "")}, "errors": problems},
+                      status=400)
     try:
         _user, issued = await request.app[SERVICES].accounts.register(
             form.get("email", ""), form.get("password", ""), client=client_address(request))

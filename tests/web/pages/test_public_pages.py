@@ -29,6 +29,8 @@ async def test_a_bad_sign_up_names_the_field_and_keeps_the_email_but_not_the_pas
     assert page.status == 400
     assert page.has("at least 10") and 'aria-invalid="true"' in page.text
     assert 'value="ada@example.com"' in page.text and "short" not in page.text.replace("shorter", "")
+    both = await person.submit("/signup", {"email": "ada@", "password": "short"})
+    assert both.has("Enter a valid email address") and both.has("at least 10")  # every problem at once
     assert person.cookie("clawfleet_session") is None
 
 
