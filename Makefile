@@ -37,7 +37,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 runtime: install
 	$(BIN)/clawfleet runtime install
 
-# The services the tests talk to, installed and started when missing (as root): PostgreSQL, and a
+# The services the tests talk to, installed and started when missing (as root): PostgreSQL, Debian's
+# Chromium for the browser tests (missing: they skip, except under CI=true, where it stops here), and a
 # Docker engine with the OpenClaw image built offline (no registry needed). The engine's URL is
 # kept in $(DOCKER_URL_FILE) for pytest (empty: none; its tests skip, or fail under CI=true).
 # A failed image build stops the run under CI=true (the build says why); elsewhere its tests skip.
@@ -45,6 +46,7 @@ DOCKER_URL_FILE := $(VENV)/.docker-url
 docker_url = $(shell cat $(DOCKER_URL_FILE) 2>/dev/null)# read when `test` runs, after services
 services: install
 	scripts/ensure-postgres.sh
+	scripts/ensure-chromium.sh || [ "$${CI,,}" != true ]
 	@url=$$(DOCKER_HOST=$${CLAWFLEET_DOCKER_URL:-$${DOCKER_HOST:-}} scripts/ensure-docker.sh) || url=""; \
 	echo "$$url" > $(DOCKER_URL_FILE); \
 	if [ -n "$$url" ] && ! CLAWFLEET_DOCKER_URL=$$url $(BIN)/clawfleet image build --offline; then \

@@ -25,11 +25,13 @@ pytest_plugins = [
     "tests.support.bot_fixtures",  # the bot's platform, its fake Bot API and a person's chat
     "tests.support.openclaw_fixtures",  # the real OpenClaw install
     "tests.support.docker_fixtures",  # the real Docker engine and the OpenClaw image on it
+    "tests.support.browser",  # a real headless Chromium, its desktop and phone pages
 ]
 
 # A test that uses one of these fixtures runs against that real thing: `-m "not gateway"` or
-# `-m "not docker"` leaves those out on a machine without them.
-REAL_PARTS = {"openclaw_install": ("gateway",), "openclaw_image": ("gateway", "docker"), "docker_engine": ("docker",)}
+# `-m "not docker"` (or `-m "not browser"`) leaves those out on a machine without them.
+REAL_PARTS = {"openclaw_install": ("gateway",), "openclaw_image": ("gateway", "docker"), "docker_engine": ("docker",),
+              "browser": ("browser",)}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
