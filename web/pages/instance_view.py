@@ -1,0 +1,89 @@
+"""An instance as its pages show it: the API's own shape (web.api.instances.instance_json, the
+one the pages' scripts poll) plus the words a person reads: status, uptime, what needs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.models import Instance
+from db.status import Status
+from db.types import utcnow
+from provisioner.providers import get_provider
+from provisioner.service import InstanceService
+from web.api.instances import instance_json
+from web.pages.status_words import action_words, offered, status_words
+
+
+@dataclass(frozen=True)
+class Attention:
+    tone: str  # alert-<tone>: error, warn
+    text: str
+    link: str | None = None  # where to deal with it
+    link_text: str | None = None
+
+
+def instance_view(service: InstanceService, instance: Instance, *, config_pending: bool = False) -> dict:
+    shown = instance_json(service, instance)
+    action = shown["action"]
+    return {
+        **shown,
+        "words": status_words(instance.status),
+        "doing": action_words(action),
+        "provider_name": _provider_name(instance.model_provider),
+        "uptime": uptime(instance.running_since) if instance.status == Status.RUNNING else None,
+        "created_text": moment_text(instance.created_at),
+        "running_since_text": moment_text(instance.running_since),
+        "offers": offered(instance.status, action),
+        "attention": attention(instance, action, config_pending=config_pending),
+    }
+
+
+def attention(instance: Instance, action: str | None, *, config_pending: bool = False) -> list[Attention]:
+    """What the owner should know or do, most urgent first."""
+    page = f"/instances/{instance.id}"
+    items: list[Attention] = []
+    if action:
+        items.append(Attention("warn", f"{action_words(action)}: in progress.", page, "Follow it"))
+    if instance.status == Status.ERROR:
+        reason = instance.status_reason or "no reason was given"
+        items.append(Attention("error", f"It could not start: {reason}", page, "Try again"))
+    elif instance.failure_streak and instance.status == Status.PROVISIONING:
+        next_try = f" Next try at {moment_text(instance.next_attempt_at)}." if instance.next_attempt_at else ""
+        reason = f" Last error: {instance.status_reason}" if instance.status_reason else ""
+        items.append(Attention("error", f"It keeps crashing ({instance.failure_streak} times in a row).{next_try}"
+                                        f"{reason}", f"{page}#logs", "See its logs"))
+    elif instance.status in (Status.SUSPENDED, Status.AWAITING_PAYMENT):
+        items.append(Attention("warn", status_words(instance.status).meaning, "/billing", "Billing"))
+    if instance.telegram_allow_from is None and instance.status != Status.DELETING:
+        items.append(Attention("warn", "No Telegram owner yet: message your bot, then approve the pairing code "
+                                       "it answers with.", f"{page}#pairing", "Approve a code"))
+    if config_pending:
+        items.append(Attention("warn", "A change is saved but not applied yet: restart to apply it.", page,
+                               "Restart"))
+    return items
+
+
+def uptime(since: datetime | None, now: datetime | None = None) -> str | None:
+    """'up 3 h 12 min', to the minute."""
+    if since is None:
+        return None
+    minutes = max(0, int(((now or utcnow()) - since).total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"up {days} d {hours} h"
+    if hours:
+        return f"up {hours} h {minutes} min"
+    return f"up {minutes} min" if minutes else "up less than a minute"
+
+
+def moment_text(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else None
+
+
+def _provider_name(provider_id: str) -> str:
+    try:
+        return get_provider(provider_id).display_name
+    except ValueError:  # a provider retired since: its id is all there is to say
+        return provider_id
