@@ -12,12 +12,13 @@ from db.types import utcnow
 from provisioner.providers import get_provider
 from provisioner.service import InstanceService
 from web.api.instances import instance_json
-from web.pages.status_words import action_words, offered, status_words
+from web.pages.status_words import SHOWS_UPTIME, action_words, offered, status_words
 
 
 @dataclass(frozen=True)
 class Attention:
-    tone: str  # alert-<tone>: error, warn
+    kind: str  # what it is about (action, status, owner, config): the page's script drops it once resolved
+    alert: str  # its class beside `alert`
     text: str
     link: str | None = None  # where to deal with it
     link_text: str | None = None
@@ -31,10 +32,11 @@ def instance_view(service: InstanceService, instance: Instance, *, config_pendin
         "words": status_words(instance.status),
         "doing": action_words(action),
         "provider_name": _provider_name(instance.model_provider),
-        "uptime": uptime(instance.running_since) if instance.status == Status.RUNNING else None,
+        "uptime": uptime(instance.running_since) if instance.status in SHOWS_UPTIME else None,
         "created_text": moment_text(instance.created_at),
         "running_since_text": moment_text(instance.running_since),
         "offers": offered(instance.status, action),
+        "needs_owner": instance.telegram_allow_from is None and instance.status != Status.DELETING,
         "attention": attention(instance, action, config_pending=config_pending),
     }
 
@@ -44,23 +46,24 @@ def attention(instance: Instance, action: str | None, *, config_pending: bool = 
     page = f"/instances/{instance.id}"
     items: list[Attention] = []
     if action:
-        items.append(Attention("warn", f"{action_words(action)}: in progress.", page, "Follow it"))
+        items.append(Attention("action", "alert-warn", f"{action_words(action)}: in progress.", f"{page}#progress",
+                               "Follow it"))
     if instance.status == Status.ERROR:
         reason = instance.status_reason or "no reason was given"
-        items.append(Attention("error", f"It could not start: {reason}", page, "Try again"))
+        items.append(Attention("status", "alert-error", f"It could not start: {reason}", page, "Try again"))
     elif instance.failure_streak and instance.status == Status.PROVISIONING:
         next_try = f" Next try at {moment_text(instance.next_attempt_at)}." if instance.next_attempt_at else ""
         reason = f" Last error: {instance.status_reason}" if instance.status_reason else ""
-        items.append(Attention("error", f"It keeps crashing ({instance.failure_streak} times in a row).{next_try}"
-                                        f"{reason}", f"{page}#logs", "See its logs"))
+        crashes = f"It keeps crashing ({instance.failure_streak} times in a row).{next_try}{reason}"
+        items.append(Attention("status", "alert-error", crashes, f"{page}#logs", "See its logs"))
     elif instance.status in (Status.SUSPENDED, Status.AWAITING_PAYMENT):
-        items.append(Attention("warn", status_words(instance.status).meaning, "/billing", "Billing"))
+        items.append(Attention("status", "alert-warn", status_words(instance.status).meaning, "/billing", "Billing"))
     if instance.telegram_allow_from is None and instance.status != Status.DELETING:
-        items.append(Attention("warn", "No Telegram owner yet: message your bot, then approve the pairing code "
-                                       "it answers with.", f"{page}#pairing", "Approve a code"))
+        items.append(Attention("owner", "alert-warn", "No Telegram owner yet: message your bot, then approve the "
+                               "pairing code it answers with.", f"{page}#pairing", "Approve a code"))
     if config_pending:
-        items.append(Attention("warn", "A change is saved but not applied yet: restart to apply it.", page,
-                               "Restart"))
+        items.append(Attention("config", "alert-warn", "A change is saved but not applied yet: restart to apply it.",
+                               page, "Restart"))
     return items
 
 

@@ -12,19 +12,19 @@ from db.status import LOCKED, Action, Status
 @dataclass(frozen=True)
 class Words:
     label: str  # the badge
-    tone: str  # the badge's class: badge-<tone> ("" for plain)
+    badge: str  # the badge's class beside `badge` ("" for a plain one)
     meaning: str  # one sentence beside it
 
 
 STATUS_WORDS: dict[Status, Words] = {
-    Status.AWAITING_PAYMENT: Words("Waiting for payment", "busy", "It starts once the first payment is through."),
-    Status.PROVISIONING: Words("Starting", "busy", "Its gateway is starting; this takes about a minute."),
-    Status.RUNNING: Words("Running", "running", "It is up and answering."),
+    Status.AWAITING_PAYMENT: Words("Waiting for payment", "badge-busy", "It starts once the first payment is through."),
+    Status.PROVISIONING: Words("Starting", "badge-busy", "Its gateway is starting; this takes about a minute."),
+    Status.RUNNING: Words("Running", "badge-running", "It is up and answering."),
     Status.STOPPED: Words("Stopped", "", "You stopped it. Start it again whenever you like."),
     Status.HIBERNATED: Words("Asleep", "", "It sleeps while idle; your next message wakes it."),
-    Status.ERROR: Words("Failed", "failed", "It could not be started."),
-    Status.SUSPENDED: Words("Suspended", "failed", "Billing stopped it."),
-    Status.DELETING: Words("Deleting", "busy", "It is being deleted."),
+    Status.ERROR: Words("Failed", "badge-failed", "It could not be started."),
+    Status.SUSPENDED: Words("Suspended", "badge-failed", "Billing stopped it."),
+    Status.DELETING: Words("Deleting", "badge-busy", "It is being deleted."),
 }
 
 ACTION_WORDS: dict[Action, str] = {
@@ -46,6 +46,8 @@ OFFERS: dict[Status, tuple[str, ...]] = {
     Status.ERROR: ("start",),
     **{status: () for status in LOCKED},
 }
+# Statuses whose uptime means something: their gateway answers.
+SHOWS_UPTIME = frozenset({Status.RUNNING})
 BUTTONS = {"start": "Start", "restart": "Restart", "stop": "Stop"}  # in the order shown
 
 
@@ -68,4 +70,5 @@ def for_scripts() -> dict:
         "statuses": {status.value: asdict(words) for status, words in STATUS_WORDS.items()},
         "actions": {action.value: words for action, words in ACTION_WORDS.items()},
         "offers": {status.value: list(actions) for status, actions in OFFERS.items()},
+        "shows_uptime": sorted(SHOWS_UPTIME),
     }

@@ -16,6 +16,8 @@
     return minutes ? "up " + minutes + " min" : "up less than a minute";
   }
 
+  function showsUptime(words, instance) { return words.shows_uptime.indexOf(instance.status) >= 0; }
+
   function setText(root, field, text) {
     var node = root.querySelector('[data-field="' + field + '"]');
     if (node && node.textContent !== text) { node.textContent = text; }
@@ -26,16 +28,29 @@
     var status = words.statuses[instance.status];
     if (!badge || !status) { return; }
     var label = instance.action ? words.actions[instance.action] : status.label;
-    var className = "badge" + (status.tone ? " badge-" + status.tone : "");
+    var className = "badge" + (status.badge ? " " + status.badge : "");
     if (badge.textContent !== label) { badge.textContent = label; }
     if (badge.className !== className) { badge.className = className; }
     setText(root, "meaning", status.meaning);
   }
 
+  // Attention items the server rendered, dropped once what they were about is over.
+  function settleAttention(root, instance) {
+    var items = root.querySelectorAll("[data-attention]");
+    for (var i = 0; i < items.length; i++) {
+      var kind = items[i].getAttribute("data-attention");
+      var over = (kind === "action" && !instance.action) ||
+                 (kind === "status" && instance.status !== root.getAttribute("data-status")) ||
+                 (kind === "owner" && instance.telegram_user_id !== null);
+      if (over) { items[i].hidden = true; }
+    }
+  }
+
   function updateCommon(root, words, instance) {
     setBadge(root, words, instance);
+    settleAttention(root, instance);
     setText(root, "restart_count", String(instance.restart_count));
-    setText(root, "uptime", instance.status === "running" ? (uptime(instance.running_since) || "—") : "—");
+    setText(root, "uptime", showsUptime(words, instance) ? (uptime(instance.running_since) || "—") : "—");
   }
 
   function updatePage(root, words, instance) {
@@ -44,7 +59,7 @@
     setText(root, "model", instance.model);
     setText(root, "telegram_user_id", instance.telegram_user_id === null ? "waiting for a pairing code"
                                                                          : String(instance.telegram_user_id));
-    var since = instance.status === "running" && instance.running_since;
+    var since = showsUptime(words, instance) && instance.running_since;
     setText(root, "running_since", since ? since.slice(0, 16).replace("T", " ") + " UTC (" + uptime(since) + ")" : "—");
     var offers = instance.action ? [] : (words.offers[instance.status] || []);
     var forms = root.querySelectorAll("form[data-action]");
@@ -81,6 +96,16 @@
       work().catch(function () { /* offline for a moment: the next poll tries again */ })
             .then(function () { busy = false; });
     }, POLL_MS);
+  }
+
+  // Settings: a model of another provider is not kept when the provider changes.
+  var provider = document.getElementById("model_provider"), model = document.getElementById("model");
+  if (provider && model) {
+    provider.addEventListener("change", function () {
+      var chosen = model.options[model.selectedIndex];
+      var group = chosen && chosen.parentNode.getAttribute("data-provider");
+      if (group && group !== provider.value) { model.value = ""; }
+    });
   }
 
   var page = document.querySelector("[data-poll-instance]");

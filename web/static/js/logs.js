@@ -32,7 +32,7 @@
     state.textContent = "";
   });
   source.addEventListener("error", function () {
-    state.textContent = "The log stream is interrupted; it reconnects by itself.";
+    state.textContent = "The log stream paused; reconnecting…";
   });
 
   toggle.hidden = false;
