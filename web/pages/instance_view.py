@@ -36,7 +36,7 @@ def instance_view(service: InstanceService, instance: Instance, *, config_pendin
         "created_text": moment_text(instance.created_at),
         "running_since_text": moment_text(instance.running_since),
         "offers": offered(instance.status, action),
-        "needs_owner": instance.telegram_allow_from is None and instance.status != Status.DELETING,
+        "needs_owner": _needs_owner(instance),
         "attention": attention(instance, action, config_pending=config_pending),
     }
 
@@ -58,7 +58,10 @@ def attention(instance: Instance, action: str | None, *, config_pending: bool = 
         items.append(Attention("status", "alert-error", crashes, f"{page}#logs", "See its logs"))
     elif instance.status in (Status.SUSPENDED, Status.AWAITING_PAYMENT):
         items.append(Attention("status", "alert-warn", status_words(instance.status).meaning, "/billing", "Billing"))
-    if instance.telegram_allow_from is None and instance.status != Status.DELETING:
+    if instance.status != Status.DELETING and instance.telegram_bot_id is None:
+        items.append(Attention("bot", "alert-warn", "No Telegram bot yet: add the token @BotFather gave you.",
+                               f"{page}/settings", "Add your bot"))
+    elif _needs_owner(instance):
         items.append(Attention("owner", "alert-warn", "No Telegram owner yet: message your bot, then approve the "
                                "pairing code it answers with.", f"{page}#pairing", "Approve a code"))
     if config_pending:
@@ -83,6 +86,12 @@ def uptime(since: datetime | None, now: datetime | None = None) -> str | None:
 
 def moment_text(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else None
+
+
+def _needs_owner(instance: Instance) -> bool:
+    """Its bot answers nobody yet: a pairing code must be approved."""
+    return (instance.telegram_bot_id is not None and instance.telegram_allow_from is None
+            and instance.status != Status.DELETING)
 
 
 def _provider_name(provider_id: str) -> str:

@@ -56,11 +56,15 @@ async def test_new_assistant_is_offered_while_under_the_limit(settings_for, sess
             await person.close()
 
 
-async def test_what_needs_attention_is_said_in_words(browser_for, site, sessions) -> None:
+async def test_what_needs_attention_is_said_in_words(browser_for, site, sessions, telegram) -> None:
     person, user = await signed_up(browser_for)
-    instance = await created(site, user, owner=None)
+    botless = await created(site, user, owner=None, wait_for=None)
+    await site.platform.instances.delete(user, botless.id, purge=True)
+    await site.platform.manager.wait_idle()
+    instance = await created(site, user, owner=None, bot=telegram.add_bot(username="unpaired_bot"))
     page = await person.get("/dashboard")
     assert page.has("No Telegram owner yet") and page.has(f'href="/instances/{instance.id}#pairing"')
+    assert not page.has("No Telegram bot yet")
 
     async with sessions() as session:  # as the manager leaves one that could not start
         await session.execute(update(Instance).where(Instance.id == instance.id).values(
@@ -77,6 +81,14 @@ async def test_what_needs_attention_is_said_in_words(browser_for, site, sessions
     looping = await person.get("/dashboard")
     assert looping.has("It keeps crashing (3 times in a row).") and looping.has("Last error: the gateway exited")
     assert looping.has(">Starting</span>")
+
+
+async def test_an_assistant_without_a_bot_is_asked_for_one(browser_for, site) -> None:
+    person, user = await signed_up(browser_for)
+    instance = await created(site, user, owner=None)
+    page = await person.get("/dashboard")
+    assert page.has("No Telegram bot yet") and page.has(f'href="/instances/{instance.id}/settings"')
+    assert not page.has("No Telegram owner yet")  # no bot, nothing to pair
 
 
 async def test_every_status_has_words() -> None:

@@ -37,9 +37,9 @@ async def test_the_page_shows_the_facts_health_and_the_actions_a_running_one_all
     assert OPENAI_KEY not in page.text and bot.token not in page.text
 
 
-async def test_without_an_owner_it_waits_for_a_pairing_code(browser_for, site) -> None:
+async def test_without_an_owner_it_waits_for_a_pairing_code(browser_for, site, telegram) -> None:
     person, user = await signed_up(browser_for)
-    instance = await created(site, user, owner=None)
+    instance = await created(site, user, owner=None, bot=telegram.add_bot(username="unpaired_bot"))
     page = await person.get(f"/instances/{instance.id}")
     assert page.has("waiting for a pairing code") and 'id="pairing"' in page.text
 

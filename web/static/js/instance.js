@@ -41,7 +41,8 @@
       var kind = items[i].getAttribute("data-attention");
       var over = (kind === "action" && !instance.action) ||
                  (kind === "status" && instance.status !== root.getAttribute("data-status")) ||
-                 (kind === "owner" && instance.telegram_user_id !== null);
+                 (kind === "owner" && instance.telegram_user_id !== null) ||
+                 (kind === "bot" && instance.telegram_bot_username !== null);
       if (over) { items[i].hidden = true; }
     }
   }
