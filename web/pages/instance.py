@@ -60,7 +60,7 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
                             status: int = 200) -> web.Response:
     service = request.app[SERVICES].instances
     instance = await service.get(user, request.match_info["id"])
-    shown = instance_view(service, instance, config_pending=notice == "saved_restart")
+    shown = instance_view(service, instance)
     progress = None
     if shown["action"] or notice in ACTED:
         events = await _events_so_far(request, user, instance.id)

@@ -17,14 +17,14 @@ from web.pages.status_words import SHOWS_UPTIME, action_words, offered, status_w
 
 @dataclass(frozen=True)
 class Attention:
-    kind: str  # what it is about (action, status, owner, config): the page's script drops it once resolved
+    kind: str  # what it is about (action, status, bot, owner): the page's script drops it once resolved
     alert: str  # its class beside `alert`
     text: str
     link: str | None = None  # where to deal with it
     link_text: str | None = None
 
 
-def instance_view(service: InstanceService, instance: Instance, *, config_pending: bool = False) -> dict:
+def instance_view(service: InstanceService, instance: Instance) -> dict:
     shown = instance_json(service, instance)
     action = shown["action"]
     return {
@@ -37,11 +37,11 @@ def instance_view(service: InstanceService, instance: Instance, *, config_pendin
         "running_since_text": moment_text(instance.running_since),
         "offers": offered(instance.status, action),
         "needs_owner": _needs_owner(instance),
-        "attention": attention(instance, action, config_pending=config_pending),
+        "attention": attention(instance, action),
     }
 
 
-def attention(instance: Instance, action: str | None, *, config_pending: bool = False) -> list[Attention]:
+def attention(instance: Instance, action: str | None) -> list[Attention]:
     """What the owner should know or do, most urgent first."""
     page = f"/instances/{instance.id}"
     items: list[Attention] = []
@@ -64,9 +64,6 @@ def attention(instance: Instance, action: str | None, *, config_pending: bool = 
     elif _needs_owner(instance):
         items.append(Attention("owner", "alert-warn", "No Telegram owner yet: message your bot, then approve the "
                                "pairing code it answers with.", f"{page}#pairing", "Approve a code"))
-    if config_pending:
-        items.append(Attention("config", "alert-warn", "A change is saved but not applied yet: restart to apply it.",
-                               page, "Restart"))
     return items
 
 
