@@ -78,4 +78,5 @@ def bot_config(settings: Settings) -> BotConfig:
 def web_config(settings: Settings) -> WebConfig:
     return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret,
                      trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies),
-                     public_url=str(settings.public_url).rstrip("/"))
+                     public_url=str(settings.public_url).rstrip("/"),
+                     data_retention_days=settings.data_retention_days)

@@ -36,6 +36,7 @@ class WebConfig:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()  # whose X-Forwarded-For is believed
     public_url: str = "http://localhost:8080"  # where users reach the dashboard: links, cookies, origins
     telegram_bot_username: str | None = None  # the provisioning bot's, for t.me links; None: bot off
+    data_retention_days: int = 30  # how long a deleted instance's kept data stays (the delete page says it)
 
     @property
     def secure(self) -> bool:

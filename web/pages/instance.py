@@ -1,0 +1,129 @@
+"""/instances/{id}: one assistant, live (status, health, progress, logs), its actions as plain
+forms, and deleting it. Another person's instance is a 404 everywhere: the service says so."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+from aiohttp import web
+
+from db.errors import ServiceError
+from db.models import User
+from web.errors import STATUS_OF
+from web.forms import form_fields
+from web.keys import CONFIG, SERVICES
+from web.pages.guard import signed_in
+from web.pages.instance_view import instance_view
+from web.pages.render import redirect, render
+from web.pages.status_words import BUTTONS, for_scripts
+
+routes = web.RouteTableDef()
+
+LOG_TAIL = 200
+# Notices a redirect here may ask for, by name: the query never supplies the words.
+NOTICES = {
+    "start": "Starting it: follow the steps below.",
+    "stop": "Stopping it.",
+    "restart": "Restarting it: follow the steps below.",
+    "saved": "Saved. It is used the next time your assistant starts.",
+    "saved_restart": "Saved. Restart to apply.",
+    "unchanged": "Nothing changed: the settings were already these.",
+}
+ACTED = {"start", "stop", "restart"}  # notices that follow an action: its progress is shown
+PURGE_CHOICES = {"keep": False, "erase": True}
+
+
+@routes.get("/instances/{id}")
+async def instance_page(request: web.Request) -> web.Response:
+    user = signed_in(request)
+    return await instance_response(request, user, notice=request.query.get("notice", ""))
+
+
+@routes.post("/instances/{id}/{action:start|stop|restart}")
+async def instance_action(request: web.Request) -> web.Response:
+    user = signed_in(request)
+    await form_fields(request, set())
+    action = request.match_info["action"]
+    service = request.app[SERVICES].instances
+    try:
+        instance = await getattr(service, action)(user, request.match_info["id"])
+    except ServiceError as exc:
+        if STATUS_OF.get(type(exc)) == 404:
+            raise
+        return await instance_response(request, user, problem=f"{BUTTONS[action]} refused: {exc.message}",
+                                       status=STATUS_OF.get(type(exc), 400))
+    raise redirect(f"/instances/{instance.id}?notice={action}")
+
+
+async def instance_response(request: web.Request, user: User, *, notice: str = "", problem: str | None = None,
+                            status: int = 200) -> web.Response:
+    service = request.app[SERVICES].instances
+    instance = await service.get(user, request.match_info["id"])
+    shown = instance_view(service, instance)
+    progress = None
+    if shown["action"] or notice in ACTED:
+        events = await _events_so_far(request, user, instance.id)
+        progress = {"progress_url": shown["progress_url"], "events": events,
+                    "final": bool(events) and (events[-1]["done"] or events[-1]["failed"])}
+    return render(request, "instances/page.html", {
+        "instance": shown,
+        "health": await service.health(user, instance.id),
+        "notice_text": NOTICES.get(notice),
+        "offer_restart": notice == "saved_restart" and "restart" in shown["offers"],
+        "buttons": BUTTONS,
+        "problem_text": problem,
+        "progress": progress,
+        "log_tail": LOG_TAIL,
+        "words": for_scripts(),
+    }, status=status)
+
+
+async def _events_so_far(request: web.Request, user: User, instance_id) -> list[dict]:
+    """The latest action's events stored so far, without waiting for more (the page's script
+    follows the rest). Replaced by web.pages.progress.events_so_far where that exists."""
+    events = await request.app[SERVICES].instances.progress(user, instance_id)
+    if events is None:
+        return []
+    shown: list[dict] = []
+    async with aclosing(events):
+        try:
+            async with asyncio.timeout(0.3):  # the stored ones come at once; then it would wait
+                async for event in events:
+                    shown.append(event.as_dict())
+        except TimeoutError:
+            pass
+    return shown
+
+
+@routes.get("/instances/{id}/delete")
+async def delete_page(request: web.Request) -> web.Response:
+    user = signed_in(request)
+    service = request.app[SERVICES].instances
+    instance = await service.get(user, request.match_info["id"])
+    return _delete_form(request, instance_view(service, instance))
+
+
+@routes.post("/instances/{id}/delete")
+async def delete_instance(request: web.Request) -> web.Response:
+    user = signed_in(request)
+    form = await form_fields(request, {"data"})
+    service = request.app[SERVICES].instances
+    instance = await service.get(user, request.match_info["id"])
+    if form.get("data") not in PURGE_CHOICES:
+        return _delete_form(request, instance_view(service, instance),
+                            error="Choose whether to keep the data or erase it.", status=400)
+    try:
+        await service.delete(user, instance.id, purge=PURGE_CHOICES[form["data"]])
+    except ServiceError as exc:
+        if STATUS_OF.get(type(exc)) == 404:
+            raise
+        return _delete_form(request, instance_view(service, instance), error=exc.message,
+                            status=STATUS_OF.get(type(exc), 400))
+    raise redirect("/dashboard?notice=deleted")
+
+
+def _delete_form(request: web.Request, shown: dict, *, error: str | None = None, status: int = 200) -> web.Response:
+    return render(request, "instances/delete.html", {
+        "instance": shown, "error": error, "retention_days": request.app[CONFIG].data_retention_days,
+    }, status=status)
