@@ -52,9 +52,14 @@ async def forgery_guard(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def _browser_could_send(request: web.Request) -> bool:
-    if request.get(VIA_COOKIE) or (session_cookie(request) and bearer_token(request) is None):
+    """A request carrying the session cookie, or a form posted to a page (signing in someone
+    as someone else is forgery too). Anything else under /api/ carries no credential a
+    browser adds by itself: webhooks and API clients prove themselves with secrets."""
+    if bearer_token(request) is not None:
+        return False
+    if request.get(VIA_COOKIE) or session_cookie(request):
         return True
-    return request.content_type in BROWSER_FORM_TYPES and bearer_token(request) is None
+    return not request.path.startswith("/api/") and request.content_type in BROWSER_FORM_TYPES
 
 
 def _same_origin(request: web.Request) -> bool:
