@@ -3,10 +3,12 @@ composition root (clawfleet/platform.py): its middlewares and routes, nothing mo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from web import health, telegram_webhook
-from web.api import auth_routes, instances
+from web.api import auth_routes, instances, me, openapi, tokens
 from web.auth import authenticate
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
@@ -21,4 +23,8 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
     app.add_routes(telegram_webhook.routes)
+    app.add_routes(tokens.routes)
+    app.add_routes(me.routes)
+    app.add_routes(openapi.routes)
+    app.router.add_static("/static/", Path(__file__).parent / "static", name="static")
     return app

@@ -89,6 +89,9 @@ def _routes(app: web.Application, instance_id: str) -> list[Route]:
     routes = []
     for route in app.router.routes():
         info = route.resource.get_info()
+        if "prefix" in info:  # the static files: one of them
+            routes.append(Route(route.method, f"{info['prefix']}/api-docs.js"))
+            continue
         if "path" in info:  # no placeholders
             routes.append(Route(route.method, info["path"]))
             continue
