@@ -130,8 +130,9 @@ class Accounts:
             raise InvalidInput("Send a new email, a new password, or both.", field="body")
         user = caller.user
         email = _valid_email(email) if email is not None else None
-        new_hash = await hashed_password(valid_password(password)) if password is not None else None
+        password = valid_password(password) if password is not None else None
         await self._confirm_password(user, current_password, field="current_password")
+        new_hash = await hashed_password(password) if password is not None else None
         async with self.sessions() as session:
             row = await session.get(User, user.id)
             if row is None:
