@@ -15,15 +15,15 @@ RIGHTS = ("A session (a login) may always; an API token only when it was made wi
           "`can_manage_tokens`, else 403.")
 
 
-def token_info(record: ApiToken) -> dict:
-    return TokenInfo.model_validate(record, from_attributes=True).model_dump(mode="json")
+def token_info(record: ApiToken) -> TokenInfo:
+    return TokenInfo.model_validate(record, from_attributes=True)
 
 
 @routes.get("/api/tokens")
 @operation("Your API tokens (never the tokens themselves)", tag="tokens", responses={200: TokenList})
 async def list_tokens(request: web.Request) -> web.Response:
     records = await request.app[SERVICES].accounts.api_tokens.list(current_user(request))
-    return web.json_response({"tokens": [token_info(record) for record in records]})
+    return web.json_response(TokenList(tokens=[token_info(record) for record in records]).model_dump(mode="json"))
 
 
 @routes.post("/api/tokens")
@@ -34,7 +34,7 @@ async def create_token(request: web.Request) -> web.Response:
     body = await json_body(request, TokenRequest)
     issued = await request.app[SERVICES].accounts.api_tokens.create(
         request[CREDENTIAL], body.name, can_manage_tokens=body.can_manage_tokens)
-    answer = NewToken(**token_info(issued.record), token=issued.token)
+    answer = NewToken(**dict(token_info(issued.record)), token=issued.token)
     return web.json_response(answer.model_dump(mode="json"), status=201)
 
 
