@@ -13,10 +13,12 @@ from accounts import tokens
 from accounts.tokens import Credential, IssuedToken
 from db import audit
 from db.errors import AccessDenied, Conflict, InvalidInput, NotFound
+from db.leases import lock_for_transaction
 from db.models import ApiToken, User
 
 API = "api"
 MAX_TOKENS_PER_USER = 50
+TOKENS_LOCK = "api-tokens"  # creations decide one after another, so creations at once keep the cap
 MAX_NAME_LENGTH = 100
 
 
@@ -35,6 +37,7 @@ class ApiTokens:
         name = _valid_name(name)
         user = caller.user
         async with self.sessions() as session:
+            await lock_for_transaction(session, TOKENS_LOCK)
             owned = await session.scalar(select(func.count()).select_from(ApiToken)
                                          .where(ApiToken.user_id == user.id, ApiToken.kind == API))
             if owned >= MAX_TOKENS_PER_USER:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
 from accounts import tokens
+from accounts.api_tokens import MAX_TOKENS_PER_USER
 from accounts.throttle import ThrottleConfig
 from accounts.tokens import Credential, hash_token
 from accounts.users import Accounts
@@ -112,3 +115,16 @@ async def test_tokens_issued_directly_cannot_manage_tokens_by_default(sessions) 
         issued = tokens.issue(session, user, kind="api", name="older token")
         await session.commit()
     assert (await _credential(accounts, issued.token)).token.can_manage_tokens is False
+
+
+async def test_creations_at_once_keep_the_cap(sessions) -> None:
+    accounts = Accounts(sessions)
+    _, login = await accounts.register("ada@example.com", PASSWORD)
+    caller = await _credential(accounts, login.token)
+    for number in range(MAX_TOKENS_PER_USER - 3):
+        await accounts.api_tokens.create(caller, f"token {number}")
+    results = await asyncio.gather(*[accounts.api_tokens.create(caller, f"racing {n}") for n in range(8)],
+                                   return_exceptions=True)
+    assert sum(not isinstance(result, Exception) for result in results) == 3
+    assert all(isinstance(result, Conflict) for result in results if isinstance(result, Exception)), results
+    assert len(await accounts.api_tokens.list(caller.user)) == MAX_TOKENS_PER_USER
