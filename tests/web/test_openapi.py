@@ -63,6 +63,8 @@ async def test_a_route_without_a_description_fails_the_document(api: Api) -> Non
 async def test_operations_say_their_bodies_answers_errors_and_parameters(api: Api) -> None:
     _, spec = await api.call("GET", "/api/openapi.json")
     paths, schemas = spec["paths"], spec["components"]["schemas"]
+    ids = [operation["operationId"] for operations in paths.values() for operation in operations.values()]
+    assert len(ids) == len(set(ids))
 
     create = paths["/api/instances"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {

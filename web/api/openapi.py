@@ -26,6 +26,7 @@ REASONS = {400: "Bad input: `field` names what to fix", 401: "Not signed in, or 
            402: "Over the plan's limit", 403: "Not allowed", 404: "No such thing (or someone else's)",
            405: "Method not allowed", 409: "Clashes with the current state", 413: "The body is too large",
            429: "Too many attempts: wait Retry-After seconds", 503: "Unavailable, or no room on this server"}
+SUCCESSES = {200: "OK", 201: "Created", 202: "Accepted: under way", 204: "Done, nothing to say"}
 SECURITY = {"user": [{"bearer": []}, {"session_cookie": []}], "none": [], "telegram": [{"telegram_secret": []}]}
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
@@ -46,6 +47,7 @@ DOCS_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-
                "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
 
+# The webhook is the bot's door, not the API's (web/telegram_webhook.py): described here
 operation("One of Telegram's updates for the provisioning bot (webhook mode)", tag="telegram",
           body=TelegramUpdate, responses={200: "text/plain"}, errors=(401, 404), security="telegram",
           description="Refused without the secret given to setWebhook in X-Telegram-Bot-Api-Secret-Token; "
@@ -107,7 +109,7 @@ def _path(resource: web.AbstractResource) -> tuple[str, list[dict]]:
 
 def _operation(route: web.AbstractRoute, described: Operation, path_parameters: list[dict]) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "operationId": f"{route.handler.__name__}",
+        "operationId": route.handler.__name__,
         "summary": described.summary,
         "tags": [described.tag],
         "security": SECURITY[described.security],
@@ -127,7 +129,7 @@ def _operation(route: web.AbstractRoute, described: Operation, path_parameters: 
 def _responses(described: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, answer in described.responses.items():
-        entry: dict[str, Any] = {"description": _description(status, described)}
+        entry: dict[str, Any] = {"description": SUCCESSES.get(status, REASONS.get(status, "Answer"))}
         if isinstance(answer, type):
             entry["content"] = {"application/json": {"schema": _ref(answer)}}
         elif answer is not None:
@@ -140,11 +142,6 @@ def _responses(described: Operation) -> dict[str, Any]:
             entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}}
         responses[str(status)] = entry
     return responses
-
-
-def _description(status: int, described: Operation) -> str:
-    return {200: "OK", 201: "Created", 202: "Accepted: under way", 204: "Done, nothing to say"}.get(
-        status, REASONS.get(status, "Answer"))
 
 
 def _stream(media: str, described: Operation) -> dict[str, Any]:
