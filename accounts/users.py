@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts import login_links, tokens
+from accounts.api_tokens import ApiTokens
 from accounts.passwords import hashed_password, password_matches, valid_password
 from accounts.throttle import AuthThrottle, ThrottleConfig
 from accounts.tokens import Credential, IssuedToken
 from db import audit
 from db.errors import AuthenticationFailed, Conflict, InvalidInput
-from db.models import User
+from db.models import ApiToken, User
 
 MAX_EMAIL_LENGTH = 320
 
@@ -28,6 +29,7 @@ class Accounts:
                  throttle: ThrottleConfig = ThrottleConfig()) -> None:
         self.sessions = sessions
         self.throttle = AuthThrottle(throttle)
+        self.api_tokens = ApiTokens(sessions)
 
     async def register(self, email: object, password: object, *,
                        client: str | None = None) -> tuple[User, IssuedToken]:
@@ -124,6 +126,62 @@ class Accounts:
             gone = await tokens.purge_expired(session) + await login_links.purge_spent(session)
             await session.commit()
         return gone
+
+    # -- the owner's own account --------------------------------------------------------------
+    async def change_profile(self, caller: Credential, *, email: object = None, password: object = None,
+                             current_password: object = None) -> User:
+        """A new email (to be verified again) and/or a new password, given the current password
+        when the account has one (a Telegram-only account sets its first without). A new
+        password logs out every other session of the account, not the caller's."""
+        if email is None and password is None:
+            raise InvalidInput("Send a new email, a new password, or both.", field="body")
+        user = caller.user
+        email = _valid_email(email) if email is not None else None
+        password = valid_password(password) if password is not None else None
+        await self._confirm_password(user, current_password, field="current_password")
+        new_hash = await hashed_password(password) if password is not None else None
+        async with self.sessions() as session:
+            row = await session.get(User, user.id)
+            if row is None:
+                raise AuthenticationFailed("This account no longer exists.")
+            changed = []
+            if email is not None and email != row.email:
+                row.email, row.email_verified_at = email, None
+                changed.append("email")
+            if new_hash is not None:
+                row.password_hash = new_hash
+                changed.append("password")
+                await session.execute(delete(ApiToken).where(
+                    ApiToken.user_id == row.id, ApiToken.kind == "session", ApiToken.id != caller.token.id))
+            audit.record(session, actor="user", action="user.update", user_id=row.id, details={"changed": changed})
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise Conflict("Another account has this email already.", field="email") from None
+            return row
+
+    async def confirm_deletion(self, user: User, password: object) -> None:
+        """Refuses to let the account go without its password (when it has one)."""
+        await self._confirm_password(user, password, field="password")
+
+    async def delete(self, user: User) -> None:
+        """The account's row and, through the database's cascades, its tokens and links (its
+        instances go first, through the instance service)."""
+        async with self.sessions() as session:
+            await session.execute(delete(User).where(User.id == user.id))
+            audit.record(session, actor="user", action="user.delete", details={"user_id": str(user.id)})
+            await session.commit()
+
+    async def _confirm_password(self, user: User, password: object, *, field: str) -> None:
+        """The account's password, checked within the account's budget of failures (so a
+        stolen session cannot guess it quickly); nothing to check for an account without one."""
+        if user.password_hash is None:
+            return
+        account = user.email or str(user.id)
+        self.throttle.attempt_on(account)
+        if not isinstance(password, str) or not await password_matches(user.password_hash, password):
+            raise AuthenticationFailed("That is not your current password.", field=field)
+        self.throttle.forgive(account)
 
     async def user_for_token(self, token: str) -> User | None:
         credential = await self.credential_for_token(token)

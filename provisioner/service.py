@@ -6,9 +6,11 @@ the field, before anything is stored or changed. Every action is written to the 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,6 +243,19 @@ class InstanceService:
         instance = await self.get(user, instance_id)
         await self.manager.delete(instance.id, keep_data=not purge)
         return await self._audited(user, instance, "instance.delete", {"purge": purge})
+
+    async def delete_all(self, user: User, *, timeout_s: float = 120) -> list[Instance]:
+        """Every instance of the user deleted with its data (their account goes next); returns
+        once each is gone or its delete has failed (or after `timeout_s`), with those left."""
+        for instance in await self.list(user):
+            await self.delete(user, instance.id, purge=True)
+        left = await self.list(user)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while any(instance.status == Status.DELETING for instance in left):
+                    await asyncio.sleep(0.2)
+                    left = await self.list(user)
+        return left
 
     # -- observation ----------------------------------------------------------------------
     async def health(self, user: User, instance_id: uuid.UUID | str) -> dict[str, Any]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import health, telegram_webhook
-from web.api import auth_routes, instances
+from web.api import auth_routes, instances, me, openapi, tokens
 from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
-from web.pages import billing, public
-from web.pages import dashboard, instance, instance_settings
+from web.pages import billing, dashboard, instance, instance_settings, public
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
 from web.security_headers import security_headers
@@ -36,5 +35,8 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(dashboard.routes)
     app.add_routes(instance.routes)
     app.add_routes(instance_settings.routes)
+    app.add_routes(tokens.routes)
+    app.add_routes(me.routes)
+    app.add_routes(openapi.routes)
     app.router.add_static("/static/", STATIC, name="static")
     return app

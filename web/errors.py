@@ -67,7 +67,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         code = exc.reason.lower().replace(" ", "_")
         default_text = f"{exc.status}: {exc.reason}"  # what aiohttp says when the raiser said nothing
         message = exc.reason if exc.text in (None, "", default_text) else exc.text
-        return error_response(exc.status, code, message)
+        response = error_response(exc.status, code, message)
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception as exc:
         if unreadable_input(exc):
             log.info("unreadable request", method=request.method, path=request.path, error=type(exc).__name__)

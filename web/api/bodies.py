@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import TypeVar
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from db.errors import InvalidInput
+from web.api.schemas import RequestBody
 
 MAX_BODY_BYTES = 64 * 1024  # the largest request of the API is a few keys and tokens
 MAX_DEPTH = 32  # levels of objects and arrays, the body's own object being the first
@@ -33,6 +36,45 @@ class UnknownField(InvalidInput):
     def __init__(self, field: str, allowed: set[str]) -> None:
         self.allowed = sorted(allowed)
         super().__init__(f"Unknown field {field!r}; allowed: {', '.join(self.allowed)}.", field=field)
+
+
+Model = TypeVar("Model", bound=RequestBody)
+
+
+async def json_body(request: web.Request, model: type[Model]) -> Model:
+    """The body read as `json_object` reads it (only the model's fields), then validated by the
+    route's model: a value of the wrong shape is an InvalidInput naming its field."""
+    body = await json_object(request, set(model.model_fields))
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(model, exc) from None
+
+
+def _invalid(model: type[RequestBody], exc: ValidationError) -> InvalidInput:
+    """The first problem, said for a person: the model's own words for the field when it has
+    some, else what the field must be."""
+    problem = exc.errors(include_url=False, include_input=False)[0]
+    field = str(problem["loc"][0]) if problem["loc"] else BODY  # bodies are flat: the top-level field
+    if field in model.problems:
+        return InvalidInput(model.problems[field], field=field)
+    return InvalidInput(_said(field, problem["type"], problem.get("ctx") or {}, problem["msg"]), field=field)
+
+
+def _said(field: str, kind: str, ctx: dict, fallback: str) -> str:
+    if kind == "missing":
+        return f"{field} is required."
+    if kind == "string_type":
+        return f"{field} must be text (a JSON string)."
+    if kind in ("int_type", "int_parsing"):
+        return f"{field} must be {WHOLE_NUMBER}."
+    if kind == "bool_type":
+        return f"{field} must be true or false."
+    if kind == "string_too_short":
+        return f"{field} must be at least {ctx.get('min_length')} character(s) long."
+    if kind == "string_too_long":
+        return f"{field} must be at most {ctx.get('max_length')} characters long."
+    return f"{field}: {fallback}."
 
 
 class _Unfit:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from contextlib import aclosing, suppress
-from datetime import datetime
 
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -14,41 +13,66 @@ from db.models import Instance
 from db.status import Status
 from db.types import utcnow
 from provisioner.service import InstanceChanges, InstanceService
-from web.api.bodies import json_object
+from web.api.bodies import json_body
+from web.api.operations import Parameter, operation
+from web.api.schemas import (
+    InstanceChanged,
+    InstanceChangeRequest,
+    InstanceHealth,
+    InstanceInfo,
+    InstanceList,
+    InstanceRequest,
+    ProgressEventData,
+)
 from web.auth import current_user
 from web.keys import SERVICES
 
 routes = web.RouteTableDef()
 
-CREATE_FIELDS = {"model_provider", "model", "api_key", "telegram_bot_token", "telegram_user_id"}
 MAX_LOG_TAIL = 5000
+SSE = "text/event-stream"
+TEXT = "text/plain"
+# what acting on an instance may answer: not theirs, busy, over the plan, no room, no runtime
+ACTION_ERRORS = (404, 409, 402, 503)
+PURGE = Parameter("purge", "query", {"type": "string", "enum": ["true", "false", "1", "0"], "default": "false"},
+                  "Also delete the instance's data (by default it is kept under DATA_DIR/deleted).")
+TAIL = Parameter("tail", "query", {"type": "integer", "minimum": 0, "maximum": MAX_LOG_TAIL, "default": 200},
+                 "How many of the last lines to send.")
+FOLLOW = Parameter("follow", "query", {"type": "string", "enum": ["1", "0", "true", "false"], "default": "0"},
+                   "Keep sending new lines as the gateway writes them.")
+LAST_EVENT_ID = Parameter("Last-Event-ID", "header", {"type": "string"},
+                          "The id of the last event seen: the stream resumes after it.")
 
 
 def _service(request: web.Request) -> InstanceService:
     return request.app[SERVICES].instances
 
 
+def instance_info(service: InstanceService, instance: Instance) -> InstanceInfo:
+    return InstanceInfo(
+        id=instance.id,
+        status=instance.status,
+        status_reason=instance.status_reason,
+        action=_action(instance),
+        subdomain=instance.subdomain,
+        url=service.public_url(instance),
+        model_provider=instance.model_provider,
+        model=instance.model,
+        telegram_bot_username=instance.telegram_bot_username,
+        telegram_user_id=instance.telegram_allow_from,
+        runtime=instance.runtime,
+        running_since=instance.running_since,
+        restart_count=instance.restart_count,
+        failure_streak=instance.failure_streak,
+        next_restart_at=instance.next_attempt_at,
+        created_at=instance.created_at,
+        updated_at=instance.updated_at,
+        progress_url=f"/api/instances/{instance.id}/progress",
+    )
+
+
 def instance_json(service: InstanceService, instance: Instance) -> dict:
-    return {
-        "id": str(instance.id),
-        "status": instance.status,
-        "status_reason": instance.status_reason,
-        "action": _action(instance),
-        "subdomain": instance.subdomain,
-        "url": service.public_url(instance),
-        "model_provider": instance.model_provider,
-        "model": instance.model,
-        "telegram_bot_username": instance.telegram_bot_username,
-        "telegram_user_id": instance.telegram_allow_from,
-        "runtime": instance.runtime,
-        "running_since": _iso(instance.running_since),
-        "restart_count": instance.restart_count,
-        "failure_streak": instance.failure_streak,
-        "next_restart_at": _iso(instance.next_attempt_at),
-        "created_at": instance.created_at.isoformat(),
-        "updated_at": instance.updated_at.isoformat(),
-        "progress_url": f"/api/instances/{instance.id}/progress",
-    }
+    return instance_info(service, instance).model_dump(mode="json")
 
 
 def _action(instance: Instance) -> str | None:
@@ -57,27 +81,28 @@ def _action(instance: Instance) -> str | None:
     return instance.action if instance.lease_holder and expires and expires > utcnow() else None
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 @routes.post("/api/instances")
+@operation("Create and deploy an instance", tag="instances", body=InstanceRequest, responses={202: InstanceInfo},
+           errors=(402, 403, 409, 503), description="Answers at once; follow the deploy at its progress_url.")
 async def create_instance(request: web.Request) -> web.Response:
     user = current_user(request)
-    body = await json_object(request, CREATE_FIELDS)
+    body = await json_body(request, InstanceRequest)
     service = _service(request)
-    instance = await service.create(user, **{name: body.get(name) for name in CREATE_FIELDS})
+    instance = await service.create(user, **body.model_dump())
     return web.json_response(instance_json(service, instance), status=202)
 
 
 @routes.get("/api/instances")
+@operation("Your instances", tag="instances", responses={200: InstanceList})
 async def list_instances(request: web.Request) -> web.Response:
     service = _service(request)
     instances = await service.list(current_user(request))
-    return web.json_response({"instances": [instance_json(service, i) for i in instances]})
+    answer = InstanceList(instances=[instance_info(service, i) for i in instances])
+    return web.json_response(answer.model_dump(mode="json"))
 
 
 @routes.get("/api/instances/{id}")
+@operation("One of your instances (never a secret)", tag="instances", responses={200: InstanceInfo}, errors=(404,))
 async def get_instance(request: web.Request) -> web.Response:
     service = _service(request)
     instance = await service.get(current_user(request), request.match_info["id"])
@@ -85,21 +110,24 @@ async def get_instance(request: web.Request) -> web.Response:
 
 
 @routes.put("/api/instances/{id}/config")
+@operation("Change an instance's configuration (applied by the next restart)", tag="instances",
+           body=InstanceChangeRequest, responses={200: InstanceChanged}, errors=(404, 409))
 async def update_config(request: web.Request) -> web.Response:
     user = current_user(request)
-    body = await json_object(request, CREATE_FIELDS)
+    body = (await json_body(request, InstanceChangeRequest)).model_dump(exclude_unset=True)
     if not body:
-        raise InvalidInput(f"Send at least one of: {', '.join(sorted(CREATE_FIELDS))}.", field="body")
+        fields = ", ".join(sorted(InstanceChangeRequest.model_fields))
+        raise InvalidInput(f"Send at least one of: {fields}.", field="body")
     service = _service(request)
     update = await service.update_config(user, request.match_info["id"], InstanceChanges(**body))
-    return web.json_response({
-        "instance": instance_json(service, update.instance),
-        "changed": update.changed,
-        "restart_required": bool(update.changed) and update.instance.status == Status.RUNNING,
-    })
+    answer = InstanceChanged(instance=instance_info(service, update.instance), changed=update.changed,
+                             restart_required=bool(update.changed) and update.instance.status == Status.RUNNING)
+    return web.json_response(answer.model_dump(mode="json"))
 
 
 @routes.post("/api/instances/{id}/{action:start|stop|restart}")
+@operation("Start, stop or restart an instance", tag="instances", responses={202: InstanceInfo},
+           errors=ACTION_ERRORS, description="Answers with the state it has set; the action goes on.")
 async def lifecycle_action(request: web.Request) -> web.Response:
     service = _service(request)
     action = getattr(service, request.match_info["action"])
@@ -108,6 +136,8 @@ async def lifecycle_action(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/instances/{id}")
+@operation("Delete an instance", tag="instances", responses={202: InstanceInfo}, errors=(404,),
+           parameters=(PURGE,))
 async def delete_instance(request: web.Request) -> web.Response:
     purge = request.query.get("purge", "false").lower()
     if purge not in ("true", "false", "1", "0"):
@@ -118,11 +148,18 @@ async def delete_instance(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/instances/{id}/health")
+@operation("Whether the instance's gateway is live and ready, and its memory", tag="instances",
+           responses={200: InstanceHealth}, errors=(404,))
 async def health(request: web.Request) -> web.Response:
-    return web.json_response(await _service(request).health(current_user(request), request.match_info["id"]))
+    answer = await _service(request).health(current_user(request), request.match_info["id"])
+    return web.json_response(InstanceHealth.model_validate(answer).model_dump(mode="json"))
 
 
 @routes.get("/api/instances/{id}/progress")
+@operation("The latest action's progress (Server-Sent Events)", tag="instances", responses={200: SSE},
+           errors=(404,), parameters=(LAST_EVENT_ID,), streams=("progress", ProgressEventData),
+           description="Replays the action's events, then follows them until its final one (done or failed); "
+                       "each event is `progress`, its data one JSON object.")
 async def progress(request: web.Request) -> web.StreamResponse:
     events = await _service(request).progress(current_user(request), request.match_info["id"],
                                               last_event_id=request.headers.get("Last-Event-ID"))
@@ -130,11 +167,16 @@ async def progress(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="No action has been recorded for this instance yet.")
     async with sse_response(request) as stream:
         async for event in events:
-            await stream.send(json.dumps(event.as_dict()), id=event.event_id, event="progress")
+            data = ProgressEventData.model_validate(event.as_dict()).model_dump(mode="json", exclude_none=True)
+            await stream.send(json.dumps(data), id=event.event_id, event="progress")
     return stream
 
 
 @routes.get("/api/instances/{id}/logs")
+@operation("The gateway's log (secrets masked)", tag="instances", responses={200: (TEXT, SSE)},
+           errors=(404,), parameters=(TAIL, FOLLOW), streams=("log", None),
+           description="Plain text, one line each; with `Accept: text/event-stream`, Server-Sent Events "
+                       "(`log`, one line each). `follow` keeps the answer open for new lines.")
 async def logs(request: web.Request) -> web.StreamResponse:
     try:
         tail = int(request.query.get("tail", "200"))

@@ -1,0 +1,227 @@
+"""The shape of every request body and response of the API, one pydantic model each. Handlers
+validate bodies with them (web.api.bodies.json_body) and build their answers from them, and
+the OpenAPI document (web.api.openapi) is generated from the same models, so the document
+says what the code does.
+
+Request models take exactly their fields (unknown ones are refused before validation, with the
+list of those allowed) in strict mode: JSON has no types to coerce from. A model may name, per
+field, the message a person gets when the value is missing or of the wrong type (`problems`);
+otherwise one is made from the field's name and what was wrong."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
+
+from db.status import Status
+
+# A moment in ISO 8601 as datetime.isoformat() writes it (with its +00:00 offset)
+Timestamp = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str),
+                      WithJsonSchema({"type": "string", "format": "date-time"})]
+TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    problems: ClassVar[dict[str, str]] = {}  # field -> what to tell a person who got it wrong
+
+
+class ResponseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------------------
+class ErrorDetail(ResponseBody):
+    code: str = Field(description="A stable, machine-readable word: invalid_input, not_found, ...")
+    message: str = Field(description="What went wrong, for a person to read.")
+    field: str | None = Field(None, description="The input to fix: a body field, a query parameter, a "
+                                                "header, or `body` for the body as a whole.")
+    allowed: list[str] | None = Field(None, description="For an unknown field: the fields the route takes.")
+
+
+class Error(ResponseBody):
+    error: ErrorDetail
+
+
+# -- health ------------------------------------------------------------------------------------
+class PlatformHealth(ResponseBody):
+    status: Literal["ok", "degraded"]
+    version: str = Field(description="ClawFleet's version.")
+    database: Literal["ok", "unreachable"]
+
+
+# -- accounts ----------------------------------------------------------------------------------
+class Credentials(RequestBody):
+    email: str = Field(description="The account's email address.", examples=["ada@example.com"])
+    password: str = Field(description="10 characters at least, 1024 at most.")
+
+    problems = {"email": "Send an email and a password.", "password": "Send an email and a password."}
+
+
+class RegisteredUser(ResponseBody):
+    id: uuid.UUID
+    email: str
+
+
+class Registered(ResponseBody):
+    user: RegisteredUser
+    token: str = Field(description="A session token: send it as `Authorization: Bearer <token>`. Shown once.")
+
+
+class LoggedIn(ResponseBody):
+    token: str = Field(description="A session token (30 days). Shown once.")
+
+
+class InviteRedemption(RequestBody):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        description="An invite code from `clawfleet invites create`.", examples=["inv-..."])
+
+    problems = {"code": 'Send the invite code as {"code": "inv-..."}.'}
+
+
+class Profile(ResponseBody):
+    id: uuid.UUID
+    email: str | None
+    email_verified: bool = Field(description="Whether the owner proved the email is theirs.")
+    telegram_user_id: int | None
+    telegram_username: str | None
+    created_at: Timestamp
+    is_admin: bool
+
+
+class ProfileChange(RequestBody):
+    email: str | None = Field(None, description="A new email; it has to be verified again.")
+    password: str | None = Field(None, description="A new password; every other session is logged out.")
+    current_password: str | None = Field(None, description="Needed for either change when the account has a "
+                                                           "password.")
+
+
+class AccountDeletion(RequestBody):
+    password: str | None = Field(None, description="The account's password (needed when it has one).")
+
+
+# -- API tokens --------------------------------------------------------------------------------
+class TokenRequest(RequestBody):
+    name: TokenName = Field(description="What the token is for: 1 to 100 characters.", examples=["ci deploys"])
+    can_manage_tokens: bool = Field(False, description="Whether the token may create and revoke tokens itself.")
+
+    problems = {"name": "Name the token (1 to 100 characters), e.g. {\"name\": \"ci deploys\"}."}
+
+
+class TokenInfo(ResponseBody):
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="The token's first characters, to recognise it by.")
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+    can_manage_tokens: bool
+
+
+class TokenList(ResponseBody):
+    tokens: list[TokenInfo]
+
+
+class NewToken(TokenInfo):
+    token: str = Field(description="The token itself: shown this once, never again.")
+
+
+# -- instances ---------------------------------------------------------------------------------
+TELEGRAM_USER_ID = "telegram_user_id must be your numeric Telegram user id (e.g. 123456789)."
+TelegramUserId = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(pattern=r"^[0-9]*$")] | None
+
+
+class InstanceRequest(RequestBody):
+    model_provider: str = Field(description="anthropic, openai, moonshot or kimi-coding.")
+    model: str | None = Field(None, description="One of the provider's models; its default when left out.")
+    api_key: str = Field(description="The provider's API key. Never shown again.")
+    telegram_bot_token: str | None = Field(None, description="The token of your own bot, from @BotFather.")
+    telegram_user_id: TelegramUserId = Field(None, description="Your Telegram user id: the bot answers you "
+                                                               "at once.")
+
+    problems = {"model_provider": "Choose a model provider (anthropic, openai, moonshot or kimi-coding).",
+                "model": "model must be the name of one of the provider's models.",
+                "api_key": "Send your model provider's API key as text.",
+                "telegram_bot_token": "Send your bot's token (from @BotFather) as text.",
+                "telegram_user_id": TELEGRAM_USER_ID}
+
+
+class InstanceChangeRequest(RequestBody):
+    """Any of the create fields; a field left out keeps its value, `telegram_bot_token: null`
+    removes the bot."""
+
+    model_provider: str | None = Field(None, description="anthropic, openai, moonshot or kimi-coding.")
+    model: str | None = Field(None, description="One of the provider's models.")
+    api_key: str | None = Field(None, description="The provider's API key (needed with a new provider).")
+    telegram_bot_token: str | None = Field(None, description="A new bot token; null or \"\" removes the bot.")
+    telegram_user_id: TelegramUserId = Field(None, description="Who the bot answers without pairing.")
+
+    problems = InstanceRequest.problems
+
+
+class InstanceInfo(ResponseBody):
+    id: uuid.UUID
+    status: Status
+    status_reason: str | None = Field(description="Why it is in this status, for its owner.")
+    action: str | None = Field(description="The action in progress (start, stop, restart, delete, ...), or null.")
+    subdomain: str
+    url: str
+    model_provider: str
+    model: str
+    telegram_bot_username: str | None
+    telegram_user_id: int | None
+    runtime: str
+    running_since: Timestamp | None
+    restart_count: int
+    failure_streak: int
+    next_restart_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    progress_url: str
+
+
+class InstanceList(ResponseBody):
+    instances: list[InstanceInfo]
+
+
+class InstanceChanged(ResponseBody):
+    instance: InstanceInfo
+    changed: list[str] = Field(description="The fields whose value changed.")
+    restart_required: bool = Field(description="The changes take effect at the next restart.")
+
+
+class MemoryUse(ResponseBody):
+    limit_mb: int | None
+    used_mb: int | None
+
+
+class InstanceHealth(ResponseBody):
+    status: Status
+    live: bool
+    ready: bool
+    checked_at: str = Field(json_schema_extra={"format": "date-time"})
+    memory: MemoryUse
+
+
+class ProgressEventData(ResponseBody):
+    """The data of each `progress` event of the stream (JSON)."""
+
+    seq: int
+    step: str
+    message: str
+    elapsed_ms: int
+    done: bool
+    failed: bool
+    reason: str | None = None
+
+
+# -- Telegram ----------------------------------------------------------------------------------
+class TelegramUpdate(BaseModel):
+    """One of Telegram's updates (its shape is Telegram's): a numeric id, every other field an object."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": {"type": "object"}})
+
+    update_id: int
