@@ -13,6 +13,7 @@ from accounts.tokens import hash_token
 from db.models import ApiToken
 from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
+from web.csrf import csrf_token
 
 TOKEN_FIELDS = {"id", "name", "prefix", "created_at", "last_used_at", "can_manage_tokens"}
 
@@ -90,8 +91,11 @@ async def test_an_api_token_manages_tokens_only_with_the_right(api: Api) -> None
 
 
 async def test_the_dashboards_session_cookie_may_manage_tokens(api: Api) -> None:
+    cookie = {"Cookie": f"clawfleet_session={api.token}", "Origin": api.url("/").rstrip("/")}
+    async with api.http.post(api.url("/api/tokens"), json={"name": "forged"}, headers=cookie) as response:
+        assert response.status == 403  # a cookie alone could be a forgery: the page's CSRF token is needed
     async with api.http.post(api.url("/api/tokens"), json={"name": "from the dashboard"},
-                             headers={"Cookie": f"clawfleet_session={api.token}"}) as response:
+                             headers={**cookie, "X-CSRF-Token": csrf_token(api.token)}) as response:
         assert response.status == 201, await response.text()
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
-from web.api.openapi import STATIC, Undescribed, document
+from web.api.openapi import API_PATHS, STATIC, Undescribed, document
 from web.api.operations import operation_of
 from web.health import healthz
 from web.keys import CONFIG
@@ -29,10 +29,11 @@ async def api(settings_for, sessions):
 
 
 def _router_operations(app: web.Application) -> set[tuple[str, str]]:
-    """(method, OpenAPI path) of every route but HEAD (aiohttp's twin of each GET) and the files."""
+    """(method, OpenAPI path) of every API route but HEAD (aiohttp's twin of each GET); the files
+    and the dashboard's pages are not the API."""
     found = set()
     for route in app.router.routes():
-        if route.method != "HEAD" and route.resource.name != STATIC:
+        if route.method != "HEAD" and route.resource.name != STATIC and route.resource.canonical.startswith(API_PATHS):
             found.add((route.method.lower(), re.sub(r"\{(\w+):[^{}]+\}", r"{\1}", route.resource.canonical)))
     return found
 
@@ -54,6 +55,7 @@ async def test_a_route_without_a_description_fails_the_document(api: Api) -> Non
     app = web.Application()
     app[CONFIG] = api.server.app[CONFIG]
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/a-page", undescribed)  # the dashboard's pages are not the API's
     assert set(document(app)["paths"]) == {"/healthz"}
     app.router.add_get("/api/undescribed", undescribed)
     with pytest.raises(Undescribed, match="/api/undescribed"):
@@ -99,7 +101,7 @@ async def test_operations_say_their_bodies_answers_errors_and_parameters(api: Ap
 
 async def test_every_handler_is_described_with_a_summary(api: Api) -> None:
     for route in api.server.app.router.routes():
-        if route.resource.name != STATIC:
+        if route.resource.name != STATIC and route.resource.canonical.startswith(API_PATHS):
             described = operation_of(route.handler)
             assert described is not None and described.summary, route
 
