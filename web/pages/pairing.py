@@ -62,6 +62,7 @@ async def approve_pairing(request: web.Request) -> web.Response:
     except NotFound:
         raise
     except ServiceError as exc:
-        where = "error" if exc.field == "code" else "problem"
-        return _page(request, instance, code=code[:32], status=STATUS_OF.get(type(exc), 400), **{where: exc.message})
+        about_code = exc.field == "code"
+        return _page(request, instance, code=code[:32], status=STATUS_OF.get(type(exc), 400),
+                     error=exc.message if about_code else None, problem=None if about_code else exc.message)
     raise redirect(f"/instances/{instance.id}?{PAIRED_QUERY}=1")
