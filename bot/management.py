@@ -1,5 +1,5 @@
-"""Day-to-day management from chat: /status, /restart, /stop, /start_instance, /logs, /delete,
-/billing, /help, and the buttons they show. Each handler is a thin call into the service layer.
+"""Day-to-day management from chat: /status, /restart, /stop, /start_instance, /logs, /pair,
+/delete, /billing, /help, and the buttons they show. Each handler is a thin call into the service layer.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ HELP = (
     "/status: how your assistant is doing\n"
     "/restart, /stop, /start_instance: control it\n"
     "/logs: its latest log lines\n"
+    "/pair CODE: approve the pairing code your bot sent someone\n"
     "/model: change the provider or model\n"
     "/key: replace the API key\n"
     "/token: replace the bot token\n"
@@ -42,6 +43,7 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("stop", "Stop your assistant"),
     ("start_instance", "Start your assistant again"),
     ("logs", "Latest log lines"),
+    ("pair", "Approve a pairing code"),
     ("model", "Change provider or model"),
     ("key", "Replace the API key"),
     ("token", "Replace the bot token"),
@@ -164,6 +166,25 @@ async def logs(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                  caption=f"The last {LOG_LINES} log lines (secrets masked).")
 
 
+async def pair(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/pair CODE: the sender of the code (who messaged the assistant's bot) becomes its owner."""
+    user, instance = await their_instance(update, context)
+    if instance is None:
+        return
+    chat = update.effective_chat
+    if len(context.args or []) != 1:
+        await chat.send_message("Send /pair and the code your bot answered with, e.g. <code>/pair HX7K2MQP</code>. "
+                                "No code yet? Message your bot; it answers with one.")
+        return
+    try:
+        instance = await services(context).instances.approve_pairing(user, instance.id, context.args[0])
+    except ServiceError as problem:
+        await chat.send_message(escape(problem.message))
+        return
+    await chat.send_message(f"Paired: your bot now answers Telegram user {instance.telegram_allow_from}, "
+                            "and only them: message it again to begin.")
+
+
 async def delete(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _, instance = await their_instance(update, context)
     if instance is None:
@@ -221,6 +242,7 @@ def management_handlers() -> list:
         CommandHandler("stop", stop),
         CommandHandler("start_instance", start_instance),
         CommandHandler("logs", logs),
+        CommandHandler("pair", pair),
         CommandHandler("delete", delete),
         CommandHandler("billing", billing),
         CommandHandler("help", show_help),

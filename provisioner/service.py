@@ -32,12 +32,13 @@ from db.leases import lock_for_transaction
 from db.models import Instance, User
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
-from db.status import ACTIVE, COUNTED, LOCKED, Status
+from db.status import ACTIVE, COUNTED, DOING, LOCKED, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Entitlements
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
+from provisioner.openclaw.pairing import CODE_LENGTH, normalized_code
 from provisioner.progress import ProgressEvent, resume_after
 from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
@@ -256,6 +257,35 @@ class InstanceService:
                     await asyncio.sleep(0.2)
                     left = await self.list(user)
         return left
+    # -- Telegram pairing ---------------------------------------------------------------
+    async def approve_pairing(self, user: User, instance_id: uuid.UUID | str, code: object) -> Instance:
+        """Approve the pairing code the instance's bot sent someone who messaged it (OpenClaw's DM
+        pairing, on while ClawFleet does not know the owner's Telegram id): that sender becomes
+        the instance's owner, in the running gateway at once and in the row for every later
+        start. Approving the same code again changes nothing."""
+        pairing_code = _pairing_code(code)
+        instance = await self.get(user, instance_id)
+        if instance.telegram_bot_id is None:
+            raise Conflict("This assistant has no Telegram bot to pair with: add its bot token first.")
+        if instance.status != Status.RUNNING:
+            raise Conflict(f"Your assistant is {instance.status}, not running: start it, then message your bot "
+                           "again for a new code.")
+        if instance.lease_holder and instance.lease_expires_at and instance.lease_expires_at > utcnow():
+            raise Conflict(f"This instance is busy: {DOING.get(instance.action, 'another action runs on it')}. "
+                           "Try again when it is done.")
+        sender = await self.manager.runtime.approve_pairing(instance.id, instance.runtime_state, pairing_code)
+        if sender is None:
+            raise InvalidInput("No pending request has this code; codes expire after an hour: message your bot "
+                               "again for a new one.", field="code")
+        async with self.sessions() as session:
+            row = await session.get(Instance, instance.id)
+            if row is None:
+                raise NotFound("No such instance.")
+            row.telegram_allow_from = sender
+            audit.record(session, actor="user", action="instance.pairing", user_id=user.id, instance_id=row.id,
+                         details={"telegram_user_id": sender})
+            await session.commit()
+            return row
 
     # -- observation ----------------------------------------------------------------------
     async def health(self, user: User, instance_id: uuid.UUID | str) -> dict[str, Any]:
@@ -406,6 +436,14 @@ def _api_key(provider: Provider, value: object) -> SecretStr:
     if problem:
         raise InvalidInput(problem, field="api_key")
     return SecretStr(value.strip())
+
+
+def _pairing_code(value: object) -> str:
+    code = normalized_code(value)
+    if code is None:
+        raise InvalidInput(f"A pairing code is the {CODE_LENGTH} letters and digits your bot sent "
+                           "(no 0, O, 1 or I), e.g. HX7K2MQP.", field="code")
+    return code
 
 
 MAX_TELEGRAM_ID = 2**63 - 1  # Telegram's ids fit a signed 64-bit integer, as the column does

@@ -107,6 +107,13 @@ class Runtime(abc.ABC):
         """Run an `openclaw` CLI command against the instance."""
 
     @abc.abstractmethod
+    async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
+        """Let the sender of the pending Telegram pairing request with `code` (upper case, not
+        expired) talk to the gateway as its owner: its openclaw.json is rewritten to allow only
+        them (provisioner.openclaw.pairing.with_owner), which OpenClaw reloads by itself. Their
+        Telegram user id; None, changing nothing, when no pending request has that code."""
+
+    @abc.abstractmethod
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         """Stop it and delete what it used; with `keep_data`, its data stays (for restoring)."""
 
@@ -151,6 +158,9 @@ class UnavailableRuntime(Runtime):
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
         return ExecResult(1, self.unavailable_reason or "")
+
+    async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
+        return None
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         return None

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiodocker
@@ -31,6 +32,7 @@ from aiodocker.volumes import DockerVolume
 
 from provisioner.images.recipe import COMPILE_CACHE_LABEL
 from provisioner.openclaw.gateway import build_gateway
+from provisioner.openclaw.pairing import NODE_QUERY, REQUEST_QUERY, STATE_DB, sender_of, with_owner
 from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
@@ -232,12 +234,24 @@ class DockerRuntime(Runtime):
         container = await self.get_container(instance_id, state)
         if container is None:
             return ExecResult(1, "the instance's container does not exist")
-        execution = await container.exec(["node", "openclaw.mjs", *argv], user=f"{NODE_UID}:{NODE_UID}")
-        output = bytearray()
-        async with execution.start(detach=False) as stream:
-            while (message := await stream.read_out()) is not None:
-                output += message.data
-        return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
+        return await _run_in(container, ["node", "openclaw.mjs", *argv])
+
+    async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
+        container = await self.get_container(instance_id, state)
+        if container is None:
+            return None
+        # The state database is read where it lives, by the gateway's own Node (node:sqlite), so
+        # a request still in its write-ahead log is seen too.
+        found = await _run_in(container, ["node", "-e", NODE_QUERY, f"{STATE_DIR}/{STATE_DB}", code, REQUEST_QUERY])
+        if found.exit_code != 0:
+            raise RuntimeError(f"reading the pairing store failed: {found.output.strip()[-300:]}")
+        sender = sender_of(json.loads(found.output.strip().splitlines()[-1]), datetime.now(UTC))
+        if sender is not None:
+            with await container.get_archive(f"{STATE_DIR}/openclaw.json") as archive:
+                config = json.load(archive.extractfile("openclaw.json"))
+            patched = json.dumps(with_owner(config, sender), indent=2).encode()
+            await container.put_archive(STATE_DIR, _private_archive({"openclaw.json": patched}))
+        return sender
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         container = await self.get_container(instance_id, state)
@@ -331,6 +345,16 @@ def recorded_container(instance_id: uuid.UUID, state: dict[str, Any]) -> str:
     """What to ask the engine for: the container the state records (by name: a container started
     but not yet recorded has a new id and the same name), else the deterministic name."""
     return state.get("container") or state.get("id") or container_name(instance_id)
+
+
+async def _run_in(container: DockerContainer, argv: list[str]) -> ExecResult:
+    """Run a command in a running container as the node user: its exit code and output."""
+    execution = await container.exec(argv, user=f"{NODE_UID}:{NODE_UID}")
+    output = bytearray()
+    async with execution.start(detach=False) as stream:
+        while (message := await stream.read_out()) is not None:
+            output += message.data
+    return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
 
 
 def _config_archive(config_json: bytes) -> bytes:

@@ -24,6 +24,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from db.private_files import private_dir
 from provisioner.openclaw.config import write_config, write_secret_files
 from provisioner.openclaw.gateway import Placement, build_gateway, placement_env
 from provisioner.openclaw.install import OpenClawInstall
+from provisioner.openclaw.pairing import STATE_DB, read_request, sender_of, with_owner
 from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
 from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
@@ -221,6 +223,14 @@ class ProcessRuntime(Runtime):
         )
         output, _ = await process.communicate()
         return ExecResult(process.returncode or 0, output.decode(errors="replace"))
+
+    async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
+        place = placement(self.instance_dir(instance_id))
+        sender = sender_of(await asyncio.to_thread(read_request, place.state_dir / STATE_DB, code), datetime.now(UTC))
+        if sender is not None:
+            config = json.loads(await asyncio.to_thread(place.config_path.read_text))
+            self.write_config(with_owner(config, sender), place.config_path)
+        return sender
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         await self.stop(instance_id, state, timeout=10)

@@ -226,3 +226,23 @@ async def test_a_secret_message_that_cannot_be_deleted_is_left_to_its_sender(
     await chat.reply("new OpenAI API key")
     await chat.send(ANTHROPIC_KEY)  # deleted this time: nothing to ask
     assert asked not in (await chat.reply("Try again"))["text"]
+
+
+async def test_pair_approves_a_code_the_assistants_bot_sent(deployed: Instance, chat: Chat, sessions,
+                                                            runtime) -> None:
+    runtime.pairing_requests[deployed.id] = {"HX7K2MQP": 987654321}
+    await chat.send("/pair")
+    assert "e.g. /pair HX7K2MQP" in collapse((await chat.reply("Send /pair"))["text"])
+    await chat.send("/pair HX7K0MQP")
+    await chat.reply("8 letters and digits")
+    await chat.send("/pair ZZZZ2222")
+    await chat.reply("No pending request has this code; codes expire after an hour")
+    assert (await _instance(sessions)).telegram_allow_from == chat.user.id
+
+    await chat.send("/pair hx7k2mqp")
+    await chat.reply("Paired: your bot now answers Telegram user 987654321, and only them: message it again to begin.")
+    assert (await _instance(sessions)).telegram_allow_from == 987654321
+    assert runtime.owners[deployed.id] == 987654321
+
+    await chat.send("/help")
+    assert "/pair CODE" in (await chat.reply("What I can do"))["text"]

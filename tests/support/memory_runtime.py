@@ -55,6 +55,8 @@ class MemoryRuntime(Runtime):
         self.stops: list[uuid.UUID] = []
         self.removed: dict[uuid.UUID, bool] = {}  # instance id -> keep_data
         self.logs_by_instance: dict[uuid.UUID, list[str]] = {}
+        self.pairing_requests: dict[uuid.UUID, dict[str, int]] = {}  # a test adds code -> sender id
+        self.owners: dict[uuid.UUID, int] = {}  # the sender each instance's config now allows
 
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         if request.instance_id in self.gateways:  # re-adopted, not started twice
@@ -125,6 +127,12 @@ class MemoryRuntime(Runtime):
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
         return ExecResult(0, " ".join(argv))
+
+    async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
+        sender = self.pairing_requests.get(instance_id, {}).get(code)
+        if sender is not None:
+            self.owners[instance_id] = sender
+        return sender
 
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         await self.stop(instance_id, state, 0)

@@ -203,3 +203,12 @@ async def logs(request: web.Request) -> web.StreamResponse:
                 await response.write(line.encode() + b"\n")
             await response.write_eof()
         return response
+
+
+@routes.post("/api/instances/{id}/pairing")
+async def approve_pairing(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = await json_object(request, {"code"})
+    service = _service(request)
+    instance = await service.approve_pairing(user, request.match_info["id"], body.get("code"))
+    return web.json_response(instance_json(service, instance))

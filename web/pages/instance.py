@@ -15,6 +15,7 @@ from web.forms import form_fields
 from web.keys import CONFIG, SERVICES
 from web.pages.guard import signed_in
 from web.pages.instance_view import instance_view
+from web.pages.pairing import pairing_form
 from web.pages.render import redirect, render
 from web.pages.status_words import BUTTONS, for_scripts
 
@@ -74,6 +75,7 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "buttons": BUTTONS,
         "problem_text": problem,
         "progress": progress,
+        "pairing": pairing_form(request, instance),
         "log_tail": LOG_TAIL,
         "words": for_scripts(),
     }, status=status)
