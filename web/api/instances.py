@@ -22,6 +22,7 @@ from web.api.schemas import (
     InstanceInfo,
     InstanceList,
     InstanceRequest,
+    PairingApproval,
     ProgressEventData,
 )
 from web.auth import current_user
@@ -206,9 +207,13 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/instances/{id}/pairing")
+@operation("Approve a Telegram pairing code: its sender becomes the instance's owner", tag="instances",
+           body=PairingApproval, responses={200: InstanceInfo}, errors=(404, 409),
+           description="For an instance whose owner's Telegram id is unknown: its bot answers a newcomer with "
+                       "a code, and approving it lets that person, and only them, talk to the assistant.")
 async def approve_pairing(request: web.Request) -> web.Response:
-    user = current_user(request)
-    body = await json_object(request, {"code"})
+    user = current_user(request)  # before the body: an anonymous post is a 401, as on every route here
+    body = await json_body(request, PairingApproval)
     service = _service(request)
-    instance = await service.approve_pairing(user, request.match_info["id"], body.get("code"))
+    instance = await service.approve_pairing(user, request.match_info["id"], body.code)
     return web.json_response(instance_json(service, instance))

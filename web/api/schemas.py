@@ -183,6 +183,13 @@ class InstanceInfo(ResponseBody):
     progress_url: str
 
 
+class PairingApproval(RequestBody):
+    code: str = Field(description="The 8-character pairing code the instance's bot sent someone who messaged it.",
+                      examples=["HX7K2MQP"])
+
+    problems = {"code": "A pairing code is the 8 letters and digits your bot sent (no 0, O, 1 or I), e.g. HX7K2MQP."}
+
+
 class InstanceList(ResponseBody):
     instances: list[InstanceInfo]
 
