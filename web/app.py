@@ -12,6 +12,7 @@ from web.csrf import forgery_guard
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
 from web.pages import billing, public
+from web.pages import onboard
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
 from web.security_headers import security_headers
@@ -32,5 +33,6 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(telegram_webhook.routes)
     app.add_routes(public.routes)
     app.add_routes(billing.routes)
+    app.add_routes(onboard.routes)
     app.router.add_static("/static/", STATIC, name="static")
     return app
