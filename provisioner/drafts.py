@@ -10,13 +10,15 @@ InstanceService.create and deletes the draft once the deploy was accepted.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from db.errors import InvalidInput, LimitReached, ServiceError
+from db.errors import InvalidInput, LimitReached, ServiceError, Unavailable
 from db.models import Instance, OnboardingDraft, User
 from db.sealing import SealedSecretError, open_from, seal_into
 from db.status import COUNTED
@@ -24,6 +26,7 @@ from provisioner.providers import get_provider
 from provisioner.service import InstanceService, _model, _provider, _telegram_user_id
 
 SHOWN_TAIL = 4  # characters of a saved key shown back, as the bot shows them
+OTHER_DEPLOY_WAIT_S = 20  # a Deploy sent twice waits this long for the other one's outcome
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,11 @@ class OnboardingDrafts:
         if pairing_later:
             owner = Owner(None, True)
         else:
-            checked = _telegram_user_id(telegram_user_id, default=None)
+            try:
+                checked = _telegram_user_id(telegram_user_id, default=None)
+            except InvalidInput:
+                raise InvalidInput("Your Telegram id is a number, like 123456789: only digits.",
+                                   field="telegram_user_id") from None
             if checked is None and user.telegram_user_id is None:
                 raise InvalidInput("Enter your numeric Telegram id, or choose to approve a pairing code later.",
                                    field="telegram_user_id")
@@ -142,8 +149,10 @@ class OnboardingDrafts:
 
     # -- deploying ----------------------------------------------------------------------------
     async def deploy(self, user: User) -> Instance:
-        """Create the instance from the draft; the draft goes once the deploy was accepted, and
-        stays as it was when the create is refused (its error names the field to fix)."""
+        """Create the instance from the draft. The draft is taken first, so a Deploy sent twice
+        deploys once (the other request answers with that deploy's outcome); it is put back as
+        it was when the create is refused (the error names the field to fix), and gone once the
+        deploy was accepted."""
         row = await self._row(user)
         key = self._open(row, "api_key_sealed") if row is not None else None
         token = self._open(row, "telegram_bot_token_sealed") if row is not None else None
@@ -154,13 +163,17 @@ class OnboardingDrafts:
                                field="api_key")
         if token is None:
             raise InvalidInput("Enter your bot's token from @BotFather.", field="telegram_bot_token")
-        instance = await self.instances.create(
-            user, model_provider=row.model_provider, model=row.model, api_key=key.get_secret_value(),
-            telegram_bot_token=token.get_secret_value(),
-            telegram_user_id=None if row.pairing_later else row.telegram_user_id,
-        )
-        await self.discard(user)
-        return instance
+        if not await self._take(row):
+            return await self._deployed_meanwhile(user, row)
+        try:
+            return await self.instances.create(
+                user, model_provider=row.model_provider, model=row.model, api_key=key.get_secret_value(),
+                telegram_bot_token=token.get_secret_value(),
+                telegram_user_id=None if row.pairing_later else row.telegram_user_id,
+            )
+        except BaseException:
+            await self._put_back(row)
+            raise
 
     async def discard(self, user: User) -> None:
         async with self.sessions() as session:
@@ -185,6 +198,36 @@ class OnboardingDrafts:
         except IntegrityError:
             await session.rollback()
         return await session.scalar(query)
+
+    async def _take(self, row: OnboardingDraft) -> bool:
+        """Delete the draft's row; False when another request deleted it first."""
+        async with self.sessions() as session:
+            taken = await session.execute(delete(OnboardingDraft).where(OnboardingDraft.id == row.id))
+            await session.commit()
+        return taken.rowcount == 1
+
+    async def _deployed_meanwhile(self, user: User, row: OnboardingDraft) -> Instance:
+        """The instance the request that took the draft made; when that create was refused, the
+        draft is back and this request deploys it again (and is told why it is refused)."""
+        deadline = time.monotonic() + OTHER_DEPLOY_WAIT_S
+        while time.monotonic() < deadline:
+            made = [i for i in await self.instances.list(user) if i.created_at >= row.created_at]
+            if made:
+                return made[-1]
+            if await self._row(user) is not None:
+                return await self.deploy(user)
+            await asyncio.sleep(0.1)
+        raise Unavailable("Your assistant is still being set up. Look at the dashboard in a moment.")
+
+    async def _put_back(self, row: OnboardingDraft) -> None:
+        """The taken draft again, same id (its sealed values are bound to it)."""
+        columns = {column.key: getattr(row, column.key) for column in OnboardingDraft.__table__.columns}
+        async with self.sessions() as session:
+            session.add(OnboardingDraft(**columns))
+            try:
+                await session.commit()
+            except IntegrityError:
+                pass  # a new draft was begun meanwhile: it is the one kept
 
     def _open(self, row: OnboardingDraft, column: str) -> SecretStr | None:
         """A sealed answer, or None when there is none or it no longer opens (its key was

@@ -152,7 +152,7 @@ async def test_step_3_errors_are_next_to_their_fields_and_keep_the_typed_id(brow
                                                       "telegram_user_id": "my name"})
     assert shape.status == 400 and shape.has("does not look like a Telegram bot token")
     assert 'id="telegram_bot_token-error"' in shape.text and 'id="telegram_user_id-error"' in shape.text
-    assert shape.has("numeric Telegram user id") and 'value="my name"' in shape.text
+    assert shape.has("Your Telegram id is a number") and 'value="my name"' in shape.text
 
     unknown = f"{7_111_111_111}:AA{'x' * 33}"
     refused = await person.submit("/onboard/telegram", {"telegram_bot_token": unknown, "owner": "id",
@@ -303,6 +303,7 @@ async def test_a_refusal_at_deploy_keeps_the_draft_and_shows_the_step_to_fix(bro
     assert refused.status == 409 and refused.has("@ned_bot already serves another assistant")
     assert 'id="telegram_bot_token-error"' in refused.text and "Step 3 of 4" in refused.text
     assert await _draft_row(sessions, "ned@example.com") is not None
+    assert (await person.get("/onboard/key")).has("A key is saved (ending …6789)")  # put back, still opens
 
 
 async def test_access_policy_refusals_are_said_on_step_1(browser_for, settings_for) -> None:
@@ -317,3 +318,33 @@ async def test_access_policy_refusals_are_said_on_step_1(browser_for, settings_f
             assert page.has("invite") and 'id="onboard-provider"' not in page.text
         finally:
             await person.close()
+
+
+async def test_a_sealed_answer_opens_only_in_its_own_draft(browser_for, sessions) -> None:
+    """A key copied into another person's draft (its row) does not open there: it is asked for again."""
+    ada, bob = browser_for(), browser_for()
+    for person, email in ((ada, "pia@example.com"), (bob, "quinn@example.com")):
+        await person.sign_up(email)
+        await person.submit("/onboard/provider", {"model_provider": "openai", "model_openai": "gpt-5.5"})
+    await ada.submit("/onboard/key", {"api_key": OPENAI_KEY})
+    sealed = (await _draft_row(sessions, "pia@example.com")).api_key_sealed
+    bobs = await _draft_row(sessions, "quinn@example.com")
+    async with sessions() as session:
+        await session.execute(update(OnboardingDraft).where(OnboardingDraft.id == bobs.id)
+                              .values(api_key_sealed=sealed))
+        await session.commit()
+    page = await bob.get("/onboard")
+    assert _step(page) == 2 and not page.has("A key is saved")
+    assert (await ada.get("/onboard/key")).has("A key is saved (ending …6789)")
+
+
+async def test_deploy_sent_twice_makes_one_assistant_and_both_answers_show_it(browser_for, sessions,
+                                                                             telegram) -> None:
+    person = browser_for()
+    await _through_step_3(person, telegram, email="ray@example.com", username="ray_bot")
+    review = await person.get("/onboard/review")
+    first, second = await asyncio.gather(*(person.post("/onboard/deploy", {}, csrf=review.csrf) for _ in range(2)))
+    assert _instance_id(first) == _instance_id(second)
+    async with sessions() as session:
+        assert len(list(await session.scalars(select(Instance.id)))) == 1
+    await _final_progress_page(person, _instance_id(first))
