@@ -4,8 +4,9 @@ person who leaves the wizard half-way finds it where they left it, from any brow
 Each answer is checked when it is given, the way the deploy will check it (InstanceService's
 own checks), and stored only once it passes. The API key and the bot token are sealed like an
 instance's secrets, bound to the draft's row and column, and no part of them is stored in the
-clear; the page learns only that one is saved and how it ends. Deploy hands the answers to
-InstanceService.create and deletes the draft once the deploy was accepted.
+clear; the page learns only that one is saved and how it ends. Deploy takes the draft (deletes
+its row), hands the answers to InstanceService.create, and puts the draft back if the create is
+refused: once a deploy was accepted, its draft is gone.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from db.errors import InvalidInput, LimitReached, ServiceError, Unavailable
+from db.errors import InvalidInput, LimitReached, ServiceError
 from db.models import Instance, OnboardingDraft, User
 from db.sealing import SealedSecretError, open_from, seal_into
 from db.status import COUNTED
+from db.types import utcnow
 from provisioner.providers import get_provider
 from provisioner.service import InstanceService, _model, _provider, _telegram_user_id
 
@@ -153,10 +156,13 @@ class OnboardingDrafts:
         deploys once (the other request answers with that deploy's outcome); it is put back as
         it was when the create is refused (the error names the field to fix), and gone once the
         deploy was accepted."""
+        asked_at = utcnow()
         row = await self._row(user)
-        key = self._open(row, "api_key_sealed") if row is not None else None
-        token = self._open(row, "telegram_bot_token_sealed") if row is not None else None
-        if row is None or row.model_provider is None:
+        if row is None:  # the wizard checked there is one: another Deploy took it just now
+            return await self._deployed_meanwhile(user, asked_at - timedelta(seconds=OTHER_DEPLOY_WAIT_S))
+        key = self._open(row, "api_key_sealed")
+        token = self._open(row, "telegram_bot_token_sealed")
+        if row.model_provider is None:
             raise InvalidInput("Choose a model provider first.", field="model_provider")
         if key is None:
             raise InvalidInput(f"Enter your {get_provider(row.model_provider).display_name} API key.",
@@ -164,7 +170,7 @@ class OnboardingDrafts:
         if token is None:
             raise InvalidInput("Enter your bot's token from @BotFather.", field="telegram_bot_token")
         if not await self._take(row):
-            return await self._deployed_meanwhile(user, row)
+            return await self._deployed_meanwhile(user, row.created_at)
         try:
             return await self.instances.create(
                 user, model_provider=row.model_provider, model=row.model, api_key=key.get_secret_value(),
@@ -174,11 +180,6 @@ class OnboardingDrafts:
         except BaseException:
             await self._put_back(row)
             raise
-
-    async def discard(self, user: User) -> None:
-        async with self.sessions() as session:
-            await session.execute(delete(OnboardingDraft).where(OnboardingDraft.user_id == user.id))
-            await session.commit()
 
     # -- rows ---------------------------------------------------------------------------------
     async def _row(self, user: User) -> OnboardingDraft | None:
@@ -206,18 +207,18 @@ class OnboardingDrafts:
             await session.commit()
         return taken.rowcount == 1
 
-    async def _deployed_meanwhile(self, user: User, row: OnboardingDraft) -> Instance:
-        """The instance the request that took the draft made; when that create was refused, the
-        draft is back and this request deploys it again (and is told why it is refused)."""
+    async def _deployed_meanwhile(self, user: User, since: datetime) -> Instance:
+        """The instance made by the request that took the draft; when that create was refused,
+        the draft is back and this request deploys it again (and is told why it is refused)."""
         deadline = time.monotonic() + OTHER_DEPLOY_WAIT_S
         while time.monotonic() < deadline:
-            made = [i for i in await self.instances.list(user) if i.created_at >= row.created_at]
+            made = [i for i in await self.instances.list(user) if i.created_at >= since]
             if made:
                 return made[-1]
             if await self._row(user) is not None:
                 return await self.deploy(user)
             await asyncio.sleep(0.1)
-        raise Unavailable("Your assistant is still being set up. Look at the dashboard in a moment.")
+        raise InvalidInput("There is nothing to deploy yet: choose a model provider first.", field="model_provider")
 
     async def _put_back(self, row: OnboardingDraft) -> None:
         """The taken draft again, same id (its sealed values are bound to it)."""
