@@ -331,3 +331,27 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     holder: Mapped[str | None] = mapped_column(String(128))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OnboardingDraft(Base):
+    """A web onboarding left half-done, one per user, so the wizard resumes where it was left.
+    The key and the bot token are sealed like an instance's; the row goes once the deploy of
+    what it holds was accepted (provisioner.drafts)."""
+
+    __tablename__ = "onboarding_drafts"
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=False
+    )
+    model_provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(128))
+    api_key_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    telegram_bot_token_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    telegram_bot_username: Mapped[str | None] = mapped_column(String(64))  # from getMe
+    # Who the instance's bot answers: this Telegram id, or nobody until a pairing code is
+    # approved (pairing_later); neither while the step is unanswered.
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    pairing_later: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()

@@ -188,6 +188,21 @@ class ProgressHub:
             except TimeoutError:
                 pass
 
+    async def stored(self, instance_id: uuid.UUID, action_seq: int) -> tuple[list[ProgressEvent], bool]:
+        """The action's events stored so far, without waiting for more, and whether it is over:
+        what `follow` would yield at once (its derived interrupted end included)."""
+        lease, records = await self._read(instance_id, action_seq)
+        events = [_event(record) for record in records if record.seq > 0]
+        if events and events[-1].final:
+            return events, True
+        if lease is not None and _lapsed(lease, records, 0.0, self.gone_grace_s):
+            last = events[-1] if events else None
+            events.append(ProgressEvent(seq=(last.seq if last else 0) + 1, step="interrupted", message=INTERRUPTED,
+                                        elapsed_ms=last.elapsed_ms if last else 0, failed=True, reason=INTERRUPTED,
+                                        action_seq=action_seq))
+            return events, True
+        return events, False
+
     def wake(self, instance_id: uuid.UUID) -> None:
         """Wake this process's followers of the instance: something was stored."""
         signal = self._signals.pop(instance_id, None)

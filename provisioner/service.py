@@ -319,6 +319,17 @@ class InstanceService:
             return None
         return hub.follow(key, latest.action_seq, after=resume_after(last_event_id, latest.action_seq))
 
+    async def progress_so_far(self, user: User, instance_id: uuid.UUID | str) -> tuple[list[ProgressEvent], bool]:
+        """The latest action's events stored so far and whether it is over, without waiting
+        (pages without JavaScript); ([], True) when no action is recorded."""
+        key = _as_uuid(instance_id)
+        hub = self.manager.progress
+        latest = await hub.latest(key) if key else None
+        if latest is None or latest.owner_id != user.id:
+            await self.get(user, instance_id)  # 404 unless it is theirs
+            return [], True
+        return await hub.stored(key, latest.action_seq)
+
     # -- helpers --------------------------------------------------------------------------
     async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
         instance = await self.get(user, instance_id)

@@ -11,7 +11,7 @@ from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
-from web.pages import billing, dashboard, instance, instance_settings, pairing, public
+from web.pages import billing, dashboard, instance, instance_settings, onboard, pairing, public
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
 from web.security_headers import security_headers
@@ -39,5 +39,6 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(me.routes)
     app.add_routes(openapi.routes)
     app.add_routes(pairing.routes)
+    app.add_routes(onboard.routes)
     app.router.add_static("/static/", STATIC, name="static")
     return app

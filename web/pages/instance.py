@@ -3,9 +3,6 @@ forms, and deleting it. Another person's instance is a 404 everywhere: the servi
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import aclosing
-
 from aiohttp import web
 
 from db.errors import ServiceError
@@ -16,6 +13,7 @@ from web.keys import CONFIG, SERVICES
 from web.pages.guard import signed_in
 from web.pages.instance_view import instance_view
 from web.pages.pairing import pairing_form
+from web.pages.progress import events_so_far
 from web.pages.render import redirect, render
 from web.pages.status_words import BUTTONS, for_scripts
 
@@ -64,9 +62,8 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
     shown = instance_view(service, instance)
     progress = None
     if shown["action"] or notice in ACTED:
-        events = await _events_so_far(request, user, instance.id)
-        progress = {"progress_url": shown["progress_url"], "events": events,
-                    "final": bool(events) and (events[-1]["done"] or events[-1]["failed"])}
+        events, final = await events_so_far(request, user, instance.id)
+        progress = {"progress_url": shown["progress_url"], "events": events, "final": final}
     return render(request, "instances/page.html", {
         "instance": shown,
         "health": await service.health(user, instance.id),
@@ -79,23 +76,6 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "log_tail": LOG_TAIL,
         "words": for_scripts(),
     }, status=status)
-
-
-async def _events_so_far(request: web.Request, user: User, instance_id) -> list[dict]:
-    """The latest action's events stored so far, without waiting for more (the page's script
-    follows the rest). Replaced by web.pages.progress.events_so_far where that exists."""
-    events = await request.app[SERVICES].instances.progress(user, instance_id)
-    if events is None:
-        return []
-    shown: list[dict] = []
-    async with aclosing(events):
-        try:
-            async with asyncio.timeout(0.3):  # the stored ones come at once; then it would wait
-                async for event in events:
-                    shown.append(event.as_dict())
-        except TimeoutError:
-            pass
-    return shown
 
 
 @routes.get("/instances/{id}/delete")
