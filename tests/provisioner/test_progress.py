@@ -169,3 +169,21 @@ async def test_a_stream_whose_instance_row_vanished_ends_after_the_grace(apps, s
     events = await first.progress(str(instance.id), timeout=10)  # owner's, though the row is gone
     assert events[-1]["step"] == "interrupted"
     assert LEASE_TTL_S - 0.3 < time.monotonic() - began < LEASE_TTL_S + 1.0
+
+
+async def test_the_events_stored_so_far_are_read_without_waiting_and_end_as_the_stream_does(apps, sessions) -> None:
+    first, _ = apps
+    hub = first.platform.manager.progress
+    live = await _dead_holders_action(first, sessions, lease_s=60)
+    began = time.monotonic()
+    events, final = await hub.stored(live.id, 1)
+    assert time.monotonic() - began < 1.0  # it does not wait for the next event, as following does
+    assert [e.step for e in events] == ["config", "starting"] and not final
+    await asyncio.sleep(0)
+    async with sessions() as session:
+        row = await session.get(Instance, live.id)
+        row.lease_expires_at = utcnow() - timedelta(seconds=1)  # its holder is gone for good
+        await session.commit()
+    events, final = await hub.stored(live.id, 1)
+    assert [e.step for e in events] == ["config", "starting", "interrupted"] and final
+    assert [e.as_dict() for e in events] == await first.progress(str(live.id))  # what the stream says
