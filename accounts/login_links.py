@@ -1,55 +1,147 @@
-"""One-time login links: the bot hands a user a link, the web app redeems it for their account.
-Each works once and only until it expires; only its hash is stored."""
+"""One-time links, each for one purpose: a dashboard login (`login`, what the bot's /dashboard
+hands out), proving an email (`verify_email`, bound to the address it proves), setting a new
+password (`reset_password`), and linking a Telegram account (`link_telegram`: a short code a
+person can type). Each works once, for its own purpose only, until it expires; a new one of a
+purpose voids its user's older unused ones of that purpose. Only the hash is stored."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from accounts.tokens import TOKEN_PREFIX, hash_token, new_token
 from db import audit
-from db.errors import AuthenticationFailed
+from db.errors import AuthenticationFailed, InvalidInput, ServiceError
 from db.models import LoginLink, User
 from db.types import utcnow
 
+Purpose = Literal["login", "verify_email", "reset_password", "link_telegram"]
+LOGIN: Purpose = "login"
+VERIFY_EMAIL: Purpose = "verify_email"
+RESET_PASSWORD: Purpose = "reset_password"
+LINK_TELEGRAM: Purpose = "link_telegram"
+
+LIFETIMES: dict[str, timedelta] = {
+    LOGIN: timedelta(minutes=10),
+    VERIFY_EMAIL: timedelta(hours=24),
+    RESET_PASSWORD: timedelta(hours=1),
+    LINK_TELEGRAM: timedelta(minutes=10),
+}
+
 LINK_PREFIX = TOKEN_PREFIX + "link_"  # masked in logs like every token (db.redaction)
+# A code typed by hand: no 0/o, 1/l/i to mistake for each other, one case. 31^10 is about 2^49,
+# against a handful of tries (throttled) in ten minutes.
+CODE_PREFIX = "link-"  # db.redaction masks these too
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 10
+
+_REFUSED = {
+    LOGIN: "That login link is not valid: it may be used already or expired. Ask the bot for a new one.",
+    VERIFY_EMAIL: "That email link is not valid: it may be used already, expired, or for an address your "
+                  "account no longer has. Ask for a new one.",
+    RESET_PASSWORD: "That password reset link is not valid: it may be used already or expired. Ask for a new one.",
+    LINK_TELEGRAM: "That link code is not valid: it may be mistyped, used already or expired. Make a new one "
+                   "on the dashboard.",
+}
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    token: str  # shown once, never stored
+    expires_at: datetime
 
 
 class LoginLinks:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def create(self, user: User, ttl: timedelta) -> str:
-        """A new link token for `user`, valid for `ttl`; shown this once."""
+    async def create(self, user: User, ttl: timedelta | None = None, *, purpose: Purpose = LOGIN) -> str:
+        """A new link token of `purpose` for `user`, valid for `ttl` (the purpose's lifetime by
+        default); shown this once."""
+        return (await self.issue(user, purpose, ttl)).token
+
+    async def issue(self, user: User, purpose: Purpose, ttl: timedelta | None = None) -> IssuedLink:
+        """`create`, with when the link expires. The user's older unused links of `purpose` go."""
+        ttl = LIFETIMES[purpose] if ttl is None else ttl
         if ttl <= timedelta(0):
-            raise ValueError("a login link must be valid for some time")
-        token = new_token(LINK_PREFIX)
+            raise ValueError("a link must be valid for some time")
+        if purpose == VERIFY_EMAIL and user.email is None:
+            raise ValueError("an email link needs an account with an email")
+        token = new_code() if purpose == LINK_TELEGRAM else new_token(LINK_PREFIX)
+        expires_at = utcnow() + ttl
         async with self.sessions() as session:
-            session.add(LoginLink(user_id=user.id, token_hash=hash_token(token), expires_at=utcnow() + ttl))
+            await session.execute(
+                delete(LoginLink)
+                .where(LoginLink.user_id == user.id, LoginLink.purpose == purpose, LoginLink.used_at.is_(None))
+                .execution_options(synchronize_session=False))
+            session.add(LoginLink(user_id=user.id, token_hash=hash_token(token), purpose=purpose,
+                                  email=user.email if purpose == VERIFY_EMAIL else None, expires_at=expires_at))
             await session.commit()
-        return token
+        return IssuedLink(token, expires_at)
 
     async def redeem(self, token: str) -> User:
-        """The link's user, and the link used up; refused when unknown, used already or expired."""
-        now = utcnow()
-        token_hash = hash_token(token)
+        """The login link's user, and the link used up; refused when unknown, used already,
+        expired, or a link for anything but logging in."""
         async with self.sessions() as session:
-            taken = await session.execute(
-                update(LoginLink)
-                .where(LoginLink.token_hash == token_hash, LoginLink.used_at.is_(None), LoginLink.expires_at > now)
-                .values(used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if taken.rowcount != 1:
-                raise AuthenticationFailed("That login link is not valid: it may be used already or expired. "
-                                           "Ask the bot for a new one.")
-            user_id = await session.scalar(select(LoginLink.user_id).where(LoginLink.token_hash == token_hash))
-            user = await session.get(User, user_id)
-            audit.record(session, actor="user", action="user.login_link", user_id=user_id)
+            user = await take(session, token, LOGIN)
+            audit.record(session, actor="user", action="user.login_link", user_id=user.id)
             await session.commit()
         return user
+
+    async def usable(self, token: str, purpose: Purpose) -> bool:
+        """Whether `token` would be taken for `purpose` now: a read, so a wrong one costs no write
+        (and no password hash, for a reset)."""
+        async with self.sessions() as session:
+            found = await session.scalar(select(LoginLink.id).where(*_usable(token, purpose, utcnow())))
+        return found is not None
+
+
+async def take(session: AsyncSession, token: str, purpose: Purpose) -> User:
+    """Uses up the link `token` of `purpose` in the caller's transaction and returns its user, so
+    what the link is for is stored only together with its use. Refused (the purpose's error)
+    when unknown, used already, expired or of another purpose, and a `verify_email` link when
+    its account's email is no longer the one it was made for."""
+    if not isinstance(token, str) or not token.strip() or not token.isascii():
+        raise refused(purpose)
+    now = utcnow()
+    link_id = await session.scalar(
+        update(LoginLink)
+        .where(*_usable(token, purpose, now))
+        .values(used_at=now)
+        .returning(LoginLink.id)
+        .execution_options(synchronize_session=False))
+    if link_id is None:
+        raise refused(purpose)
+    link = await session.get(LoginLink, link_id)
+    user = await session.get(User, link.user_id)
+    if purpose == VERIFY_EMAIL and (user.email is None or user.email != link.email):
+        raise refused(purpose)
+    return user
+
+
+def refused(purpose: Purpose) -> ServiceError:
+    if purpose == LOGIN:
+        return AuthenticationFailed(_REFUSED[LOGIN])
+    return InvalidInput(_REFUSED[purpose], field="code" if purpose == LINK_TELEGRAM else "token")
+
+
+def new_code() -> str:
+    return CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def _hash(token: str, purpose: Purpose) -> str:
+    # a typed code may come in another case or with blanks around it
+    return hash_token(token.strip().lower() if purpose == LINK_TELEGRAM else token)
+
+
+def _usable(token: str, purpose: Purpose, now: datetime) -> tuple:
+    return (LoginLink.token_hash == _hash(token, purpose), LoginLink.purpose == purpose,
+            LoginLink.used_at.is_(None), LoginLink.expires_at > now)
 
 
 async def purge_spent(session: AsyncSession) -> int:

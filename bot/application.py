@@ -22,6 +22,7 @@ from telegram.warnings import PTBUserWarning
 from bot.changes import changes_handler
 from bot.context import SERVICES, BotContext, BotServices
 from bot.gate import GATE_GROUP, gate_handler
+from bot.links import link_handlers
 from bot.management import COMMANDS, management_handlers
 from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
@@ -73,6 +74,7 @@ class ProvisioningBot:
         application = builder.build()
         application.bot_data[SERVICES] = services
         application.add_handler(gate_handler(), group=GATE_GROUP)
+        application.add_handlers(link_handlers())  # before onboarding's /start
         with warnings.catch_warnings():
             # Our conversations mix buttons and typed answers, so they track per chat and user,
             # not per message: python-telegram-bot warns about exactly that choice.

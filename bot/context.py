@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 from accounts.access import AccessPolicy
+from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
@@ -26,6 +27,7 @@ class BotServices:
     access: AccessPolicy
     entry: TelegramEntry
     billing_enabled: bool = False
+    account_links: AccountLinks | None = None  # Telegram links and /dashboard
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):

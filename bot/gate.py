@@ -4,7 +4,8 @@ whom the access policy lets in (accounts/telegram_entry.py), get further.
 Groups and channels are ignored: no answer, nothing stored (the bot has nothing to say there,
 and an answer in a group would tell its members about someone's assistant). A stranger the
 policy keeps out is told why once a minute at most (the refusal record's pace), and whoever
-tries an invite code always hears how it went."""
+tries an invite code always hears how it went. A link code (bot/links.py) goes through for
+anyone: the web account it links to decides access from then on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 from accounts.invites import CODE_PREFIX
 from accounts.telegram_entry import Refused, Sender
 from bot.context import BotContext, services
+from bot.links import link_code
 from bot.replies import escape
 
 GATE_GROUP = -1  # handler groups run in order: this one before the conversations (group 0)
@@ -30,6 +32,8 @@ async def let_in(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop  # a group or a channel
     if update.effective_message is None and update.callback_query is None:
         raise ApplicationHandlerStop  # membership changes and the like: nobody asked anything
+    if link_code(update) is not None:
+        return  # the web account that made the code decides access, once linked (bot/links.py)
     the = services(context)
     outcome = await the.entry.enter(Sender(sender.id, chat.id, sender.username), invite_code(update))
     if isinstance(outcome, Refused):

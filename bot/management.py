@@ -33,6 +33,8 @@ HELP = (
     "/token: replace the bot token\n"
     "/delete: delete it (keeping or erasing its data)\n"
     "/billing: your plan\n"
+    "/dashboard: a one-time login link to the dashboard\n"
+    "/link CODE: sign in to your web account from here (the code is on its dashboard)\n"
     "/cancel: stop what we are doing"
 )
 
@@ -49,6 +51,8 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("token", "Replace the bot token"),
     ("delete", "Delete your assistant"),
     ("billing", "Your plan"),
+    ("dashboard", "A one-time login link to the dashboard"),
+    ("link", "Link this Telegram account to your web account"),
     ("help", "What I can do"),
     ("cancel", "Stop what we are doing"),
 ]

@@ -1,5 +1,5 @@
 """The `clawfleet` command: serve, migrate, keys, runtime, image, egress-guard, invites, refusals,
-version."""
+admin, version."""
 
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ from pathlib import Path
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from accounts.account_links import AccountLinks
+from accounts.delivery import Delivery
 from accounts.invites import Invites
+from accounts.login_links import LoginLinks
 from accounts.refusals import CAPACITY as REFUSALS_KEPT
 from accounts.refusals import Refusals
 from clawfleet import __version__
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
 from db.engine import create_engine, create_session_factory, describe_url
+from db.errors import ServiceError
 from db.keyfile import key_file, load_keyring, read_key_file, write_key_file
 from db.migrate import pending_model_changes, upgrade
 from db.redaction import redact
@@ -131,6 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "is made for them; add an id to CLAWFLEET_ALLOWED_TELEGRAM_IDS to let it in.")
     refusals.add_argument("--limit", type=int, default=50, help="how many at the most (default 50)")
     refusals.set_defaults(handler=cmd_refusals)
+
+    admin = commands.add_parser("admin", help="the operator's tools for accounts",
+                                description="What the operator does for an account by hand.")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    link = admin_commands.add_parser(
+        "link", help="print a one-time link for an account, to hand over yourself",
+        description="Make a one-time link for the account of EMAIL and print it (shown once), for when no "
+        "email (CLAWFLEET_SMTP_URL) or Telegram chat can carry it: give it to its owner privately. Links open "
+        "under CLAWFLEET_PUBLIC_URL; a new one voids the account's older unused links of the same kind.")
+    link_kinds = link.add_subparsers(dest="link_kind", required=True, metavar="KIND")
+    for kind, purpose, text in (("verify-email", "verify_email", "prove the account's email (valid 24 hours)"),
+                                ("reset-password", "reset_password", "choose a new password (valid 1 hour)"),
+                                ("login", "login", "log in to the dashboard (valid 10 minutes)")):
+        kind_parser = link_kinds.add_parser(kind, help=text, description=f"Print a link to {text}.")
+        kind_parser.add_argument("email", metavar="EMAIL", help="the account's email")
+        kind_parser.set_defaults(handler=cmd_admin_link, purpose=purpose)
 
     version = commands.add_parser("version", help="print the version", description="Print ClawFleet's version.")
     version.set_defaults(handler=cmd_version)
@@ -257,6 +277,22 @@ def cmd_refusals(args: argparse.Namespace, settings: Settings) -> int:
         username = f"@{row.telegram_username}" if row.telegram_username else "-"
         print(f"{row.telegram_user_id}\t{username}\t{row.count}\t{row.first_seen_at:%Y-%m-%d %H:%M}"
               f"\t{row.last_seen_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_admin_link(args: argparse.Namespace, settings: Settings) -> int:
+    async def make(engine):
+        sessions = create_session_factory(engine)
+        links = AccountLinks(sessions, LoginLinks(sessions), Delivery(settings.public_url))
+        return await links.operator_link(args.email, args.purpose)
+
+    try:
+        made = asyncio.run(_with_engine(settings, make))
+    except ServiceError as exc:
+        raise CommandError(exc.message) from None
+    print(made.url)
+    print(f"works once, until {made.link.expires_at:%Y-%m-%d %H:%M} UTC: give it to its owner privately",
+          file=sys.stderr)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from accounts.access import AccessConfig
+from accounts.delivery import Mail, smtp_server
 from accounts.throttle import ThrottleConfig
 from bot.application import BotConfig
 from clawfleet import __version__
@@ -27,6 +28,13 @@ def access_config(settings: Settings) -> AccessConfig:
 def throttle_config(settings: Settings) -> ThrottleConfig:
     return ThrottleConfig(settings.auth_throttle_window_s, settings.auth_failures_per_account,
                           settings.auth_attempts_per_address)
+
+
+def mail_config(settings: Settings) -> Mail | None:
+    """How links go out by email; None without CLAWFLEET_SMTP_URL."""
+    if settings.smtp_url is None:
+        return None
+    return Mail(smtp_server(settings.smtp_url.get_secret_value()), settings.smtp_from)
 
 
 def operator_defaults(settings: Settings) -> OperatorDefaults:
@@ -75,8 +83,8 @@ def bot_config(settings: Settings) -> BotConfig:
     )
 
 
-def web_config(settings: Settings) -> WebConfig:
+def web_config(settings: Settings, telegram_bot_username: str | None = None) -> WebConfig:
     return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret,
                      trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies),
-                     public_url=str(settings.public_url).rstrip("/"),
+                     public_url=str(settings.public_url).rstrip("/"), telegram_bot_username=telegram_bot_username,
                      data_retention_days=settings.data_retention_days)

@@ -19,6 +19,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.access import AccessPolicy
+from accounts.account_links import AccountLinks
+from accounts.delivery import Delivery
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.refusals import Refusals
@@ -29,6 +31,7 @@ from bot.context import BotServices
 from clawfleet.configs import (
     access_config,
     bot_config,
+    mail_config,
     manager_config,
     operator_defaults,
     reconciler_config,
@@ -68,6 +71,7 @@ class Platform:
     instances: InstanceService
     reconciler: Reconciler | None  # None while no runtime can run gateways here
     bot: ProvisioningBot | None  # None without CLAWFLEET_TELEGRAM_BOT_TOKEN
+    account_links: AccountLinks
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -80,7 +84,8 @@ async def build_app(settings: Settings, *, runtime: Runtime | None = None,
     stack = AsyncExitStack()
     try:
         platform = await stack.enter_async_context(open_platform(settings, runtime=runtime, notifier=notifier))
-        app = create_app(web_services(platform), web_config(settings))
+        bot_username = platform.bot.application.bot.username if platform.bot is not None else None
+        app = create_app(web_services(platform), web_config(settings, bot_username))
     except BaseException:
         await stack.aclose()
         raise
@@ -110,6 +115,11 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         invites, login_links = Invites(sessions), LoginLinks(sessions)
         await stack.enter_async_context(purging_expired_tokens(accounts))
         access = AccessPolicy(access_config(settings), invites)
+        # links go by the bot only while it runs (a test's notifier aside, which has no chat to send to)
+        delivery = Delivery(settings.public_url, mail_config(settings),
+                            telegram=notifier.notify if bot is not None else None)
+        account_links = await stack.enter_async_context(
+            sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
         entitlements = operator_defaults(settings)  # billing's answer, once it is on
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings), http,
@@ -123,17 +133,17 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         if bot is not None:
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
-                                   billing_enabled=settings.billing_enabled)
+                                   billing_enabled=settings.billing_enabled, account_links=account_links)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot)
+                       instances, reconciler, bot, account_links)
 
 
 def web_services(platform: Platform) -> WebServices:
     bot = platform.bot
     feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
-                       platform.engine, telegram_updates=feed)
+                       platform.engine, telegram_updates=feed, account_links=platform.account_links)
 
 
 @asynccontextmanager
@@ -161,6 +171,14 @@ async def running_reconciler(reconciler: Reconciler) -> AsyncIterator[Reconciler
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def sending_links(links: AccountLinks) -> AsyncIterator[AccountLinks]:
+    try:
+        yield links
+    finally:
+        await links.close()  # reset links still on their way go out first
 
 
 PURGE_INTERVAL_S = 3600

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from accounts.delivery import smtp_server
 from db.keyfile import read_key_file
 
 TELEGRAM_API_URL = "https://api.telegram.org"
@@ -99,6 +100,10 @@ class Settings(BaseSettings):
     auth_failures_per_account: int = Field(10, ge=1)
     auth_attempts_per_address: int = Field(60, ge=1)
 
+    # one-time links by email (accounts/delivery.py): smtp://user:pass@host:port or smtps://...
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None  # the From address of those emails; needed with smtp_url
+
     max_instances_per_user: int = Field(1, ge=0)
     # What each gateway is given when billing is off (plans decide when it is on). An idle
     # gateway takes about 0.9-1.1 GB (lean profile, measured): room for a turn on top.
@@ -173,6 +178,24 @@ class Settings(BaseSettings):
     def _http_urls(cls, value: str) -> str:
         return _http_url(value)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # set but empty: no mail, as when unset
+        smtp_server(value.get_secret_value())  # the value itself is never echoed: it holds a password
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        local, at, domain = value.strip().rpartition("<")[2].rstrip(">").partition("@")
+        if not (local and at and "." in domain) or any(ch.isspace() for ch in local + domain):
+            raise ValueError("must be an email address, like clawfleet@example.com or ClawFleet <cf@example.com>")
+        return value.strip()
+
     @field_validator("debian_mirror")
     @classmethod
     def _mirror(cls, value: str | None) -> str | None:
@@ -190,6 +213,8 @@ class Settings(BaseSettings):
             raise ValueError("CLAWFLEET_BACKOFF_MAX_S must be at least CLAWFLEET_BACKOFF_BASE_S")
         if self.telegram_mode == "webhook" and self.telegram_webhook_secret is None:
             raise ValueError("CLAWFLEET_TELEGRAM_MODE=webhook needs CLAWFLEET_TELEGRAM_WEBHOOK_SECRET")
+        if self.smtp_url is not None and self.smtp_from is None:
+            raise ValueError("CLAWFLEET_SMTP_URL needs CLAWFLEET_SMTP_FROM, the address its emails come from")
         if self.secret_keys_file is not None:
             object.__setattr__(self, "secret_keys", self._keys_from_file(self.secret_keys_file))
         return self

@@ -247,7 +247,9 @@ class AccessRefusal(Base):
 
 
 class LoginLink(Base):
-    """A one-time dashboard login the bot hands out; only the token's hash is stored."""
+    """A one-time link or code handed to a user, for one purpose (accounts/login_links.py): a
+    dashboard login, proving an email, resetting a password, linking a Telegram account. Only
+    the token's hash is stored."""
 
     __tablename__ = "login_links"
 
@@ -256,6 +258,8 @@ class LoginLink(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    purpose: Mapped[str] = mapped_column(String(32), default="login", server_default="login", nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))  # verify_email: the address it proves
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()

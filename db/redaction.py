@@ -20,6 +20,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bwhsec_[A-Za-z0-9]{8,}"), "whsec_" + REDACTED),
     # ClawFleet's own API and session tokens (db.tokens makes them with this prefix).
     (re.compile(r"\bcf_[A-Za-z0-9_-]{16,}"), "cf_" + REDACTED),
+    # Telegram link codes (accounts.login_links: "link-" and ten of its alphabet, any case).
+    (re.compile(r"(?i)\blink-[2-9a-hjkmnp-z]{10}\b"), "link-" + REDACTED),
     # Authorization headers, whatever the scheme's token looks like.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import health, telegram_webhook
-from web.api import auth_routes, instances, me, openapi, tokens
+from web.api import account_links, auth_routes, instances, me, openapi, tokens
 from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
@@ -29,6 +29,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
+    app.add_routes(account_links.routes)
     app.add_routes(telegram_webhook.routes)
     app.add_routes(public.routes)
     app.add_routes(billing.routes)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
@@ -27,6 +28,7 @@ class WebServices:
     # where Telegram webhook updates go when the provisioning bot runs in webhook mode (the web
     # layer never imports the bot): None otherwise
     telegram_updates: Callable[[Any], Awaitable[None]] | None = None
+    account_links: AccountLinks | None = None  # email proofs, password resets, Telegram links
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,35 @@ def test_start_up_stops_with_one_line(tmp_path) -> None:
         "Input should be a valid integer, unable to parse string as an integer"
     ]
     assert not (tmp_path / "clawfleet.db").exists()
+
+
+@pytest.mark.parametrize(("url", "sender", "expected"), [
+    ("http://mail.example.com", "cf@example.com", "CLAWFLEET_SMTP_URL: must start with smtp:// or smtps://"),
+    ("smtp://mail.example.com:0x19", "cf@example.com", "CLAWFLEET_SMTP_URL: has a port that is not a number"),
+    ("smtp://:secret-password@", "cf@example.com", "CLAWFLEET_SMTP_URL: must name a host"),
+    ("smtp://mail.example.com/inbox", "cf@example.com", "CLAWFLEET_SMTP_URL: must be only smtp(s)://"),
+    ("smtp://mail.example.com", None, "CLAWFLEET_SMTP_URL needs CLAWFLEET_SMTP_FROM"),
+    ("smtp://mail.example.com", "not an address", "CLAWFLEET_SMTP_FROM: must be an email address"),
+])
+def test_a_bad_smtp_setting_is_named_and_its_password_never_echoed(monkeypatch, url, sender, expected) -> None:
+    monkeypatch.setenv("CLAWFLEET_SMTP_URL", url)
+    if sender is not None:
+        monkeypatch.setenv("CLAWFLEET_SMTP_FROM", sender)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert expected in str(refused.value) and "secret-password" not in str(refused.value)
+
+
+def test_the_smtp_url_is_taken_apart(monkeypatch) -> None:
+    from clawfleet.configs import mail_config
+
+    monkeypatch.setenv("CLAWFLEET_SMTP_URL", "smtps://cf%40example.com:p%3Ass@mail.example.com")
+    monkeypatch.setenv("CLAWFLEET_SMTP_FROM", "ClawFleet <cf@example.com>")
+    mail = mail_config(load_settings())
+    assert (mail.server.host, mail.server.port, mail.server.implicit_tls) == ("mail.example.com", 465, True)
+    assert (mail.server.username, mail.server.password, mail.sender) == ("cf@example.com", "p:ss",
+                                                                         "ClawFleet <cf@example.com>")
+    monkeypatch.setenv("CLAWFLEET_SMTP_URL", "smtp://mail.example.com")
+    assert mail_config(load_settings()).server.port == 587  # STARTTLS's submission port
+    monkeypatch.delenv("CLAWFLEET_SMTP_URL")
+    assert mail_config(load_settings()) is None  # no mail: links go by the bot or the operator
