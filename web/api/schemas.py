@@ -76,6 +76,40 @@ class LoggedIn(ResponseBody):
     token: str = Field(description="A session token (30 days). Shown once.")
 
 
+class PasswordResetRequest(RequestBody):
+    email: str = Field(description="The account's email address.", examples=["ada@example.com"])
+
+    problems = {"email": "Enter the email address of your account, like name@example.com."}
+
+
+class PasswordReset(RequestBody):
+    token: str = Field(description="The token of the reset link.")
+    password: str = Field(description="The new password: 10 characters at least, 1024 at most.")
+
+    problems = {"token": "Open the link from your reset message again: its token is missing.",
+                "password": "Choose a password of at least 10 characters."}
+
+
+class EmailProof(RequestBody):
+    token: str = Field(description="The token of the email's proof link.")
+
+    problems = {"token": "Open the link from your email again: its token is missing."}
+
+
+class Accepted(ResponseBody):
+    message: str = Field(description="What happens next, for a person to read.")
+
+
+class EmailProofSent(ResponseBody):
+    sent_by: Literal["email", "telegram"] = Field(description="How the link went out.")
+
+
+class TelegramLinkCode(ResponseBody):
+    code: str = Field(description="Send it to ClawFleet's bot (`/link CODE`) within 10 minutes. Shown once.")
+    deep_link: str | None = Field(description="The t.me link that sends the code; null while the bot is off.")
+    expires_at: Timestamp
+
+
 class InviteRedemption(RequestBody):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] = Field(
         description="An invite code from `clawfleet invites create`.", examples=["inv-..."])
