@@ -189,9 +189,7 @@ class Accounts:
 
     async def credential_for_token(self, token: str) -> Credential | None:
         async with self.sessions() as session:
-            credential = await tokens.credential_for_token(session, token)
-            await session.commit()
-            return credential
+            return await tokens.credential_for_token(session, token)  # it commits only what it wrote
 
 
 def registration_problems(email: object, password: object) -> dict[str, str]:
