@@ -16,7 +16,7 @@ async def test_the_start_page_invites_to_sign_up(browser_for) -> None:
 async def test_sign_up_starts_a_session_and_goes_to_the_wizard(browser_for) -> None:
     person = browser_for()
     page = await person.sign_up("ada@example.com")
-    assert page.status == 200 and page.url.endswith("/onboard") or page.status == 404
+    assert page.status == 200 and page.url.endswith("/onboard") and page.has("provider")
     token = person.cookie("clawfleet_session")
     assert token and token.startswith("cf_")
     dashboard = await person.get("/billing")
