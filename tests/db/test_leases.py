@@ -1,6 +1,7 @@
 """Leases: one holder at a time, across sessions (as across processes), on both databases."""
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -208,11 +209,13 @@ async def test_a_release_that_keeps_failing_leaves_the_lease_to_lapse(engine, se
         return "done"
 
     ttl_s = 3.0  # outlasts the retries
+    began = time.monotonic()
     with failing_statements(engine, releases_named_lease, times=1000) as faults:
         assert await hold(sessions, NamedLease("broken", "a"), ttl_s, work) == "done"  # the work's result stands
     assert faults.failed == 4  # the first try and three more
     async with sessions() as session:
-        assert not await acquire_named_lease(session, "broken", "b", MINUTE)
+        if time.monotonic() - began < ttl_s - 0.5:  # a loaded machine may take the whole ttl to retry
+            assert not await acquire_named_lease(session, "broken", "b", MINUTE)
         async with asyncio.timeout(ttl_s + 2):
             while not await acquire_named_lease(session, "broken", "b", MINUTE):
                 await asyncio.sleep(0.1)
