@@ -56,17 +56,23 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[[Kind], Awaitable
     contexts: list[BrowserContext] = []
 
     async def make(kind: Kind = "desktop") -> Page:
-        context = await browser.new_context(**CONTEXTS[kind])
-        context.set_default_timeout(10_000)  # a broken page fails in seconds, not in Playwright's 30
-        contexts.append(context)
-        page = await context.new_page()
-        _KIND_OF[context] = kind
+        page = await open_page(browser, kind)
+        contexts.append(page.context)
         return page
 
     yield make
     for context in contexts:
-        _KIND_OF.pop(context, None)
         await context.close()
+
+
+async def open_page(browser: Browser, kind: Kind = "desktop", **options: Any) -> Page:
+    """A page in a fresh context of that kind (options go to new_context, e.g. storage_state), for
+    fixtures of a wider scope than new_page's; whoever opens it closes its context."""
+    context = await browser.new_context(**CONTEXTS[kind], **options)
+    context.set_default_timeout(10_000)  # a broken page fails in seconds, not in Playwright's 30
+    _KIND_OF[context] = kind
+    context.on("close", lambda closed: _KIND_OF.pop(closed, None))
+    return await context.new_page()
 
 
 @pytest.fixture
