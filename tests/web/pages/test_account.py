@@ -192,7 +192,7 @@ async def test_an_api_token_is_shown_once_works_as_a_bearer_and_stops_when_revok
     again = await person.get("/account")
     assert token not in again.text and "secret-once" not in again.text  # a reload no longer shows it
     assert again.has("backup script") and again.has(token[:10]) and again.has("manages tokens")
-    assert re.search(r"<td><time [^>]+>\d{4}-\d\d-\d\d \d\d:\d\d UTC</time></td>", again.text)  # created, last used
+    assert re.search(r"<td data-label=\"Created\"><time [^>]+>\d{4}-\d\d-\d\d \d\d:\d\d UTC</time></td>", again.text)  # created, last used
 
     revoke = re.search(r'action="(/account/tokens/[0-9a-f-]+/revoke)"', again.text).group(1)
     gone = await person.post(revoke, {}, csrf=again.csrf)
