@@ -119,6 +119,16 @@ class Accounts:
             await tokens.revoke(session, token)
             await session.commit()
 
+    async def end_all_sessions(self, user: User) -> int:
+        """Signs the account out everywhere, this browser included: every session goes (its API
+        tokens stay, they are revoked one by one); how many went."""
+        async with self.sessions() as session:
+            gone = (await session.execute(delete(ApiToken).where(
+                ApiToken.user_id == user.id, ApiToken.kind == "session"))).rowcount
+            audit.record(session, actor="user", action="user.sessions_ended", user_id=user.id)
+            await session.commit()
+        return gone
+
     async def purge_expired(self) -> int:
         """Deletes expired tokens and spent login links; how many rows went. Logins purge their
         user's expired tokens by themselves; this catches the rest, run now and then."""

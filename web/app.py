@@ -11,7 +11,8 @@ from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
 from web.keys import CONFIG, SERVICES
-from web.pages import billing, dashboard, instance, instance_settings, onboard, pairing, public
+from web.pages import account, billing, dashboard, instance, instance_settings, onboard, pairing, public
+from web.pages import account_links as account_link_pages
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
 from web.security_headers import security_headers
@@ -41,5 +42,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(pairing.routes)
     app.add_routes(onboard.routes)
+    app.add_routes(account.routes)
+    app.add_routes(account_link_pages.routes)
     app.router.add_static("/static/", STATIC, name="static")
     return app

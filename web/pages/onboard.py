@@ -17,6 +17,7 @@ from provisioner.providers import PROVIDERS, get_provider
 from web.errors import STATUS_OF
 from web.forms import form_fields
 from web.keys import SERVICES
+from web.pages.account import new_telegram_link
 from web.pages.guard import signed_in
 from web.pages.progress import events_so_far
 from web.pages.render import redirect, render
@@ -80,13 +81,14 @@ async def _open_step(request: web.Request, name: str) -> tuple[User, DraftView, 
 
 
 def _step_page(request: web.Request, name: str, user: User, draft: DraftView, *, values: dict | None = None,
-               errors: dict | None = None, refused: ServiceError | None = None, status: int = 200) -> web.Response:
+               errors: dict | None = None, refused: ServiceError | None = None, status: int = 200,
+               telegram_link: dict | None = None) -> web.Response:
     step = STEP[name]
     return render(request, step.template, {
         "steps": STEPS, "current": step, "reachable": STEPS.index(first_unfinished(draft, user)),
         "draft": draft, "values": values or {}, "errors": errors or {}, "refused": refused,
         "providers": PROVIDERS, "about": ABOUT, "provider": _chosen_provider(draft),
-        "linked_telegram_id": user.telegram_user_id,
+        "linked_telegram_id": user.telegram_user_id, "telegram_link": telegram_link,
     }, status=status)
 
 
@@ -171,6 +173,16 @@ async def save_telegram(request: web.Request) -> web.Response:
         return _step_page(request, "telegram", user, await drafts.view(user), values=values, errors=errors,
                           status=statuses[0])
     raise redirect(STEP["review"].path)
+
+
+@routes.post("/onboard/telegram/link")
+async def telegram_link_code(request: web.Request) -> web.Response:
+    """A code that links this account to Telegram, shown on the step; once the bot has it, the
+    step shows the linked account."""
+    user, draft, refused = await _open_step(request, "telegram")
+    await form_fields(request, set())
+    return _step_page(request, "telegram", user, draft, refused=refused,
+                      telegram_link=await new_telegram_link(request, user))
 
 
 # -- step 4: review and deploy ----------------------------------------------------------------

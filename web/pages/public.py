@@ -25,7 +25,8 @@ AFTER_LOGIN = "/dashboard"
 
 @routes.get("/")
 async def landing(request: web.Request) -> web.Response:
-    return render(request, "landing.html")
+    deleted = request.query.get("deleted") == "1"  # where deleting an account lands
+    return render(request, "landing.html", {"message": "Your account and its assistants are deleted." if deleted else None})
 
 
 @routes.get("/signup")
