@@ -1,6 +1,6 @@
 """The web app in a real browser, end to end: a person signs up, runs the wizard to a running
 assistant (process runtime, a real OpenClaw gateway), watches it, restarts it, changes its model,
-signs in again through the bot's login link and deletes it. Every main page is screenshotted and
+makes and revokes an API token, signs in again through the bot's login link and deletes it. Every main page is screenshotted and
 checked by axe at desktop and phone widths.
 
 One platform and one gateway serve the whole module (a gateway takes 15-60 s to start): the tests
@@ -15,6 +15,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, expect
@@ -256,7 +257,29 @@ async def test_a_new_model_in_the_settings_applies_after_a_restart(deployed: Fle
     assert f"openai/{new_model}" in config
 
 
-SIGNED_IN_PAGES = (("dashboard", "/dashboard"), ("instance", "/instances/{id}"),
+async def test_an_api_token_made_on_the_account_page_works_until_revoked(deployed: Fleet) -> None:
+    page = deployed.page
+    await page.goto(deployed.at("/account"))
+    await page.get_by_label("Name", exact=True).fill("backup script")
+    await page.get_by_role("button", name="Create token").click()
+    shown = page.locator("#new-token .secret-once")
+    token = (await shown.inner_text()).strip()
+    assert token.startswith("cf_")
+    async with aiohttp.ClientSession() as http:
+        async def answers() -> int:
+            async with http.get(deployed.at(f"/api/instances/{deployed.instance_id}"),
+                                headers={"Authorization": f"Bearer {token}"}) as response:
+                return response.status
+
+        assert await answers() == 200
+        await page.goto(deployed.at("/account"))  # coming back later
+        await expect(page.locator("#new-token")).to_have_count(0)  # shown once, never again
+        await page.get_by_role("button", name="Revoke backup script").click()
+        await expect(page.locator("#token-list")).to_have_count(0)
+        assert await answers() == 401
+
+
+SIGNED_IN_PAGES = (("dashboard", "/dashboard"), ("instance", "/instances/{id}"), ("account", "/account"),
                    ("settings", "/instances/{id}/settings"), ("delete", "/instances/{id}/delete"),
                    ("billing", "/billing"))
 
