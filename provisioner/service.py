@@ -72,6 +72,11 @@ class ConfigUpdate:
     instance: Instance
     changed: list[str]  # field names whose value changed
 
+    @property
+    def restart_required(self) -> bool:
+        """A running gateway keeps its old settings until it restarts."""
+        return bool(self.changed) and self.instance.status == Status.RUNNING
+
 
 # Masked by value in an instance's logs, whatever their shape.
 SEALED_SECRETS = ("api_key_sealed", "gateway_secret_sealed", "telegram_bot_token_sealed")

@@ -51,6 +51,12 @@ def unreadable_input(exc: Exception) -> bool:
         exc, (json.JSONDecodeError, UnicodeError, HttpProcessingError, web.RequestPayloadError))
 
 
+def http_error_message(exc: web.HTTPException) -> str:
+    """What the raiser said, or the status's reason when it said nothing."""
+    default_text = f"{exc.status}: {exc.reason}"  # what aiohttp says when the raiser said nothing
+    return exc.reason if exc.text in (None, "", default_text) else exc.text
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -65,9 +71,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         code = exc.reason.lower().replace(" ", "_")
-        default_text = f"{exc.status}: {exc.reason}"  # what aiohttp says when the raiser said nothing
-        message = exc.reason if exc.text in (None, "", default_text) else exc.text
-        response = error_response(exc.status, code, message)
+        response = error_response(exc.status, code, http_error_message(exc))
         if "Allow" in exc.headers:  # a 405 says which methods the path takes
             response.headers["Allow"] = exc.headers["Allow"]
         return response

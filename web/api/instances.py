@@ -10,7 +10,6 @@ from aiohttp_sse import sse_response
 
 from db.errors import InvalidInput
 from db.models import Instance
-from db.status import Status
 from db.types import utcnow
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_body
@@ -122,7 +121,7 @@ async def update_config(request: web.Request) -> web.Response:
     service = _service(request)
     update = await service.update_config(user, request.match_info["id"], InstanceChanges(**body))
     answer = InstanceChanged(instance=instance_info(service, update.instance), changed=update.changed,
-                             restart_required=bool(update.changed) and update.instance.status == Status.RUNNING)
+                             restart_required=update.restart_required)
     return web.json_response(answer.model_dump(mode="json"))
 
 

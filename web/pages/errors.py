@@ -7,7 +7,7 @@ import structlog
 from aiohttp import web
 
 from db import errors
-from web.errors import STATUS_OF, Handler, unreadable_input
+from web.errors import STATUS_OF, Handler, http_error_message, unreadable_input
 from web.pages.render import render
 
 log = structlog.get_logger(__name__)
@@ -37,8 +37,7 @@ async def page_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        default_text = f"{exc.status}: {exc.reason}"
-        message = exc.reason if exc.text in (None, "", default_text) else exc.text
+        message = http_error_message(exc)
         if exc.status == 404:
             message = "There is nothing at this address. It may have moved, or it is not yours to see."
         response = _error_page(request, exc.status, message)

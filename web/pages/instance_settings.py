@@ -8,7 +8,6 @@ from aiohttp import web
 
 from db.errors import ServiceError
 from db.models import Instance
-from db.status import Status
 from provisioner.providers import PROVIDERS
 from provisioner.service import InstanceChanges
 from web.errors import STATUS_OF
@@ -50,9 +49,7 @@ async def save_settings(request: web.Request) -> web.Response:
         return _form(request, instance, typed, {field: exc.message}, status=STATUS_OF.get(type(exc), 400))
     if not update.changed:
         raise redirect(f"/instances/{instance.id}?notice=unchanged")
-    # The API's rule for restart_required: a running gateway keeps its old settings until restarted.
-    pending = update.instance.status == Status.RUNNING
-    raise redirect(f"/instances/{instance.id}?notice={'saved_restart' if pending else 'saved'}")
+    raise redirect(f"/instances/{instance.id}?notice={'saved_restart' if update.restart_required else 'saved'}")
 
 
 def _changes(instance: Instance, form: dict[str, str]) -> InstanceChanges:

@@ -3,6 +3,7 @@ the signed-in user, the CSRF token its forms carry, and the app's own small conf
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,9 @@ def _page_context(request: web.Request) -> dict[str, Any]:
     }
 
 
+@functools.cache  # every page asks for the same few assets: one stat each per process
 def _static_url(name: str) -> str:
-    """/static/<name>?v=<mtime>: browsers keep assets until they change."""
+    """/static/<name>?v=<mtime>: browsers keep assets until they change (a new release)."""
     try:
         version = int((STATIC / name).stat().st_mtime)
     except OSError:
