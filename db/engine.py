@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from db.private_files import private_file
+from db.private_files import FILE_MODE, private_file
+from db.read_cache import TableWrites
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An engine whose writes the read caches of this process see (db/read_cache.py), whichever
+    engine of the same database they read through."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, echo=echo)
-    return create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+        engine = _sqlite_engine(parsed, echo=echo)
+    else:
+        engine = create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+    TableWrites.of(engine)
+    return engine
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     if url.database and url.database != ":memory:":
         # Made 0600 before the first connection: SQLite gives its -wal and -shm files this mode.
-        private_file(Path(url.database))
+        # An existing file is only chmod-ed, never opened: closing any descriptor of a database
+        # that SQLite has open in this process drops all of this process's locks on it (POSIX),
+        # and another process's last connection may then delete the WAL from under it.
+        database = Path(url.database)
+        if database.exists():
+            os.chmod(database, FILE_MODE)
+        else:
+            private_file(database)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
