@@ -12,6 +12,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ApiToken, User
+from db.read_cache import READ_CACHE_EXEMPT
 from db.types import utcnow
 
 TOKEN_PREFIX = "cf_"  # db.redaction masks anything that starts like this
@@ -57,26 +58,33 @@ class Credential:
     token: ApiToken
 
 
-async def credential_for_token(session: AsyncSession, token: str) -> Credential | None:
-    """The owner and record of a token still valid, its last use noted (once a minute at most,
-    not on every request); None for anything else."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    now = utcnow()
+async def stored_credential(session: AsyncSession, token_hash: str) -> Credential | None:
+    """The token with this hash and its owner, as stored (expired or not)."""
     found = (await session.execute(  # one query for both: every API request asks this first
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(token))
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == token_hash)
     )).first()
-    if found is None:
-        return None
-    record, user = found
-    if record.expires_at is not None and record.expires_at < now:
-        return None
-    due = now - LAST_USED_EVERY
-    if record.last_used_at is None or record.last_used_at <= due:  # the where: two requests at once write once
-        stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= due)
-        await session.execute(update(ApiToken).where(ApiToken.id == record.id, stale).values(last_used_at=now))
-        await session.commit()
-    return Credential(user, record)
+    return Credential(found[1], found[0]) if found is not None else None
+
+
+def expired(record: ApiToken) -> bool:
+    return record.expires_at is not None and record.expires_at < utcnow()
+
+
+def use_is_due(record: ApiToken) -> bool:
+    return record.last_used_at is None or record.last_used_at <= utcnow() - LAST_USED_EVERY
+
+
+async def note_use(session: AsyncSession, record: ApiToken) -> None:
+    """Notes a token's use, once a minute at most, not on every request. It changes nothing a
+    cached credential answers for, so it leaves the read cache alone (db/read_cache.py)."""
+    if not use_is_due(record):
+        return
+    now = utcnow()
+    stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_EVERY)
+    record.last_used_at = now  # first, so requests with the same cached record at once write once
+    await session.execute(update(ApiToken).where(ApiToken.id == record.id, stale).values(last_used_at=now)
+                          .execution_options(**{READ_CACHE_EXEMPT: True}))  # the where: other processes too
+    await session.commit()
 
 
 async def purge_expired(session: AsyncSession, *, user: User | None = None) -> int:

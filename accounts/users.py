@@ -18,18 +18,21 @@ from accounts.tokens import Credential, IssuedToken
 from db import audit
 from db.errors import AuthenticationFailed, Conflict, InvalidInput
 from db.models import ApiToken, User
+from db.read_cache import READ_CACHE_TTL_S, ReadCache
 
 MAX_EMAIL_LENGTH = 320
+CREDENTIAL_TABLES = {ApiToken.__tablename__, User.__tablename__}  # what a credential is read from
 
 OnCreate = Callable[[AsyncSession, User], Awaitable[None]]  # a step of the transaction that makes an account
 
 
 class Accounts:
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
-                 throttle: ThrottleConfig = ThrottleConfig()) -> None:
+                 throttle: ThrottleConfig = ThrottleConfig(), *, read_cache_ttl_s: float = READ_CACHE_TTL_S) -> None:
         self.sessions = sessions
         self.throttle = AuthThrottle(throttle)
         self.api_tokens = ApiTokens(sessions)
+        self.credentials: ReadCache[str, Credential] = ReadCache(sessions, CREDENTIAL_TABLES, ttl_s=read_cache_ttl_s)
 
     async def register(self, email: object, password: object, *,
                        client: str | None = None) -> tuple[User, IssuedToken]:
@@ -198,8 +201,23 @@ class Accounts:
         return credential.user if credential is not None else None
 
     async def credential_for_token(self, token: str) -> Credential | None:
+        """The owner and record of a token still valid, its last use noted; None for anything
+        else. Every request asks, so the answer is kept in memory for a moment: any write to
+        tokens or users clears it (db/read_cache.py), so a revoked token fails at once."""
+        if not token.startswith(tokens.TOKEN_PREFIX):
+            return None
+        token_hash = tokens.hash_token(token)
+        credential = await self.credentials.get(token_hash, lambda: self._stored_credential(token_hash))
+        if credential is None or tokens.expired(credential.token):
+            return None
+        if tokens.use_is_due(credential.token):
+            async with self.sessions() as session:
+                await tokens.note_use(session, credential.token)
+        return credential
+
+    async def _stored_credential(self, token_hash: str) -> Credential | None:
         async with self.sessions() as session:
-            return await tokens.credential_for_token(session, token)  # it commits only what it wrote
+            return await tokens.stored_credential(session, token_hash)
 
 
 def registration_problems(email: object, password: object) -> dict[str, str]:

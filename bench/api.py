@@ -1,6 +1,7 @@
 """Web app overhead: the real platform app answering `GET /api/instances/{id}` (bearer token) and
 `GET /dashboard` (signed-in session cookie), against a bare aiohttp handler on another loopback
-server returning the same bytes, measured side by side in the same run.
+server returning the same bytes, measured side by side in the same run; and the platform once
+more with its read caches off (db/read_cache.py), to show what they are worth.
 
 The platform is the one `clawfleet serve` builds, over SQLite in a temporary folder, with the
 in-memory runtime (one instance, running). The client runs in a process of its own (the
@@ -131,17 +132,22 @@ async def measure(api: Api, rounds: int, concurrency: int, requests: int, warmup
     bare = TestServer(bare_app(bodies), host="127.0.0.1")
     await bare.start_server()
 
-    urls = {}
+    urls = {}  # label -> (url, headers, the platform's read cache on)
     for name, (path, headers) in targets.items():
-        urls[f"platform {name}"] = (api.url(path), headers)
-        urls[f"bare {name}"] = (str(bare.make_url(f"/{name}")), {})
+        urls[f"platform {name}"] = (api.url(path), headers, True)
+        urls[f"uncached {name}"] = (api.url(path), headers, False)
+        urls[f"bare {name}"] = (str(bare.make_url(f"/{name}")), {}, True)
     measured: dict[str, tuple[float, list[float]]] = {label: (0.0, []) for label in urls}
     loop = asyncio.get_running_loop()
+    caches = (api.platform.accounts.credentials, api.platform.instances.views)
+    ttl_s = {cache: cache.ttl_s for cache in caches}
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as client:
         for index in range(rounds):
             order = list(urls) if index % 2 == 0 else list(reversed(urls))
             for label in order:
-                url, headers = urls[label]
+                url, headers, cached = urls[label]
+                for cache in caches:  # the same server with CLAWFLEET_READ_CACHE_TTL_S=0, so to speak
+                    cache.ttl_s = ttl_s[cache] if cached else 0
                 wall_s, latencies = await loop.run_in_executor(client, client_process, url, headers,
                                                                concurrency, requests, warmup)
                 measured[label] = (measured[label][0] + wall_s, measured[label][1] + latencies)
@@ -153,12 +159,14 @@ async def measure(api: Api, rounds: int, concurrency: int, requests: int, warmup
     for label, (wall_s, latencies) in measured.items():
         result[label.replace(" ", "_")] = summary(wall_s, latencies)
     for name in targets:
-        platform, floor = result[f"platform_{name}"], result[f"bare_{name}"]
-        result[f"{name}_ratios"] = {
-            "requests_per_s": platform["requests_per_s"] / floor["requests_per_s"],
-            "median": platform["median_ms"] / floor["median_ms"],
-            "p95": platform["p95_ms"] / floor["p95_ms"],
-        }
+        floor = result[f"bare_{name}"]
+        for side, key in (("platform", f"{name}_ratios"), ("uncached", f"{name}_uncached_ratios")):
+            measured_side = result[f"{side}_{name}"]
+            result[key] = {
+                "requests_per_s": measured_side["requests_per_s"] / floor["requests_per_s"],
+                "median": measured_side["median_ms"] / floor["median_ms"],
+                "p95": measured_side["p95_ms"] / floor["p95_ms"],
+            }
     return result
 
 
@@ -169,14 +177,16 @@ def report(result: dict) -> None:
         if f"platform_{name}" not in result:
             rows.append((f"platform {title}", f"not available (answered {result['dashboard_status']})"))
             continue
-        for side in ("platform", "bare"):
+        sides = {"platform": f"platform {title}", "uncached": "  same, read cache off",
+                 "bare": "bare aiohttp handler, same bytes"}
+        for side, side_title in sides.items():
             each = result[f"{side}_{name}"]
-            rows.append((f"{side} {title if side == 'platform' else 'aiohttp handler, same bytes'}",
-                         f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
-                         f"p95 {each['p95_ms']:6.2f} ms"))
-        ratios = result[f"{name}_ratios"]
-        rows.append(("  ratio platform / bare", f"{ratios['requests_per_s']:7.3f} req/s  median {ratios['median']:6.2f} x  "
-                                                f"  p95 {ratios['p95']:6.2f} x"))
+            rows.append((side_title, f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
+                                     f"p95 {each['p95_ms']:6.2f} ms"))
+        for side, key in (("platform", f"{name}_ratios"), ("read cache off", f"{name}_uncached_ratios")):
+            ratios = result[key]
+            rows.append((f"  ratio {side} / bare", f"{ratios['requests_per_s']:7.3f} req/s  "
+                                                   f"median {ratios['median']:6.2f} x    p95 {ratios['p95']:6.2f} x"))
     print_table(rows, heading=f"{result['concurrency']} concurrent clients, "
                               f"{result['concurrency'] * result['requests_per_task_per_round'] * result['rounds']} "
                               "requests per target")

@@ -63,6 +63,7 @@ def service_config(settings: Settings) -> ServiceConfig:
         public_url=settings.public_url,
         instance_domain=settings.instance_domain,
         provider_check_urls=dict(settings.provider_check_urls),
+        read_cache_ttl_s=settings.read_cache_ttl_s,
     )
 
 

@@ -111,7 +111,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         http = await stack.enter_async_context(aiohttp.ClientSession())
         runtime = await stack.enter_async_context(open_runtime(settings, runtime))
 
-        accounts = Accounts(sessions, throttle_config(settings))
+        accounts = Accounts(sessions, throttle_config(settings), read_cache_ttl_s=settings.read_cache_ttl_s)
         invites, login_links = Invites(sessions), LoginLinks(sessions)
         await stack.enter_async_context(purging_expired_tokens(accounts))
         access = AccessPolicy(access_config(settings), invites)

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     auth_throttle_window_s: float = Field(900, gt=0)
     auth_failures_per_account: int = Field(10, ge=1)
     auth_attempts_per_address: int = Field(60, ge=1)
+    # How long a token's owner or an instance read for an answer is kept in memory (db/read_cache.py).
+    # This process's own writes clear it at once; the time bounds how long another process's
+    # writes go unseen. 0 reads the database for every request.
+    read_cache_ttl_s: float = Field(2.0, ge=0, le=60)
 
     # one-time links by email (accounts/delivery.py): smtp://user:pass@host:port or smtps://...
     smtp_url: SecretStr | None = None

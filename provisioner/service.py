@@ -30,6 +30,7 @@ from db.errors import (
 )
 from db.leases import lock_for_transaction
 from db.models import Instance, User
+from db.read_cache import READ_CACHE_TTL_S, ReadCache
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
 from db.status import ACTIVE, COUNTED, DOING, LOCKED, Status
@@ -44,6 +45,7 @@ from provisioner.providers import Provider, get_provider
 from provisioner.telegram_check import BotIdentity, bot_id_of, check_token_shape, fetch_bot_identity
 
 UNCHANGED = object()
+VIEW_TABLES = {Instance.__tablename__, User.__tablename__}  # what an instance's view is read from
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class ServiceConfig:
     public_url: str = "http://localhost:8080"
     instance_domain: str = "localhost"
     provider_check_urls: dict[str, str] = field(default_factory=dict)  # provider id -> a cheap GET
+    read_cache_ttl_s: float = READ_CACHE_TTL_S
 
 
 @dataclass
@@ -93,15 +96,23 @@ class InstanceService:
         self.admission = admission or AdmitAll()
         self.config = config
         self.http = http
+        self.views: ReadCache[uuid.UUID, Instance] = ReadCache(sessions, VIEW_TABLES, ttl_s=config.read_cache_ttl_s)
 
     # -- queries --------------------------------------------------------------------------
     async def get(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance_id = _as_uuid(instance_id)
+        return _owned(user, await self._stored(instance_id) if instance_id else None)
+
+    async def view(self, user: User, instance_id: uuid.UUID | str) -> Instance:
+        """The instance as `get` reads it, for an answer to show: kept in memory for a moment
+        and shared by every reader (read it, never change it). Any write to instances clears
+        it (db/read_cache.py), so this process's changes show at once. Decisions use `get`."""
+        instance_id = _as_uuid(instance_id)
+        return _owned(user, await self.views.get(instance_id, lambda: self._stored(instance_id)) if instance_id else None)
+
+    async def _stored(self, instance_id: uuid.UUID) -> Instance | None:
         async with self.sessions() as session:
-            instance = await session.get(Instance, instance_id) if instance_id else None
-        if instance is None or instance.user_id != user.id:
-            raise NotFound("No such instance.")
-        return instance
+            return await session.get(Instance, instance_id)
 
     async def list(self, user: User) -> list[Instance]:
         async with self.sessions() as session:
@@ -412,6 +423,13 @@ class InstanceService:
         if holder is not None and holder != own_id:
             raise Conflict(f"The bot @{identity.username} already serves another assistant. "
                                "Create a new bot with @BotFather for this one.", field="telegram_bot_token")
+
+
+def _owned(user: User, instance: Instance | None) -> Instance:
+    """The instance if it is the user's; another's answers as one that does not exist."""
+    if instance is None or instance.user_id != user.id:
+        raise NotFound("No such instance.")
+    return instance
 
 
 def _as_uuid(value: uuid.UUID | str) -> uuid.UUID | None:

@@ -105,7 +105,7 @@ async def list_instances(request: web.Request) -> web.Response:
 @operation("One of your instances (never a secret)", tag="instances", responses={200: InstanceInfo}, errors=(404,))
 async def get_instance(request: web.Request) -> web.Response:
     service = _service(request)
-    instance = await service.get(current_user(request), request.match_info["id"])
+    instance = await service.view(current_user(request), request.match_info["id"])
     return web.json_response(instance_json(service, instance))
 
 
