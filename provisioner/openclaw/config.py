@@ -17,10 +17,35 @@ instance's secrets directory, which the runtime writes before every start:
     gateway holds them.
 Files are readable by whatever runs as the gateway's user, agent tools included; isolation
 between instances comes from the runtime (the process runtime runs every gateway as one user).
+
+Owner sign-in (`GatewaySpec.owner`): the gateway trusts ClawFleet's reverse proxy to say who the
+browser is, so the owner opens their Control UI with no token to copy and no device-pairing prompt
+(OpenClaw's trusted-proxy mode, docs/gateway/trusted-proxy-auth.md; rules measured on 2026.9.6):
+  - `gateway.trustedProxies` holds only the address the proxy connects from (`proxy_address`:
+    127.0.0.1 in the process runtime, the docker host's bridge address in the docker runtime);
+    a loopback proxy also needs `allowLoopback`. `allowUsers` holds only the owner.
+  - The proxy overwrites OWNER_HEADER with the owner's id once it has checked the session, drops
+    whatever the client sent as forwarded headers or scopes, and sends `owner_request_headers`.
+  - Every request from a trusted proxy must name its client in X-Forwarded-For, and that client
+    must not be loopback: OpenClaw answers 403 `proxy_attribution_required` otherwise, even for
+    the static page and /readyz (`Forwarded` and `X-Real-IP` are not read). A browser on the
+    laptop itself is loopback, so the proxy names it LOCAL_CLIENT instead; the address only
+    becomes the rate-limit key, the device record's remote IP and the audit log's ip=.
+  - The browser's device is approved on its first connect with OWNER_SCOPES, never
+    `operator.admin`: the owner chats and sees status but cannot rewrite this generated config.
+    The proxy also caps every session to them (SCOPES_HEADER), devices paired before included.
+  - `controlUi.allowedOrigins` must name the instance's origin: other Origins are refused.
+  - The platform's own callers that do not go through the proxy (`openclaw` CLI runs inside the
+    instance, on loopback) use `gateway.auth.password`, a file SecretRef to `gateway-password`
+    holding the instance's gateway secret; OpenClaw refuses to start with a token in this mode.
+  - Probes from the proxy's address (the docker runtime's) need X-Forwarded-For too for /readyz
+    and /startupz (`probe_headers`); /healthz answers anyway, and so does a loopback probe that
+    sends no forwarded header (the process runtime's).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import uuid
@@ -35,11 +60,20 @@ from provisioner.providers import Provider, get_provider
 
 SECRET_PROVIDER = "clawfleet"  # the env secret provider's alias inside openclaw.json
 GATEWAY_TOKEN_FILE = "gateway-token"  # file names inside the secrets directory
+GATEWAY_PASSWORD_FILE = "gateway-password"  # the same gateway secret, for owner sign-in's internal callers
 BOT_TOKEN_FILE = "telegram-bot-token"
 LOG_MAX_FILE_BYTES = 10 * 1024 * 1024
 # Always allowed: it owns the agent's memory slot and loads even when not listed. Listing it also
 # keeps plugins.allow non-empty, because an empty list means "no restriction" (40 plugins, measured).
 MEMORY_PLUGIN = "memory-core"
+# Owner sign-in through the proxy (module docstring).
+OWNER_HEADER = "x-clawfleet-user"
+SCOPES_HEADER = "x-openclaw-scopes"
+FORWARDED_FOR = "X-Forwarded-For"
+# The client the proxy names when the browser is on loopback: RFC 6666's discard-only prefix,
+# never a real peer (unlike documentation ranges, which some networks do use).
+LOCAL_CLIENT = "100::1"
+OWNER_SCOPES = ("operator.read", "operator.write", "operator.approvals", "operator.questions")
 
 
 @dataclass(frozen=True)
@@ -57,6 +91,8 @@ class GatewaySpec:
     provider_base_url: str | None = None  # models.providers.<id>.baseUrl override (tests: a fake model)
     control_ui: bool = True
     control_ui_origins: tuple[str, ...] = ()  # browser origins of the Control UI behind a proxy
+    owner: str | None = None  # the owner's id as the proxy names it (OWNER_HEADER); None: token auth
+    proxy_address: str | None = None  # the IP address the proxy connects to the gateway from (with owner)
 
 
 def render_config(spec: GatewaySpec) -> dict[str, Any]:
@@ -68,14 +104,16 @@ def render_config(spec: GatewaySpec) -> dict[str, Any]:
     control_ui: dict[str, Any] = {"enabled": spec.control_ui}
     if spec.control_ui and spec.control_ui_origins:
         control_ui["allowedOrigins"] = list(spec.control_ui_origins)
+    gateway: dict[str, Any] = {"mode": "local", "port": spec.port, "bind": spec.bind}
+    if spec.owner is None:
+        gateway["auth"] = {"mode": "token", "token": refs.file(spec.secrets_dir / GATEWAY_TOKEN_FILE)}
+    else:
+        proxy = _proxy_network(spec)
+        gateway["trustedProxies"] = [str(proxy)]
+        gateway["auth"] = _owner_auth(spec, proxy, refs)
+    gateway["controlUi"] = control_ui
     config: dict[str, Any] = {
-        "gateway": {
-            "mode": "local",
-            "port": spec.port,
-            "bind": spec.bind,
-            "auth": {"mode": "token", "token": refs.file(spec.secrets_dir / GATEWAY_TOKEN_FILE)},
-            "controlUi": control_ui,
-        },
+        "gateway": gateway,
         "agents": {
             "defaults": {
                 "model": {"primary": provider.model_ref(spec.model)},
@@ -96,6 +134,63 @@ def render_config(spec: GatewaySpec) -> dict[str, Any]:
         config["channels"] = {"telegram": _telegram(spec)}
     config["secrets"] = {"providers": refs.providers()}
     return config
+
+
+def _proxy_network(spec: GatewaySpec) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The proxy's address as a one-address network; refuses a spec owner sign-in cannot work with."""
+    owner = spec.owner or ""
+    if not owner.strip() or owner != owner.strip():
+        raise ValueError("the owner's id must be non-blank, without surrounding spaces (OpenClaw trims the header)")
+    if spec.proxy_address is None:
+        raise ValueError("owner sign-in needs the proxy's address (proxy_address)")
+    if spec.control_ui and not spec.control_ui_origins:
+        raise ValueError("owner sign-in to the Control UI needs its origin (control_ui_origins)")
+    try:
+        address = ipaddress.ip_address(spec.proxy_address)
+    except ValueError:
+        raise ValueError(f"proxy_address must be one IP address, not {spec.proxy_address!r}") from None
+    return ipaddress.ip_network(address)  # that address alone: a /32 or a /128
+
+
+def _owner_auth(spec: GatewaySpec, proxy: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                refs: _SecretRefs) -> dict[str, Any]:
+    trusted_proxy: dict[str, Any] = {
+        "userHeader": OWNER_HEADER,
+        "allowUsers": [spec.owner],
+        # The owner's browser is approved on its first connect, with no admin scope.
+        "deviceAutoApprove": {"enabled": True, "scopes": list(OWNER_SCOPES)},
+    }
+    if proxy.network_address.is_loopback:
+        trusted_proxy["allowLoopback"] = True  # the process runtime: the proxy and the gateway share the host
+    return {
+        "mode": "trusted-proxy",
+        "trustedProxy": trusted_proxy,
+        "password": refs.file(spec.secrets_dir / GATEWAY_PASSWORD_FILE),  # the platform's callers on loopback
+    }
+
+
+def owner_request_headers(owner: str, client_address: str | None) -> dict[str, str]:
+    """What the proxy sends the gateway, besides the request's own headers, on every request and
+    WebSocket upgrade of the owner's session (after dropping the client's forwarded, OWNER_HEADER
+    and SCOPES_HEADER headers). `client_address`: the browser's address as the platform resolved it."""
+    return {OWNER_HEADER: owner, FORWARDED_FOR: _named_client(client_address),
+            SCOPES_HEADER: ",".join(OWNER_SCOPES)}
+
+
+def probe_headers(spec: GatewaySpec) -> dict[str, str]:
+    """What the platform's own /readyz and /startupz probes send: with owner sign-in a probe from
+    the proxy's address must name a client too (the docker runtime's; a loopback probe without it
+    also passes)."""
+    return {} if spec.owner is None else {FORWARDED_FOR: LOCAL_CLIENT}
+
+
+def _named_client(address: str | None) -> str:
+    try:
+        client = ipaddress.ip_address(address or "")
+    except ValueError:
+        return LOCAL_CLIENT
+    mapped = client.ipv4_mapped if isinstance(client, ipaddress.IPv6Address) else None
+    return LOCAL_CLIENT if (mapped or client).is_loopback else str(client)
 
 
 class _SecretRefs:
@@ -177,7 +272,8 @@ def secret_env(spec: GatewaySpec, api_key: SecretStr) -> dict[str, str]:
 
 def secret_files(spec: GatewaySpec, gateway_token: SecretStr, bot_token: SecretStr | None) -> dict[str, str]:
     """The gateway's secret files (name in `secrets_dir` -> content), each referenced by the config."""
-    files = {GATEWAY_TOKEN_FILE: gateway_token.get_secret_value()}
+    gateway_file = GATEWAY_TOKEN_FILE if spec.owner is None else GATEWAY_PASSWORD_FILE
+    files = {gateway_file: gateway_token.get_secret_value()}
     if spec.telegram:
         if bot_token is None:
             raise ValueError("a Telegram channel needs its bot token")
