@@ -23,11 +23,16 @@ def retry_button(instance: Instance) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton("Retry", callback_data=f"act:start:{instance.id}")]])
 
 
-def ready_buttons(instance: Instance) -> InlineKeyboardMarkup | None:
-    if not instance.telegram_bot_username:
-        return None
-    username = instance.telegram_bot_username
-    return InlineKeyboardMarkup([[InlineKeyboardButton(f"Open @{username}", url=f"https://t.me/{username}")]])
+def ready_buttons(instance: Instance, instance_url: str) -> InlineKeyboardMarkup | None:
+    """Their bot, and their instance's own page as a button when it is a public HTTPS address
+    (Telegram opens nothing else; a laptop's http://…localhost stays text in the message)."""
+    rows = []
+    if instance.telegram_bot_username:
+        username = instance.telegram_bot_username
+        rows.append([InlineKeyboardButton(f"Open @{username}", url=f"https://t.me/{username}")])
+    if instance_url.startswith("https://"):
+        rows.append([InlineKeyboardButton("Open its dashboard", url=instance_url)])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def render(title: str, events: list[ProgressEvent]) -> str:
@@ -59,7 +64,7 @@ async def follow(message: Message, title: str, events: AsyncIterator[ProgressEve
             await edit(message, f"{text}\n\n{escape(final.reason or final.message)}", retry_button(instance))
         elif final.step == "ready":
             await edit(message, f"{text}\n\nWrite to your bot: it answers you now.\n"
-                                f"Dashboard: {escape(dashboard_url)}", ready_buttons(instance))
+                                f"Dashboard: {escape(dashboard_url)}", ready_buttons(instance, dashboard_url))
         else:
             await edit(message, text)
         return final

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from accounts.delivery import smtp_server
 from db.keyfile import read_key_file
+from provisioner.instance_urls import InstanceUrls, valid_domain
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
@@ -177,6 +178,13 @@ class Settings(BaseSettings):
     def _proxies(cls, value: list[str]) -> list[str]:
         return [str(network) for network in _networks(value, example="10.0.0.0/8 or 192.0.2.7")]
 
+    @field_validator("instance_domain")
+    @classmethod
+    def _instance_domain(cls, value: str) -> str:
+        if not valid_domain(value):
+            raise ValueError("must be a domain name such as claws.example.com (or localhost on a laptop)")
+        return value.strip().strip(".").lower()
+
     @field_validator("public_url", "telegram_api_url")
     @classmethod
     def _http_urls(cls, value: str) -> str:
@@ -221,6 +229,11 @@ class Settings(BaseSettings):
             raise ValueError("CLAWFLEET_SMTP_URL needs CLAWFLEET_SMTP_FROM, the address its emails come from")
         if self.secret_keys_file is not None:
             object.__setattr__(self, "secret_keys", self._keys_from_file(self.secret_keys_file))
+        dashboard_host = urlsplit(self.public_url).netloc
+        if InstanceUrls(self.public_url, self.instance_domain).subdomain_of(dashboard_host) is not None:
+            raise ValueError(f"CLAWFLEET_PUBLIC_URL's host {dashboard_host} would be an instance's host under "
+                             f"CLAWFLEET_INSTANCE_DOMAIN={self.instance_domain}: give the instances a domain "
+                             "the dashboard is not in")
         return self
 
     def _keys_from_file(self, path: Path) -> list[SecretStr]:

@@ -69,6 +69,9 @@ def test_dotenv_file_is_read(tmp_path) -> None:
         ("CLAWFLEET_TRUSTED_PROXIES", "edge.example.com", "CLAWFLEET_TRUSTED_PROXIES: item 1 ('edge.example.com')"),
         ("CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT", "0", "CLAWFLEET_AUTH_FAILURES_PER_ACCOUNT"),
         ("CLAWFLEET_AUTH_THROTTLE_WINDOW_S", "-1", "CLAWFLEET_AUTH_THROTTLE_WINDOW_S"),
+        ("CLAWFLEET_READ_CACHE_TTL_S", "-1", "CLAWFLEET_READ_CACHE_TTL_S"),
+        ("CLAWFLEET_INSTANCE_DOMAIN", "claws example.com", "CLAWFLEET_INSTANCE_DOMAIN: must be a domain name"),
+        ("CLAWFLEET_INSTANCE_DOMAIN", "http://claws.example.com", "CLAWFLEET_INSTANCE_DOMAIN: must be a domain"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch, name, value, expected) -> None:
@@ -188,3 +191,14 @@ def test_the_smtp_url_is_taken_apart(monkeypatch) -> None:
     assert mail_config(load_settings()).server.port == 587  # STARTTLS's submission port
     monkeypatch.delenv("CLAWFLEET_SMTP_URL")
     assert mail_config(load_settings()) is None  # no mail: links go by the bot or the operator
+
+
+def test_the_dashboard_may_not_sit_where_an_instance_would(monkeypatch) -> None:
+    monkeypatch.setenv("CLAWFLEET_PUBLIC_URL", "https://app.claws.example.com")
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_DOMAIN", "claws.example.com")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "app.claws.example.com would be an instance's host" in str(info.value)
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_DOMAIN", "Claws.Example.COM.")
+    monkeypatch.setenv("CLAWFLEET_PUBLIC_URL", "https://clawfleet.example.com")
+    assert load_settings().instance_domain == "claws.example.com"
