@@ -1,12 +1,14 @@
 """One-time links, each for one purpose: a dashboard login (`login`, what the bot's /dashboard
 hands out), proving an email (`verify_email`, bound to the address it proves), setting a new
-password (`reset_password`), and linking a Telegram account (`link_telegram`: a short code a
-person can type). Each works once, for its own purpose only, until it expires; a new one of a
+password (`reset_password`), linking a Telegram account (`link_telegram`: a short code a
+person can type), and opening an instance's own host signed in (`open_instance`: bound to the
+instance and to the dashboard session that asked, followed at once by a redirect). Each works once, for its own purpose only, until it expires; a new one of a
 purpose voids its user's older unused ones of that purpose. Only the hash is stored."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -20,17 +22,19 @@ from db.errors import AuthenticationFailed, InvalidInput, ServiceError
 from db.models import LoginLink, User
 from db.types import utcnow
 
-Purpose = Literal["login", "verify_email", "reset_password", "link_telegram"]
+Purpose = Literal["login", "verify_email", "reset_password", "link_telegram", "open_instance"]
 LOGIN: Purpose = "login"
 VERIFY_EMAIL: Purpose = "verify_email"
 RESET_PASSWORD: Purpose = "reset_password"
 LINK_TELEGRAM: Purpose = "link_telegram"
+OPEN_INSTANCE: Purpose = "open_instance"
 
 LIFETIMES: dict[str, timedelta] = {
     LOGIN: timedelta(minutes=10),
     VERIFY_EMAIL: timedelta(hours=24),
     RESET_PASSWORD: timedelta(hours=1),
     LINK_TELEGRAM: timedelta(minutes=10),
+    OPEN_INSTANCE: timedelta(minutes=1),  # the browser follows it at once
 }
 
 LINK_PREFIX = TOKEN_PREFIX + "link_"  # masked in logs like every token (db.redaction)
@@ -47,6 +51,8 @@ _REFUSED = {
     RESET_PASSWORD: "That password reset link is not valid: it may be used already or expired. Ask for a new one.",
     LINK_TELEGRAM: "That link code is not valid: it may be mistyped, used already or expired. Make a new one "
                    "on the dashboard.",
+    OPEN_INSTANCE: "That link to your assistant is not valid: it may be used already or expired. Open your "
+                   "assistant again from the dashboard.",
 }
 
 
@@ -65,24 +71,43 @@ class LoginLinks:
         default); shown this once."""
         return (await self.issue(user, purpose, ttl)).token
 
-    async def issue(self, user: User, purpose: Purpose, ttl: timedelta | None = None) -> IssuedLink:
-        """`create`, with when the link expires. The user's older unused links of `purpose` go."""
+    async def issue(self, user: User, purpose: Purpose, ttl: timedelta | None = None, *,
+                    instance_id: uuid.UUID | None = None, session_id: uuid.UUID | None = None) -> IssuedLink:
+        """`create`, with when the link expires. The user's older unused links of `purpose` go
+        (for `open_instance`, those of the same instance: two tabs may open two instances)."""
         ttl = LIFETIMES[purpose] if ttl is None else ttl
         if ttl <= timedelta(0):
             raise ValueError("a link must be valid for some time")
         if purpose == VERIFY_EMAIL and user.email is None:
             raise ValueError("an email link needs an account with an email")
+        if (purpose == OPEN_INSTANCE) != (instance_id is not None and session_id is not None):
+            raise ValueError("an instance link, and it alone, names its instance and session")
         token = new_code() if purpose == LINK_TELEGRAM else new_token(LINK_PREFIX)
         expires_at = utcnow() + ttl
+        older = [LoginLink.user_id == user.id, LoginLink.purpose == purpose, LoginLink.used_at.is_(None)]
+        if instance_id is not None:
+            older.append(LoginLink.instance_id == instance_id)
         async with self.sessions() as session:
-            await session.execute(
-                delete(LoginLink)
-                .where(LoginLink.user_id == user.id, LoginLink.purpose == purpose, LoginLink.used_at.is_(None))
-                .execution_options(synchronize_session=False))
+            await session.execute(delete(LoginLink).where(*older).execution_options(synchronize_session=False))
             session.add(LoginLink(user_id=user.id, token_hash=hash_token(token), purpose=purpose,
-                                  email=user.email if purpose == VERIFY_EMAIL else None, expires_at=expires_at))
+                                  email=user.email if purpose == VERIFY_EMAIL else None, expires_at=expires_at,
+                                  instance_id=instance_id, session_id=session_id))
             await session.commit()
         return IssuedLink(token, expires_at)
+
+    async def redeem_instance_link(self, token: str, instance_id: uuid.UUID) -> tuple[User, uuid.UUID]:
+        """The user behind a link to open `instance_id`, and the dashboard session it came
+        from; the link used up. Refused when unknown, used, expired, or made for another
+        instance (a link carried to another instance's host)."""
+        async with self.sessions() as session:
+            link = await take_link(session, token, OPEN_INSTANCE)
+            if link.instance_id != instance_id or link.session_id is None:
+                raise refused(OPEN_INSTANCE)
+            user = await session.get(User, link.user_id)
+            audit.record(session, actor="user", action="instance.opened", user_id=user.id,
+                         instance_id=instance_id)
+            await session.commit()
+        return user, link.session_id
 
     async def redeem(self, token: str) -> User:
         """The login link's user, and the link used up; refused when unknown, used already,
@@ -106,6 +131,16 @@ async def take(session: AsyncSession, token: str, purpose: Purpose) -> User:
     what the link is for is stored only together with its use. Refused (the purpose's error)
     when unknown, used already, expired or of another purpose, and a `verify_email` link when
     its account's email is no longer the one it was made for."""
+    link = await take_link(session, token, purpose)
+    user = await session.get(User, link.user_id)
+    if purpose == VERIFY_EMAIL and (user.email is None or user.email != link.email):
+        raise refused(purpose)
+    return user
+
+
+async def take_link(session: AsyncSession, token: str, purpose: Purpose) -> LoginLink:
+    """Uses up the link `token` of `purpose` in the caller's transaction; refused (the
+    purpose's error) when unknown, used already, expired or of another purpose."""
     if not isinstance(token, str) or not token.strip() or not token.isascii():
         raise refused(purpose)
     now = utcnow()
@@ -117,16 +152,12 @@ async def take(session: AsyncSession, token: str, purpose: Purpose) -> User:
         .execution_options(synchronize_session=False))
     if link_id is None:
         raise refused(purpose)
-    link = await session.get(LoginLink, link_id)
-    user = await session.get(User, link.user_id)
-    if purpose == VERIFY_EMAIL and (user.email is None or user.email != link.email):
-        raise refused(purpose)
-    return user
+    return await session.get(LoginLink, link_id)
 
 
 def refused(purpose: Purpose) -> ServiceError:
-    if purpose == LOGIN:
-        return AuthenticationFailed(_REFUSED[LOGIN])
+    if purpose in (LOGIN, OPEN_INSTANCE):
+        return AuthenticationFailed(_REFUSED[purpose])
     return InvalidInput(_REFUSED[purpose], field="code" if purpose == LINK_TELEGRAM else "token")
 
 

@@ -4,6 +4,7 @@ tokens (accounts/tokens.py)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete, select
@@ -33,6 +34,8 @@ class Accounts:
         self.throttle = AuthThrottle(throttle)
         self.api_tokens = ApiTokens(sessions)
         self.credentials: ReadCache[str, Credential] = ReadCache(sessions, CREDENTIAL_TABLES, ttl_s=read_cache_ttl_s)
+        self.sessions_by_id: ReadCache[uuid.UUID, ApiToken] = ReadCache(sessions, CREDENTIAL_TABLES,
+                                                                        ttl_s=read_cache_ttl_s)
 
     async def register(self, email: object, password: object, *,
                        client: str | None = None) -> tuple[User, IssuedToken]:
@@ -111,6 +114,10 @@ class Accounts:
                     continue
                 return user
         raise Conflict("Your account could not be created; please try again.")
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User | None:
+        async with self.sessions() as session:
+            return await session.get(User, user_id)
 
     async def find_telegram_user(self, telegram_user_id: int) -> User | None:
         """The account of a Telegram user, if they have one; never makes one."""
@@ -214,6 +221,18 @@ class Accounts:
             async with self.sessions() as session:
                 await tokens.note_use(session, credential.token)
         return credential
+
+    async def session_owner(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        """The user of a login session still valid, by the session's id (what an instance
+        host's cookie names); None once it is gone or expired, or for anything but a session."""
+        record = await self.sessions_by_id.get(session_id, lambda: self._stored_session(session_id))
+        if record is None or record.kind != "session" or tokens.expired(record):
+            return None
+        return record.user_id
+
+    async def _stored_session(self, session_id: uuid.UUID) -> ApiToken | None:
+        async with self.sessions() as session:
+            return await session.get(ApiToken, session_id)
 
     async def _stored_credential(self, token_hash: str) -> Credential | None:
         async with self.sessions() as session:

@@ -12,6 +12,7 @@ from bot.application import BotConfig
 from clawfleet import __version__
 from clawfleet.settings import TELEGRAM_API_URL, Settings
 from provisioner.entitlements import OperatorDefaults
+from provisioner.instance_urls import InstanceUrls
 from provisioner.manager import ManagerConfig
 from provisioner.reconcile.decisions import Backoff
 from provisioner.reconcile.reconciler import ReconcilerConfig
@@ -52,6 +53,7 @@ def manager_config(settings: Settings) -> ManagerConfig:
         lease_ttl_s=settings.lease_ttl_s,
         backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
         crash_at=settings.crash_at,
+        instance_urls=InstanceUrls(settings.public_url, settings.instance_domain),
     )
 
 

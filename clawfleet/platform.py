@@ -50,6 +50,7 @@ from provisioner.reconcile.reconciler import Reconciler
 from provisioner.runtimes.base import Runtime
 from provisioner.service import InstanceService
 from web.app import create_app
+from web.proxy import ReverseProxy, client_session_options
 from web.services import WebServices
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,7 @@ class Platform:
     reconciler: Reconciler | None  # None while no runtime can run gateways here
     bot: ProvisioningBot | None  # None without CLAWFLEET_TELEGRAM_BOT_TOKEN
     account_links: AccountLinks
+    proxy: ReverseProxy  # to the gateways, for their owners on the instances' own hosts
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -109,6 +111,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         sessions = create_session_factory(engine)
         keyring = load_keyring(settings.data_dir, [key.get_secret_value() for key in settings.secret_keys])
         http = await stack.enter_async_context(aiohttp.ClientSession())
+        proxy = ReverseProxy(await stack.enter_async_context(aiohttp.ClientSession(**client_session_options())))
         runtime = await stack.enter_async_context(open_runtime(settings, runtime))
 
         accounts = Accounts(sessions, throttle_config(settings), read_cache_ttl_s=settings.read_cache_ttl_s)
@@ -136,14 +139,15 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                                    billing_enabled=settings.billing_enabled, account_links=account_links)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot, account_links)
+                       instances, reconciler, bot, account_links, proxy)
 
 
 def web_services(platform: Platform) -> WebServices:
     bot = platform.bot
     feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
-                       platform.engine, telegram_updates=feed, account_links=platform.account_links)
+                       platform.engine, telegram_updates=feed, account_links=platform.account_links,
+                       proxy=platform.proxy)
 
 
 @asynccontextmanager

@@ -248,8 +248,8 @@ class AccessRefusal(Base):
 
 class LoginLink(Base):
     """A one-time link or code handed to a user, for one purpose (accounts/login_links.py): a
-    dashboard login, proving an email, resetting a password, linking a Telegram account. Only
-    the token's hash is stored."""
+    dashboard login, proving an email, resetting a password, linking a Telegram account,
+    opening an instance's own host. Only the token's hash is stored."""
 
     __tablename__ = "login_links"
 
@@ -260,6 +260,9 @@ class LoginLink(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     purpose: Mapped[str] = mapped_column(String(32), default="login", server_default="login", nullable=False)
     email: Mapped[str | None] = mapped_column(String(320))  # verify_email: the address it proves
+    # open_instance: the instance it opens, and the dashboard session the instance host's ends with
+    instance_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()

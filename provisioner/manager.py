@@ -42,6 +42,7 @@ from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
+from provisioner.instance_urls import InstanceUrls
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
@@ -62,6 +63,9 @@ class ManagerConfig:
     backoff: Backoff = Backoff(10, 300)
     # Crash tests only: the platform kills itself (SIGKILL) at this point of a deploy.
     crash_at: str | None = None
+    # Each instance's own address: its gateway's Control UI accepts that origin alone, and signs
+    # its owner in through the platform's proxy (provisioner/openclaw/config.py). None: no Control UI sign-in.
+    instance_urls: InstanceUrls | None = None
 
 
 class StartFailed(Exception):
@@ -529,6 +533,7 @@ class InstanceManager:
             memory_mb=allowance.memory_mb,
             cpus=allowance.cpus,
             owner_id=instance.user_id,
+            control_ui_origin=self.config.instance_urls.url(instance.subdomain) if self.config.instance_urls else None,
         )
 
     async def _cleanup_failed_start(self, instance: Instance) -> None:

@@ -37,6 +37,7 @@ from db.status import ACTIVE, COUNTED, DOING, LOCKED, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Entitlements
+from provisioner.instance_urls import InstanceUrls
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
 from provisioner.openclaw.pairing import CODE_LENGTH, normalized_code
@@ -97,6 +98,9 @@ class InstanceService:
         self.config = config
         self.http = http
         self.views: ReadCache[uuid.UUID, Instance] = ReadCache(sessions, VIEW_TABLES, ttl_s=config.read_cache_ttl_s)
+        self.views_by_subdomain: ReadCache[str, Instance] = ReadCache(sessions, VIEW_TABLES,
+                                                                      ttl_s=config.read_cache_ttl_s)
+        self.urls = InstanceUrls(config.public_url, config.instance_domain)
 
     # -- queries --------------------------------------------------------------------------
     async def get(self, user: User, instance_id: uuid.UUID | str) -> Instance:
@@ -110,9 +114,18 @@ class InstanceService:
         instance_id = _as_uuid(instance_id)
         return _owned(user, await self.views.get(instance_id, lambda: self._stored(instance_id)) if instance_id else None)
 
+    async def at_subdomain(self, subdomain: str) -> Instance | None:
+        """The instance a host names, whoever owns it, as `view` reads it (for the instance's own
+        host, which checks the owner itself): every request of a Control UI asks."""
+        return await self.views_by_subdomain.get(subdomain, lambda: self._stored_at(subdomain))
+
     async def _stored(self, instance_id: uuid.UUID) -> Instance | None:
         async with self.sessions() as session:
             return await session.get(Instance, instance_id)
+
+    async def _stored_at(self, subdomain: str) -> Instance | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(Instance).where(Instance.subdomain == subdomain))
 
     async def list(self, user: User) -> list[Instance]:
         async with self.sessions() as session:
@@ -122,10 +135,7 @@ class InstanceService:
             return list(rows)
 
     def public_url(self, instance: Instance) -> str:
-        scheme, _, rest = self.config.public_url.partition("://")
-        host_port = rest.split("/", 1)[0]
-        port = f":{host_port.rsplit(':', 1)[1]}" if ":" in host_port else ""
-        return f"{scheme}://{instance.subdomain}.{self.config.instance_domain}{port}"
+        return self.urls.url(instance.subdomain)
 
     # -- create ---------------------------------------------------------------------------
     async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,

@@ -10,6 +10,8 @@ from web.api import account_links, auth_routes, instances, me, openapi, tokens
 from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
+from web.instance_site import sign_in as instance_sign_in
+from web.instance_site.routing import instance_hosts
 from web.keys import CONFIG, SERVICES
 from web.pages import account, billing, dashboard, instance, instance_settings, onboard, pairing, public
 from web.pages import account_links as account_link_pages
@@ -20,9 +22,10 @@ from web.services import WebConfig, WebServices
 
 
 def create_app(services: WebServices, config: WebConfig) -> web.Application:
-    # Outermost first: errors become JSON (API) or pages, then who is calling, then whether a
-    # browser could have been made to send it.
-    app = web.Application(middlewares=[json_errors, page_errors, authenticate, forgery_guard])
+    # Outermost first: an instance's own host is served apart from everything else; then errors
+    # become JSON (API) or pages, then who is calling, then whether a browser could have been
+    # made to send it.
+    app = web.Application(middlewares=[instance_hosts, json_errors, page_errors, authenticate, forgery_guard])
     app[SERVICES] = services
     app[CONFIG] = config
     setup_templates(app)
@@ -44,5 +47,6 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(onboard.routes)
     app.add_routes(account.routes)
     app.add_routes(account_link_pages.routes)
+    app.add_routes(instance_sign_in.routes)
     app.router.add_static("/static/", STATIC, name="static")
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web.keys import CONFIG
+from web.keys import CONFIG, INSTANCE_HOST
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -24,6 +24,8 @@ HSTS = "max-age=31536000"  # the dashboard host only: instance hosts answer for 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """An `on_response_prepare` signal: it sees every response, streams and errors included,
     just before its headers go out."""
+    if INSTANCE_HOST in request:  # an instance's site sets its own (web.instance_site)
+        return
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -16,6 +16,7 @@ from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
 from provisioner.service import InstanceService
+from web.proxy import ReverseProxy
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class WebServices:
     # layer never imports the bot): None otherwise
     telegram_updates: Callable[[Any], Awaitable[None]] | None = None
     account_links: AccountLinks | None = None  # email proofs, password resets, Telegram links
+    proxy: ReverseProxy | None = None  # to the instances' gateways, on their own hosts (web.instance_site)
 
 
 @dataclass(frozen=True)

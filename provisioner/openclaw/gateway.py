@@ -30,6 +30,9 @@ class Placement:
     secrets_dir: Path  # where the runtime puts `Gateway.secret_files` before each start
     heap_mb: int  # Node's old space (--max-old-space-size)
     port: int | None = None  # the port it listens on; None: the request's own (nothing in between)
+    # The address the platform's proxy reaches the gateway from, when known: then the owner is
+    # signed in to the Control UI by the proxy (trusted-proxy auth); None keeps token auth.
+    proxy_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ def placement_env(place: Placement) -> dict[str, str]:
     }
 
 
+def _owner(request: LaunchRequest, place: Placement) -> str | None:
+    """Who the proxy signs in to the Control UI: the owner's id, when the proxy can (its address
+    and the instance's origin known)."""
+    if request.owner_id is None or request.control_ui_origin is None or place.proxy_address is None:
+        return None
+    return str(request.owner_id)
+
+
 def build_gateway(request: LaunchRequest, place: Placement) -> Gateway:
     port = request.port if place.port is None else place.port
     spec = GatewaySpec(
@@ -64,6 +75,9 @@ def build_gateway(request: LaunchRequest, place: Placement) -> Gateway:
         telegram_allow_from=request.telegram_allow_from,
         telegram_api_root=request.telegram_api_root,
         provider_base_url=request.provider_base_url,
+        control_ui_origins=(request.control_ui_origin,) if request.control_ui_origin else (),
+        owner=_owner(request, place),
+        proxy_address=place.proxy_address if _owner(request, place) else None,
     )
     return Gateway(config=render_config(spec), env=placement_env(place) | secret_env(spec, request.api_key),
                    secret_files=secret_files(spec, request.gateway_token, request.bot_token), port=port)

@@ -44,7 +44,8 @@ class LaunchRequest:
     provider_base_url: str | None = None
     memory_mb: int = 1536
     cpus: float = 1.0
-    owner_id: uuid.UUID | None = None  # labels the docker runtime's objects
+    owner_id: uuid.UUID | None = None  # labels the docker runtime's objects; the Control UI's signed-in owner
+    control_ui_origin: str | None = None  # the instance's own address, where its owner opens the Control UI
 
 
 @dataclass(frozen=True)

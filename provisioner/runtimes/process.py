@@ -276,12 +276,14 @@ class ProcessRuntime(Runtime):
         return pid
 
 
+PROXY_ADDRESS = "127.0.0.1"  # the platform's proxy reaches a process gateway over loopback
+
 def placement(instance_dir: Path) -> Placement:
     """Where a gateway of this runtime lives: on the host's loopback, its state, config and logs
     in its instance dir."""
     return Placement(bind="loopback", state_dir=instance_dir / "state", config_path=instance_dir / "openclaw.json",
                      log_file=instance_dir / "logs" / "openclaw.log", secrets_dir=instance_dir / "secrets",
-                     heap_mb=LEAN_HEAP_MB)
+                     heap_mb=LEAN_HEAP_MB, proxy_address=PROXY_ADDRESS)
 
 
 # The titles `openclaw gateway run` gives itself: "openclaw" while it loads, then

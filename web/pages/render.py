@@ -32,7 +32,7 @@ def setup_templates(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.globals["static"] = _static_url
+    environment.globals["static"] = static_url
 
 
 def _page_context(request: web.Request) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def _page_context(request: web.Request) -> dict[str, Any]:
 
 
 @functools.cache  # every page asks for the same few assets: one stat each per process
-def _static_url(name: str) -> str:
+def static_url(name: str) -> str:
     """/static/<name>?v=<mtime>: browsers keep assets until they change (a new release)."""
     try:
         version = int((STATIC / name).stat().st_mtime)

@@ -7,21 +7,16 @@ client address, another user or another origin; the platform's own callers still
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import signal
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
 from provisioner.openclaw.config import (
@@ -41,14 +36,13 @@ from provisioner.openclaw.config import (
     write_secret_files,
 )
 from provisioner.openclaw.install import OpenClawInstall
+from tests.support.control_ui import call, control_ui
 from tests.support.platform_process import free_port
 from tests.support.waiting import eventually
 
 OWNER = "c0ffee00-0000-4000-8000-000000000001"
 ORIGIN = "http://owner1.localhost:8080"
 GATEWAY_SECRET = "gateway-secret-owner-sign-in-0123456789"
-UI_SCOPES = ["operator.admin", "operator.read", "operator.write", "operator.approvals", "operator.questions",
-             "operator.pairing"]  # what OpenClaw's Control UI asks for (2026.9.6)
 
 
 def _spec(tmp: Path, **fields: Any) -> GatewaySpec:
@@ -130,43 +124,6 @@ def test_the_proxy_names_a_loopback_browser_with_the_placeholder(client, named) 
 
 # -- a real gateway -----------------------------------------------------------------------------
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@contextlib.asynccontextmanager
-async def _control_ui(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
-                      origin: str) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]]:
-    """The Control UI's handshake (OpenClaw 2026.9.6): the gateway's challenge, then a connect request
-    signed with a fresh browser device key; yields the socket and the connect's answer."""
-    key = Ed25519PrivateKey.generate()
-    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    device_id = hashlib.sha256(public).hexdigest()
-    async with http.ws_connect(url, headers=headers, origin=origin) as ws:
-        nonce = (await ws.receive_json(timeout=20))["payload"]["nonce"]  # the connect.challenge event
-        signed_at = int(time.time() * 1000)
-        signed = "|".join(["v2", device_id, "openclaw-control-ui", "webchat", "operator", ",".join(UI_SCOPES),
-                           str(signed_at), "", nonce])  # "": no token, the proxy vouches for the user
-        await ws.send_json({"type": "req", "id": "connect", "method": "connect", "params": {
-            "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": UI_SCOPES,
-            "client": {"id": "openclaw-control-ui", "version": "2026.9.6", "platform": "linux", "mode": "webchat"},
-            "device": {"id": device_id, "publicKey": _b64url(public), "signature": _b64url(key.sign(signed.encode())),
-                       "signedAt": signed_at, "nonce": nonce}}})
-        yield ws, await _answer(ws, "connect")
-
-
-async def _answer(ws: aiohttp.ClientWebSocketResponse, request_id: str) -> dict[str, Any]:
-    while True:
-        frame = await ws.receive_json(timeout=30)
-        if frame.get("type") == "res" and frame.get("id") == request_id:
-            return frame
-
-
-async def _call(ws: aiohttp.ClientWebSocketResponse, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    await ws.send_json({"type": "req", "id": method, "method": method, "params": params})
-    return await _answer(ws, method)
-
-
 def _env(install: OpenClawInstall, home: Path) -> dict[str, str]:
     """The process runtime's environment for a gateway (and the CLI) living in `home`."""
     return {**install.env(), "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
@@ -213,30 +170,30 @@ async def test_the_owners_control_ui_connects_through_the_proxy_and_nobody_else(
     spec = _spec(home, port=free_port())
     async with _gateway(openclaw_install, home, spec) as url, aiohttp.ClientSession() as http:
         headers = owner_request_headers(OWNER, "127.0.0.1")  # the laptop's browser, through the loopback proxy
-        async with _control_ui(http, url, headers, ORIGIN) as (ws, answer):
+        async with control_ui(http, url, headers, ORIGIN) as (ws, answer):
             assert answer["ok"], answer
             auth = answer["payload"]["auth"]
             assert auth["method"] == "trusted-proxy" and auth["role"] == "operator"
             assert sorted(auth["scopes"]) == sorted(OWNER_SCOPES)  # approved at once, without admin
-            assert (await _call(ws, "health", {}))["ok"]
-            refused = await _call(ws, "config.set", {"raw": "{}"})
+            assert (await call(ws, "health", {}))["ok"]
+            refused = await call(ws, "config.set", {"raw": "{}"})
             assert refused["error"]["details"]["missingScope"] == "operator.admin"
 
         # A client the proxy failed to name (loopback) is refused before any route, the page included.
         with pytest.raises(aiohttp.WSServerHandshakeError) as loopback:
-            async with _control_ui(http, url, {**headers, FORWARDED_FOR: "127.0.0.1"}, ORIGIN):
+            async with control_ui(http, url, {**headers, FORWARDED_FOR: "127.0.0.1"}, ORIGIN):
                 pass
         assert loopback.value.status == 403
         async with http.get(url, headers={**headers, FORWARDED_FOR: "127.0.0.1"}) as page:
             assert page.status == 403 and "proxy_attribution_required" in await page.text()
 
-        async with _control_ui(http, url, {**headers, OWNER_HEADER: "someone-else"}, ORIGIN) as (_, answer):
+        async with control_ui(http, url, {**headers, OWNER_HEADER: "someone-else"}, ORIGIN) as (_, answer):
             assert answer["error"]["details"]["authReason"] == "trusted_proxy_user_not_allowed"
-        async with _control_ui(http, url, headers, "http://other.localhost:8080") as (_, answer):
+        async with control_ui(http, url, headers, "http://other.localhost:8080") as (_, answer):
             assert answer["error"]["details"]["code"] == "CONTROL_UI_ORIGIN_NOT_ALLOWED"
 
         # A real browser elsewhere (a server's case) is named by its own address.
-        async with _control_ui(http, url, owner_request_headers(OWNER, "203.0.113.5"), ORIGIN) as (_, answer):
+        async with control_ui(http, url, owner_request_headers(OWNER, "203.0.113.5"), ORIGIN) as (_, answer):
             assert answer["ok"] and answer["payload"]["auth"]["method"] == "trusted-proxy", answer
 
         # The platform's own callers: a loopback probe without forwarded headers, and the CLI (password).
