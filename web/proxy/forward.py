@@ -20,6 +20,8 @@ from web.proxy.watchdog import Stall, Stalled, Watchdog
 # Answers the client must get as the gateway wrote them: no Accept-Encoding, User-Agent or
 # Content-Type of the client library's own.
 NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+WHOLE_BODY_MAX_BYTES = 64 * 1024
+NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class ReverseProxy:
@@ -83,7 +85,7 @@ class Exchange:
         except Stalled:
             return self._cut_short(answer)
         finally:
-            answer.close()
+            answer.release()  # read to its end: the connection goes back to the pool (else already closed)
 
     async def _ask(self, headers, watchdog: Watchdog) -> aiohttp.ClientResponse:
         """The gateway's answer, up to its headers."""
@@ -109,6 +111,14 @@ class Exchange:
         sent()
 
     async def _stream_back(self, answer: aiohttp.ClientResponse, watchdog: Watchdog) -> web.StreamResponse:
+        if self._small(answer):
+            try:
+                body = await answer.read()
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                answer.close()
+                return error_page(502)  # nothing sent yet: the client gets a page
+            return web.Response(status=answer.status, reason=answer.reason, body=body,
+                                headers=self.response_headers(answer.headers))
         response = self.response = web.StreamResponse(status=answer.status, reason=answer.reason,
                                                       headers=self.response_headers(answer.headers))
         try:
@@ -121,6 +131,11 @@ class Exchange:
             # The gateway went away mid-answer, or the client did: what was sent stays cut short.
             return self._cut_short(answer)
         return response
+
+    def _small(self, answer: aiohttp.ClientResponse) -> bool:
+        """A short answer of known length: sent whole with its headers, in one write instead of three."""
+        has_body = self.request.method != "HEAD" and answer.status not in NO_BODY_STATUSES
+        return has_body and answer.content_length is not None and answer.content_length <= WHOLE_BODY_MAX_BYTES
 
     def _cut_short(self, answer: aiohttp.ClientResponse) -> web.StreamResponse:
         """Close the client's connection so a partial answer never passes for a whole one."""
