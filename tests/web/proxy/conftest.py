@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.web.proxy.fake_gateway import Seen, started
-from tests.web.proxy.proxy_server import CLIENT_ADDRESS, PUBLIC_HOST, serving_proxy
+from tests.web.proxy.proxy_server import PUBLIC_HOST, serving_proxy
 from web.proxy import ProxyLimits, ReverseProxy, Upstream
 
 PUBLIC_ORIGIN = f"https://{PUBLIC_HOST}"
