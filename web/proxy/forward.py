@@ -4,10 +4,11 @@ handed to web.proxy.websocket, each counted against its upstream's cap while it 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from web.proxy import websocket
@@ -20,6 +21,8 @@ from web.proxy.watchdog import Stall, Stalled, Watchdog
 # Answers the client must get as the gateway wrote them: no Accept-Encoding, User-Agent or
 # Content-Type of the client library's own.
 NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+WHOLE_BODY_MAX_BYTES = 64 * 1024
+NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class ReverseProxy:
@@ -41,10 +44,10 @@ class ReverseProxy:
         try:
             with self.cap.slot(upstream.key):
                 exchange = Exchange(self, request, upstream, f"{public_scheme}://{public_host}")
+                upgrade = websocket.is_upgrade(request)
                 headers = request_headers(request.headers, upstream, client_address=client_address,
-                                          public_scheme=public_scheme, public_host=public_host,
-                                          websocket=websocket.is_upgrade(request))
-                if websocket.is_upgrade(request):
+                                          public_scheme=public_scheme, public_host=public_host, websocket=upgrade)
+                if upgrade:
                     return await websocket.forward(exchange, headers)
                 return await exchange.http(headers)
         except Full:
@@ -64,10 +67,10 @@ class Exchange:
         self.url = URL(self.gateway_origin + path, encoded=True)  # the client's escaping, untouched
         self.response: web.StreamResponse | None = None  # once the client's answer has begun
 
-    def response_headers(self, headers, dropped=()):
+    def response_headers(self, headers: CIMultiDictProxy[str], dropped: Iterable[str] = ()) -> CIMultiDict[str]:
         return response_headers(headers, self.gateway_origin, self.public_origin, dropped)
 
-    async def http(self, headers) -> web.StreamResponse:
+    async def http(self, headers: CIMultiDict[str]) -> web.StreamResponse:
         watchdog = Watchdog(self.limits.idle_timeout_s, self.request)
         try:
             with watchdog:
@@ -83,9 +86,9 @@ class Exchange:
         except Stalled:
             return self._cut_short(answer)
         finally:
-            answer.close()
+            answer.release()  # read to its end: the connection goes back to the pool (else already closed)
 
-    async def _ask(self, headers, watchdog: Watchdog) -> aiohttp.ClientResponse:
+    async def _ask(self, headers: CIMultiDict[str], watchdog: Watchdog) -> aiohttp.ClientResponse:
         """The gateway's answer, up to its headers."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(None) as answer_deadline:
@@ -101,7 +104,7 @@ class Exchange:
                 auto_decompress=False, skip_auto_headers=NO_AUTO_HEADERS, timeout=self.proxy.request_timeout,
                 raise_for_status=False)
 
-    async def _body(self, watchdog: Watchdog, sent) -> AsyncIterator[bytes]:
+    async def _body(self, watchdog: Watchdog, sent: Callable[[], None]) -> AsyncIterator[bytes]:
         """The client's body, chunk by chunk as it arrives."""
         async for chunk in self.request.content.iter_any():
             watchdog.touch()
@@ -109,6 +112,13 @@ class Exchange:
         sent()
 
     async def _stream_back(self, answer: aiohttp.ClientResponse, watchdog: Watchdog) -> web.StreamResponse:
+        if self._small(answer):
+            try:
+                body = await answer.read()
+            except (aiohttp.ClientError, OSError):  # nothing sent yet: the client gets a page
+                return self._cut_short(answer)
+            return web.Response(status=answer.status, reason=answer.reason, body=body,
+                                headers=self.response_headers(answer.headers))
         response = self.response = web.StreamResponse(status=answer.status, reason=answer.reason,
                                                       headers=self.response_headers(answer.headers))
         try:
@@ -117,14 +127,22 @@ class Exchange:
                 watchdog.touch()
                 await response.write(chunk)
                 watchdog.touch()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+        except (aiohttp.ClientError, OSError):
             # The gateway went away mid-answer, or the client did: what was sent stays cut short.
             return self._cut_short(answer)
         return response
 
+    def _small(self, answer: aiohttp.ClientResponse) -> bool:
+        """A short answer of known length: sent whole with its headers, in one write instead of three."""
+        has_body = self.request.method != "HEAD" and answer.status not in NO_BODY_STATUSES
+        return has_body and answer.content_length is not None and answer.content_length <= WHOLE_BODY_MAX_BYTES
+
     def _cut_short(self, answer: aiohttp.ClientResponse) -> web.StreamResponse:
-        """Close the client's connection so a partial answer never passes for a whole one."""
+        """An answer the gateway did not finish: a page if the client has had nothing of it yet,
+        else its connection closed, so a partial answer never passes for a whole one."""
         answer.close()
+        if self.response is None:
+            return error_page(502)
         if self.request.transport is not None:
             self.request.transport.close()
-        return self.response if self.response is not None else error_page(502)
+        return self.response

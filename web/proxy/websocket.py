@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
+from multidict import CIMultiDict
 
 from web.proxy.pages import error_page, failure_page
 from web.proxy.watchdog import Stalled, Watchdog
@@ -35,7 +36,7 @@ def requested_protocols(request: web.BaseRequest) -> list[str]:
             for protocol in value.split(",") if protocol.strip()]
 
 
-async def forward(exchange: Exchange, headers) -> web.StreamResponse:
+async def forward(exchange: Exchange, headers: CIMultiDict[str]) -> web.StreamResponse:
     request, limits = exchange.request, exchange.limits
     if not web.WebSocketResponse().can_prepare(request).ok:
         return error_page(400)

@@ -1,5 +1,5 @@
-"""The proxy served by a real aiohttp server whose one handler calls ReverseProxy.forward, in
-front of the fake gateway (fake_gateway.py), and a client that takes bytes as they come."""
+"""The proxy (proxy_server.py) in front of the fake gateway (fake_gateway.py), and a client that
+takes bytes as they come."""
 
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.web.proxy.fake_gateway import Seen, started
-from web.proxy import ProxyLimits, ReverseProxy, Upstream, client_session_options
+from tests.web.proxy.proxy_server import PUBLIC_HOST, serving_proxy
+from web.proxy import ProxyLimits, ReverseProxy, Upstream
 
-CLIENT_ADDRESS = "203.0.113.7"
-PUBLIC_HOST = "ada.instances.example"
 PUBLIC_ORIGIN = f"https://{PUBLIC_HOST}"
 KEY = "instance-1"
 PROXY_PACKAGE = str(Path(__file__).resolve().parents[3] / "web" / "proxy")
@@ -33,15 +31,6 @@ class Proxied:
 
     def at(self, path: str) -> str:
         return self.url + path
-
-
-def proxy_app(proxy: ReverseProxy, upstream: Upstream) -> web.Application:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        return await proxy.forward(request, upstream, client_address=CLIENT_ADDRESS, public_scheme="https",
-                                   public_host=PUBLIC_HOST)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    return app
 
 
 @pytest.fixture
@@ -65,20 +54,11 @@ def proxied(gateway: TestServer) -> Callable[..., AsyncIterator[Proxied]]:
     @asynccontextmanager
     async def serve(limits: ProxyLimits = ProxyLimits(), base_url: str | None = None, *,
                     handler_cancellation: bool = True, **upstream_fields) -> AsyncIterator[Proxied]:
-        """`handler_cancellation` as the platform serves (clawfleet/server.py); off, as aiohttp's default."""
         upstream = Upstream(base_url or gateway_url(gateway), KEY, **upstream_fields)
-        async with aiohttp.ClientSession(**client_session_options(limits)) as http:
-            proxy = ReverseProxy(http, limits)
-            runner = web.AppRunner(proxy_app(proxy, upstream), handler_cancellation=handler_cancellation)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            host, port = runner.addresses[0][:2]
+        async with serving_proxy(upstream, limits, handler_cancellation=handler_cancellation) as (url, proxy):
             # the browser's side: no decompression, no cookies kept, no redirects followed
             async with aiohttp.ClientSession(auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()) as client:
-                try:
-                    yield Proxied(f"http://{host}:{port}", proxy, client)
-                finally:
-                    await runner.cleanup()
+                yield Proxied(url, proxy, client)
     return serve
 
 

@@ -108,7 +108,7 @@ def fake_gateway(seen: Seen) -> web.Application:
     async def dies(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         if "length" in request.query:
-            response.content_length = 100_000
+            response.content_length = int(request.query["length"])
         await response.prepare(request)
         await response.write(b"the beginning of an answer that never ends")
         request.transport.close()  # the process is gone: what it wrote arrives, then nothing more

@@ -102,11 +102,19 @@ async def test_over_the_cap_answers_503_without_asking_the_gateway(proxied, seen
 
 @pytest.mark.parametrize("framing", ["chunked", "length"])
 async def test_a_gateway_that_dies_mid_answer_cuts_the_clients_answer_short(proxied, framing, caplog) -> None:
-    query = "?length=1" if framing == "length" else ""
+    query = "?length=100000" if framing == "length" else ""
     async with proxied() as p, p.client.get(p.at(f"/dies{query}")) as response:
         assert response.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await asyncio.wait_for(response.read(), WAIT_S)
+    await settled(p)
+    assert not [record for record in caplog.records if record.levelno >= 40]
+
+
+async def test_a_gateway_that_dies_before_finishing_a_short_answer_gets_a_502_page(proxied, caplog) -> None:
+    async with proxied() as p, p.client.get(p.at("/dies?length=1000")) as response:
+        assert response.status == 502  # a short answer is sent whole or not at all
+        _assert_a_page_for_people(response.status, response.content_type, await response.text(), 0)
     await settled(p)
     assert not [record for record in caplog.records if record.levelno >= 40]
 

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from yarl import URL
 
-from tests.web.proxy.conftest import CLIENT_ADDRESS, PUBLIC_HOST, PUBLIC_ORIGIN
+from tests.web.proxy.conftest import PUBLIC_ORIGIN
+from tests.web.proxy.proxy_server import CLIENT_ADDRESS, PUBLIC_HOST
 from tests.web.raw_http import raw_request
 
 CLIENT_HEADERS = {

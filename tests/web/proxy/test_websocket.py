@@ -9,7 +9,8 @@ import json
 import aiohttp
 from aiohttp import WSMsgType
 
-from tests.web.proxy.conftest import CLIENT_ADDRESS, KEY, PUBLIC_HOST, settled
+from tests.web.proxy.conftest import KEY, settled
+from tests.web.proxy.proxy_server import CLIENT_ADDRESS, PUBLIC_HOST
 
 WAIT_S = 10  # only bounds a hang
 

@@ -1,0 +1,243 @@
+"""Reverse proxy overhead (web/proxy): a small GET through the proxy against the same GET
+straight to the upstream's port, and the round trip of WebSocket messages (send, await the echo)
+through the proxy against straight to the echo server, measured side by side in the same run.
+
+The GET's upstream is a real OpenClaw gateway (its Control UI's `/`, compressed as a browser
+asks for it), started by the process runtime as the tests do; run it under the engine lock:
+`flock /tmp/clawfleet-engine.lock .venv/bin/python -m bench.proxy`. Without an OpenClaw install,
+or with `--upstream aiohttp`, the GET goes to an aiohttp handler returning the same bytes.
+The WebSocket upstream is an aiohttp echo server. Each server runs in a process of its own:
+the clients, the echo server and the proxy (served as the platform serves, with
+handler_cancellation); rounds alternate the order of the targets.
+
+    .venv/bin/python -m bench.proxy [--rounds 3] [--concurrency 10] [--requests 200] [--messages 1000] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AsyncExitStack
+from multiprocessing import get_context
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench.api import client_process, summary
+from bench.table import print_table, write_json
+from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
+from provisioner.openclaw.install import find_install
+from tests.support.openclaw_fixtures import RUNTIME_DIR
+from tests.web.proxy.proxy_server import serving_proxy
+from tests.web.proxy.real_gateway import running_gateway
+from web.proxy import Upstream
+
+GET_PATH = "/"
+BROWSER_HEADERS = {"Accept": "text/html", "Accept-Encoding": "gzip, deflate"}
+
+
+def echo_app(page: bytes, headers: dict[str, str]) -> web.Application:
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            await socket.send_str(message.data)
+        return socket
+
+    async def get(_: web.Request) -> web.Response:
+        return web.Response(body=page, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/ws", echo)
+    app.router.add_get(GET_PATH, get)
+    return app
+
+
+def serve_upstream(page: bytes, headers: dict[str, str], ready, stop) -> None:
+    """The aiohttp upstream, in a process of its own: a WebSocket echo, and the captured page."""
+    async def main() -> None:
+        runner = web.AppRunner(echo_app(page, headers), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        ready.put(runner.addresses[0][1])
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+        await runner.cleanup()
+    asyncio.run(main())
+
+
+def serve_proxy(upstream_url: str, ready, stop) -> None:
+    async def main() -> None:
+        async with serving_proxy(Upstream(upstream_url, "bench")) as (url, _):
+            ready.put(url)
+            await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    asyncio.run(main())
+
+
+async def round_trips(url: str, messages: int, warmup: int) -> tuple[float, list[float]]:
+    """(wall seconds, each message's round trip) over one WebSocket, one message at a time."""
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as socket:
+        async def one(text: str) -> float:
+            began = time.perf_counter()
+            await socket.send_str(text)
+            answer = await socket.receive()
+            if answer.data != text:
+                raise RuntimeError(f"{url} echoed {answer.data!r}")
+            return time.perf_counter() - began
+
+        for number in range(warmup):
+            await one(f"warm-up {number}")
+        began = time.perf_counter()
+        latencies = [await one(f'{{"type":"req","id":"{number}","method":"health"}}') for number in range(messages)]
+        return time.perf_counter() - began, latencies
+
+
+def ws_client_process(url: str, messages: int, warmup: int) -> tuple[float, list[float]]:
+    return asyncio.run(round_trips(url, messages, warmup))
+
+
+async def captured(url: str) -> tuple[bytes, dict[str, str]]:
+    async with aiohttp.ClientSession(auto_decompress=False) as http, http.get(url, headers=BROWSER_HEADERS) as answer:
+        kept = {name: answer.headers[name] for name in ("Content-Type", "Content-Encoding") if name in answer.headers}
+        return await answer.read(), kept
+
+
+async def run(args: argparse.Namespace) -> dict:
+    install = find_install(RUNTIME_DIR, DEFAULT_OPENCLAW_VERSION) if args.upstream == "openclaw" else None
+    if args.upstream == "openclaw" and install is None:
+        print(f"OpenClaw {DEFAULT_OPENCLAW_VERSION} is not installed in {RUNTIME_DIR}: the GET goes to aiohttp")
+    context = get_context("spawn")
+    stop = context.Event()
+    async with AsyncExitStack() as stack:
+        gateway_url = None
+        if install is not None:
+            workdir = Path(tempfile.mkdtemp(prefix="clawfleet-bench-proxy-"))
+            gateway_url = await stack.enter_async_context(running_gateway(workdir / "data", install))
+            page, headers = await captured(gateway_url + GET_PATH)
+        else:
+            page, headers = b"<!doctype html><title>OpenClaw</title>" + b"x" * 5000, {"Content-Type": "text/html"}
+        loop = asyncio.get_running_loop()
+
+        async def started(target, *args) -> object:
+            ready = context.Queue()
+            process = context.Process(target=target, args=(*args, ready, stop), daemon=True)
+            process.start()
+            servers.append(process)
+            return await loop.run_in_executor(None, ready.get, True, 60)
+
+        servers: list = []
+        try:
+            echo_url = f"http://127.0.0.1:{await started(serve_upstream, page, headers)}"
+            get_upstream = gateway_url or echo_url
+            get_proxy = await started(serve_proxy, get_upstream)
+            ws_proxy = await started(serve_proxy, echo_url)
+            result = await measure(args, {"direct": get_upstream, "proxied": get_proxy},
+                                   {"direct": echo_url, "proxied": ws_proxy})
+        finally:
+            stop.set()
+            for process in servers:
+                await loop.run_in_executor(None, process.join, 10)
+    result["get_upstream"] = f"OpenClaw {install.version} gateway, GET {GET_PATH}" if install else "aiohttp handler"
+    result["get_bytes"] = len(page)
+    result["websocket_upstream"] = "aiohttp echo server"
+    report(result)
+    write_json(result, args.json)
+    return result
+
+
+async def measure(args: argparse.Namespace, gets: dict[str, str], sockets: dict[str, str]) -> dict:
+    loop = asyncio.get_running_loop()
+    measured_gets = {side: (0.0, []) for side in gets}
+    measured_alone = {side: (0.0, []) for side in gets}
+    measured_ws = {side: (0.0, []) for side in sockets}
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as client:
+        for index in range(args.rounds):
+            order = ["direct", "proxied"] if index % 2 == 0 else ["proxied", "direct"]
+            for side in order:
+                wall_s, latencies = await loop.run_in_executor(
+                    client, client_process, gets[side] + GET_PATH, BROWSER_HEADERS, args.concurrency, args.requests,
+                    args.warmup)
+                measured_gets[side] = (measured_gets[side][0] + wall_s, measured_gets[side][1] + latencies)
+                wall_s, latencies = await loop.run_in_executor(  # one at a time: the proxy's own latency, no queue
+                    client, client_process, gets[side] + GET_PATH, BROWSER_HEADERS, 1, args.requests, args.warmup)
+                measured_alone[side] = (measured_alone[side][0] + wall_s, measured_alone[side][1] + latencies)
+                wall_s, latencies = await loop.run_in_executor(
+                    client, ws_client_process, sockets[side] + "/ws", args.messages, args.warmup)
+                measured_ws[side] = (measured_ws[side][0] + wall_s, measured_ws[side][1] + latencies)
+            print(f"round {index + 1}/{args.rounds} done", flush=True)
+    result: dict = {"rounds": args.rounds, "concurrency": args.concurrency,
+                    "requests_per_task_per_round": args.requests, "messages_per_round": args.messages}
+    for side in gets:
+        result[f"get_{side}"] = summary(*measured_gets[side])
+        result[f"get_alone_{side}"] = summary(*measured_alone[side])
+        wall_s, latencies = measured_ws[side]
+        result[f"websocket_{side}"] = {"messages": len(latencies), "seconds_per_1000": wall_s / len(latencies) * 1000,
+                                       "median_ms": statistics.median(latencies) * 1000,
+                                       "p95_ms": statistics.quantiles(latencies, n=100)[94] * 1000}
+    direct, proxied = result["get_direct"], result["get_proxied"]
+    result["get_ratios"] = {"requests_per_s": proxied["requests_per_s"] / direct["requests_per_s"],
+                            "added_median_ms": proxied["median_ms"] - direct["median_ms"],
+                            "added_median_ms_alone": (result["get_alone_proxied"]["median_ms"]
+                                                      - result["get_alone_direct"]["median_ms"])}
+    result["websocket_ratio"] = (result["websocket_proxied"]["seconds_per_1000"]
+                                 / result["websocket_direct"]["seconds_per_1000"])
+    result["targets"] = {"requests_per_s_ratio_at_least": 0.6, "added_median_ms_at_most": 2.0,
+                         "websocket_ratio_at_most": 1.5}
+    result["targets_met"] = {"requests_per_s": result["get_ratios"]["requests_per_s"] >= 0.6,
+                             "added_median_ms": result["get_ratios"]["added_median_ms"] <= 2.0,
+                             "added_median_ms_alone": result["get_ratios"]["added_median_ms_alone"] <= 2.0,
+                             "websocket": result["websocket_ratio"] <= 1.5}
+    return result
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def report(result: dict) -> None:
+    rows = []
+    for side in ("direct", "proxied"):
+        each = result[f"get_{side}"]
+        rows.append((f"GET {side}", f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
+                                    f"p95 {each['p95_ms']:6.2f} ms"))
+    ratios, met = result["get_ratios"], result["targets_met"]
+    rows.append(("  proxied / direct", f"{ratios['requests_per_s']:7.3f} x req/s (target >= 0.6: "
+                                       f"{_verdict(met['requests_per_s'])})"))
+    rows.append(("  added median", f"{ratios['added_median_ms']:7.2f} ms (target <= 2 ms: "
+                                   f"{_verdict(met['added_median_ms'])})"))
+    for side in ("direct", "proxied"):
+        each = result[f"get_alone_{side}"]
+        rows.append((f"GET {side}, one client", f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
+                                                f"p95 {each['p95_ms']:6.2f} ms"))
+    rows.append(("  added median", f"{ratios['added_median_ms_alone']:7.2f} ms (target <= 2 ms: "
+                                   f"{_verdict(met['added_median_ms_alone'])})"))
+    for side in ("direct", "proxied"):
+        each = result[f"websocket_{side}"]
+        rows.append((f"WebSocket {side}", f"{each['seconds_per_1000'] * 1000:7.1f} ms per 1,000 round trips  "
+                                          f"median {each['median_ms']:6.3f} ms  p95 {each['p95_ms']:6.3f} ms"))
+    rows.append(("  proxied / direct", f"{result['websocket_ratio']:7.3f} x (target <= 1.5: {_verdict(met['websocket'])})"))
+    print_table(rows, heading=f"GET upstream: {result['get_upstream']} ({result['get_bytes']} bytes), "
+                              f"{result['concurrency']} concurrent clients, "
+                              f"{result['concurrency'] * result['requests_per_task_per_round'] * result['rounds']} "
+                              f"requests per target; WebSocket upstream: {result['websocket_upstream']}, "
+                              f"{result['messages_per_round'] * result['rounds']} messages per target")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=200, help="per client task and round")
+    parser.add_argument("--messages", type=int, default=1000, help="WebSocket round trips per target and round")
+    parser.add_argument("--warmup", type=int, default=200, help="requests (or messages) before each measurement")
+    parser.add_argument("--upstream", choices=("openclaw", "aiohttp"), default="openclaw", help="for the GET")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/proxy.json"))
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
