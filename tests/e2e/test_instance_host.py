@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from provisioner.openclaw.config import OWNER_HEADER, OWNER_SCOPES
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 from tests.support.api_client import Api, migrated, running_api
-from tests.support.browser import open_page, screenshot
+from tests.support.browser import assert_accessible, open_page, screenshot
 from tests.support.control_ui import call, control_ui
 from tests.support.instance_hosts import HostBrowser
 from tests.support.platform_process import free_port
@@ -158,3 +159,30 @@ def _json(payload: str | bytes) -> dict:
     except (ValueError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+async def test_a_stopped_instance_shows_its_owner_a_start_button_that_brings_the_control_ui_back(
+        site: Site, browser: Browser) -> None:
+    user = await site.api.platform.accounts.user_by_id(uuid.UUID(site.owner_id))
+    instance = await site.api.platform.instances.at_subdomain(site.subdomain)
+    await site.api.platform.instances.stop(user, instance.id)
+    await site.api.wait_status(str(instance.id), "stopped", timeout=60)
+    for kind in ("desktop", "phone"):
+        page = await open_page(browser, kind)
+        try:
+            await page.goto(f"{site.dashboard}/login")
+            await page.get_by_label("Email").fill("ada@example.com")
+            await page.get_by_label("Password").fill("correct horse battery")
+            await page.get_by_role("button", name="Sign in").click()
+            await page.wait_for_url(f"{site.dashboard}/dashboard")
+            await page.goto(f"{site.host}/")  # the address itself: through the dashboard's door and back
+            await page.get_by_role("heading", name="Your assistant is stopped").wait_for()
+            await screenshot(page, "instance-host-stopped")
+            await assert_accessible(page)
+            if kind == "phone":
+                continue
+            await page.get_by_role("button", name="Start it").click()
+            await page.get_by_text("Connected").first.wait_for(timeout=180_000)  # it reloads itself until then
+            assert page.url.startswith(f"{site.host}/")
+        finally:
+            await page.context.close()
