@@ -116,6 +116,9 @@ async def test_the_platform_in_a_container_deploys_through_the_instance_network(
     shown = await container.show()
     platform_id = shown["Id"]
     assert key_ring[0] not in json.dumps(shown)  # the key ring is a file, not in the platform's Env
+    for page in ("/login", "/static/app.css"):  # the image holds the pages' templates and assets
+        status, body = await api.call("GET", page)
+        assert status == 200 and body, (page, status)
     await api.sign_up()
     status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
     assert status == 202, created
