@@ -102,6 +102,7 @@ class LoginLinks:
         async with self.sessions() as session:
             link = await take_link(session, token, OPEN_INSTANCE)
             if link.instance_id != instance_id or link.session_id is None:
+                await session.commit()  # used up all the same: a link shown to the wrong host is spent
                 raise refused(OPEN_INSTANCE)
             user = await session.get(User, link.user_id)
             audit.record(session, actor="user", action="instance.opened", user_id=user.id,

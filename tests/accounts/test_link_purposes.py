@@ -9,11 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from accounts.login_links import CODE_ALPHABET, LIFETIMES, LINK_PREFIX, LoginLinks, take
+from accounts.login_links import CODE_ALPHABET, LIFETIMES, LINK_PREFIX, OPEN_INSTANCE, LoginLinks, take
+from accounts.users import Accounts
 from db.errors import AuthenticationFailed, InvalidInput
 from db.models import LoginLink, User
 from db.redaction import REDACTED, redact
-from tests.support.builders import saved_user
+from tests.support.builders import new_instance, saved_user
 
 OTHER_PURPOSES = ["verify_email", "reset_password", "link_telegram"]
 
@@ -42,10 +43,13 @@ async def test_each_purpose_lasts_its_own_time_and_a_new_link_voids_the_older(se
     links = LoginLinks(sessions)
     ada, bob = await saved_user(sessions), await saved_user(sessions)
     for purpose, lifetime in LIFETIMES.items():
+        if purpose == OPEN_INSTANCE:
+            continue  # it names an instance and a session: below
         issued = await links.issue(ada, purpose)
         expected = datetime.now(timezone.utc) + lifetime
         assert abs((issued.expires_at - expected).total_seconds()) < 5, purpose
-    assert set(LIFETIMES.values()) == {timedelta(minutes=10), timedelta(hours=24), timedelta(hours=1)}
+    assert set(LIFETIMES.values()) == {timedelta(minutes=10), timedelta(hours=24), timedelta(hours=1),
+                                       timedelta(minutes=1)}
 
     older, bobs = await links.create(ada), await links.create(bob)
     reset = await links.create(ada, purpose="reset_password")
@@ -102,3 +106,34 @@ async def test_no_kind_of_link_shows_in_a_log_line(sessions) -> None:
             masked = redact(line)
             assert token not in masked and typed not in masked and REDACTED in masked, (purpose, masked)
     assert redact("see the link-everything page") == "see the link-everything page"  # not a code's alphabet
+
+
+async def test_an_instance_link_opens_its_own_instance_once_and_voids_only_that_instances_older_one(
+        sessions, keyring) -> None:
+    links = LoginLinks(sessions)
+    ada = await saved_user(sessions)
+    first, second = new_instance(keyring, ada), new_instance(keyring, ada)
+    async with sessions() as session:
+        session.add_all([first, second])
+        await session.commit()
+    login = await Accounts(sessions).start_session(ada)
+    with pytest.raises(ValueError):
+        await links.issue(ada, OPEN_INSTANCE)  # an instance link without its instance and session
+    with pytest.raises(ValueError):
+        await links.issue(ada, "login", instance_id=first.id, session_id=login.record.id)
+
+    issued = await links.issue(ada, OPEN_INSTANCE, instance_id=first.id, session_id=login.record.id)
+    expected = datetime.now(timezone.utc) + timedelta(minutes=1)
+    assert abs((issued.expires_at - expected).total_seconds()) < 5
+    other = await links.issue(ada, OPEN_INSTANCE, instance_id=second.id, session_id=login.record.id)
+    newer = await links.issue(ada, OPEN_INSTANCE, instance_id=first.id, session_id=login.record.id)
+    with pytest.raises(AuthenticationFailed):
+        await links.redeem_instance_link(issued.token, first.id)  # voided by the newer one of that instance
+    with pytest.raises(AuthenticationFailed):
+        await links.redeem_instance_link(newer.token, second.id)  # carried to another instance: refused, and used
+    with pytest.raises(AuthenticationFailed):
+        await links.redeem_instance_link(newer.token, first.id)
+    user, session_id = await links.redeem_instance_link(other.token, second.id)  # another instance's stays
+    assert (user.id, session_id) == (ada.id, login.record.id)
+    with pytest.raises(AuthenticationFailed):
+        await links.redeem(other.token)  # and it is no login link

@@ -27,7 +27,7 @@ from tests.support.api_client import Api, migrated, running_api
 from tests.support.browser import assert_accessible, open_page, screenshot
 from tests.support.control_ui import call, control_ui
 from tests.support.instance_hosts import HostBrowser
-from tests.support.platform_process import free_port
+from tests.support.platform_process import free_port, kill_all
 
 OPENAI_KEY = "sk-proj-instanceHOST0123456789abcd"
 UNKNOWN = "claw-0000000000"
@@ -58,22 +58,25 @@ async def site(tmp_path_factory, openclaw_install) -> AsyncIterator[Site]:
             public_url=dashboard, instance_domain="localhost", start_timeout_s=150,
         )
         await migrated(settings)
-        async with running_api(settings, port=port) as api:
-            ada, bob = HostBrowser(dashboard), HostBrowser(dashboard)
-            try:
-                await ada.sign_up("ada@example.com")
-                await bob.sign_up("bob@example.com")
-                async with api.platform.sessions() as session:
-                    user = await session.scalar(select(User).where(User.email == "ada@example.com"))
-                instance = await api.platform.instances.create(user, model_provider="openai", api_key=OPENAI_KEY)
-                api.token = (await api.platform.accounts.start_session(user)).token
-                await api.wait_status(str(instance.id), "running", timeout=180)
-                instance = await api.platform.instances.get(user, instance.id)
-                yield Site(api, dashboard, api.platform.instances.urls.url(instance.subdomain), instance.subdomain,
-                           instance.endpoint_url, str(user.id), ada, bob)
-            finally:
-                await ada.close()
-                await bob.close()
+        try:
+            async with running_api(settings, port=port) as api:
+                ada, bob = HostBrowser(dashboard), HostBrowser(dashboard)
+                try:
+                    await ada.sign_up("ada@example.com")
+                    await bob.sign_up("bob@example.com")
+                    async with api.platform.sessions() as session:
+                        user = await session.scalar(select(User).where(User.email == "ada@example.com"))
+                    instance = await api.platform.instances.create(user, model_provider="openai", api_key=OPENAI_KEY)
+                    api.token = (await api.platform.accounts.start_session(user)).token
+                    await api.wait_status(str(instance.id), "running", timeout=180)
+                    instance = await api.platform.instances.get(user, instance.id)
+                    yield Site(api, dashboard, api.platform.instances.urls.url(instance.subdomain), instance.subdomain,
+                               instance.endpoint_url, str(user.id), ada, bob)
+                finally:
+                    await ada.close()
+                    await bob.close()
+        finally:  # process gateways outlive their platform by design: a test's must not
+            kill_all(settings.data_dir / "instances")
 
 
 def _ws(url: str) -> str:
@@ -167,7 +170,7 @@ async def test_a_stopped_instance_shows_its_owner_a_start_button_that_brings_the
     instance = await site.api.platform.instances.at_subdomain(site.subdomain)
     await site.api.platform.instances.stop(user, instance.id)
     await site.api.wait_status(str(instance.id), "stopped", timeout=60)
-    for kind in ("desktop", "phone"):
+    for kind in ("phone", "desktop"):  # the desktop one starts it: last
         page = await open_page(browser, kind)
         try:
             await page.goto(f"{site.dashboard}/login")
