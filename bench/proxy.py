@@ -198,21 +198,21 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
+def _get_row(each: dict) -> str:
+    return f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  p95 {each['p95_ms']:6.2f} ms"
+
+
 def report(result: dict) -> None:
     rows = []
     for side in ("direct", "proxied"):
-        each = result[f"get_{side}"]
-        rows.append((f"GET {side}", f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
-                                    f"p95 {each['p95_ms']:6.2f} ms"))
+        rows.append((f"GET {side}", _get_row(result[f"get_{side}"])))
     ratios, met = result["get_ratios"], result["targets_met"]
     rows.append(("  proxied / direct", f"{ratios['requests_per_s']:7.3f} x req/s (target >= 0.6: "
                                        f"{_verdict(met['requests_per_s'])})"))
     rows.append(("  added median", f"{ratios['added_median_ms']:7.2f} ms (target <= 2 ms: "
                                    f"{_verdict(met['added_median_ms'])})"))
     for side in ("direct", "proxied"):
-        each = result[f"get_alone_{side}"]
-        rows.append((f"GET {side}, one client", f"{each['requests_per_s']:7.0f} req/s  median {each['median_ms']:6.2f} ms  "
-                                                f"p95 {each['p95_ms']:6.2f} ms"))
+        rows.append((f"GET {side}, one client", _get_row(result[f"get_alone_{side}"])))
     rows.append(("  added median", f"{ratios['added_median_ms_alone']:7.2f} ms (target <= 2 ms: "
                                    f"{_verdict(met['added_median_ms_alone'])})"))
     for side in ("direct", "proxied"):

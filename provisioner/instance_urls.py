@@ -11,7 +11,7 @@ dashboard's cookie or be framed as the dashboard.
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 SUBDOMAIN_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-")
@@ -22,15 +22,13 @@ MAX_LABEL = 63  # one DNS label
 class InstanceUrls:
     public_url: str  # the dashboard's own URL (CLAWFLEET_PUBLIC_URL)
     instance_domain: str  # CLAWFLEET_INSTANCE_DOMAIN
+    scheme: str = field(init=False)  # parsed once: every request to an instance host asks
+    _port_suffix: str = field(init=False)
 
-    @property
-    def scheme(self) -> str:
-        return urlsplit(self.public_url).scheme
-
-    @property
-    def _port_suffix(self) -> str:
-        port = urlsplit(self.public_url).port
-        return f":{port}" if port is not None else ""
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.public_url)
+        object.__setattr__(self, "scheme", parts.scheme)
+        object.__setattr__(self, "_port_suffix", f":{parts.port}" if parts.port is not None else "")
 
     def url(self, subdomain: str) -> str:
         """The instance's origin, which is also the link to it."""

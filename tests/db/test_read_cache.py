@@ -5,7 +5,6 @@ another process's writes are seen once the time to live is over."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 from sqlalchemy import delete, select, text, update
@@ -14,6 +13,7 @@ from db.engine import create_engine, create_session_factory
 from db.models import ApiToken, Instance, User
 from db.read_cache import READ_CACHE_EXEMPT, ReadCache
 from tests.support.builders import new_instance, new_user
+from tests.support.other_process import execute_elsewhere
 
 USER_TABLES = {"users"}
 
@@ -148,19 +148,7 @@ async def test_another_processes_write_is_seen_once_the_time_to_live_is_over(ses
     cache, read = ReadCache(sessions, USER_TABLES, ttl_s=1.0), CountedReads(sessions, user.id)
     assert await cache.get(user.id, read) == "ada@example.com"
     kept_at = time.monotonic()
-    script = (
-        "import asyncio, sys\n"
-        "from sqlalchemy import text\n"
-        "from db.engine import create_engine\n"
-        "async def main():\n"
-        "    engine = create_engine(sys.argv[1])\n"
-        "    async with engine.begin() as conn:\n"
-        "        await conn.execute(text(\"UPDATE users SET email = 'elsewhere@example.com'\"))\n"
-        "    await engine.dispose()\n"
-        "asyncio.run(main())\n"
-    )
-    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, database_url)
-    assert await process.wait() == 0
+    await execute_elsewhere(database_url, "UPDATE users SET email = 'elsewhere@example.com'")
     if time.monotonic() - kept_at < 0.9:  # the process started fast enough to see the stale moment
         assert await cache.get(user.id, read) == "ada@example.com"
     await asyncio.sleep(max(0.0, kept_at + 1.05 - time.monotonic()))

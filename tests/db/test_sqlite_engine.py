@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 from sqlalchemy import text
 
 from db.engine import create_engine
-
-OTHER_PROCESS_WRITES = (
-    "import asyncio, sys\n"
-    "from sqlalchemy import text\n"
-    "from db.engine import create_engine\n"
-    "async def main():\n"
-    "    engine = create_engine(sys.argv[1])\n"
-    "    async with engine.begin() as conn:\n"
-    "        await conn.execute(text('INSERT INTO notes VALUES (3)'))\n"
-    "    await engine.dispose()\n"
-    "asyncio.run(main())\n"
-)
+from tests.support.other_process import execute_elsewhere
 
 
 async def test_a_second_engine_on_an_open_database_leaves_the_first_ones_locks(tmp_path) -> None:
@@ -39,8 +25,7 @@ async def test_a_second_engine_on_an_open_database_leaves_the_first_ones_locks(t
             await conn.execute(text("INSERT INTO notes VALUES (2)"))
         await second.dispose()
 
-        writer = await asyncio.create_subprocess_exec(sys.executable, "-c", OTHER_PROCESS_WRITES, url)
-        assert await writer.wait() == 0
+        await execute_elsewhere(url, "INSERT INTO notes VALUES (3)")
         assert {"clawfleet.db-wal", "clawfleet.db-shm"} <= {entry.name for entry in tmp_path.iterdir()}
         async with first.begin() as conn:
             await conn.execute(text("INSERT INTO notes VALUES (4)"))

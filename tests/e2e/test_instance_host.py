@@ -133,11 +133,7 @@ async def test_in_a_real_browser_the_dashboard_opens_the_control_ui_with_no_prom
 
     page.on("websocket", watch)
     try:
-        await page.goto(f"{site.dashboard}/login")
-        await page.get_by_label("Email").fill("ada@example.com")
-        await page.get_by_label("Password").fill("correct horse battery")
-        await page.get_by_role("button", name="Sign in").click()
-        await page.wait_for_url(f"{site.dashboard}/dashboard")
+        await _signed_in(page, site)
         await page.goto(f"{site.dashboard}/open/{site.subdomain}")
         await page.wait_for_url(f"{site.host}/**")
         for _ in range(600):
@@ -154,6 +150,15 @@ async def test_in_a_real_browser_the_dashboard_opens_the_control_ui_with_no_prom
         await screenshot(page, "instance-control-ui")
     finally:
         await page.context.close()
+
+
+async def _signed_in(page, site: Site) -> None:
+    """Ada signs in on the dashboard's own login page."""
+    await page.goto(f"{site.dashboard}/login")
+    await page.get_by_label("Email").fill("ada@example.com")
+    await page.get_by_label("Password").fill("correct horse battery")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{site.dashboard}/dashboard")
 
 
 def _json(payload: str | bytes) -> dict:
@@ -173,11 +178,7 @@ async def test_a_stopped_instance_shows_its_owner_a_start_button_that_brings_the
     for kind in ("phone", "desktop"):  # the desktop one starts it: last
         page = await open_page(browser, kind)
         try:
-            await page.goto(f"{site.dashboard}/login")
-            await page.get_by_label("Email").fill("ada@example.com")
-            await page.get_by_label("Password").fill("correct horse battery")
-            await page.get_by_role("button", name="Sign in").click()
-            await page.wait_for_url(f"{site.dashboard}/dashboard")
+            await _signed_in(page, site)
             await page.goto(f"{site.host}/")  # the address itself: through the dashboard's door and back
             await page.get_by_role("heading", name="Your assistant is stopped").wait_for()
             await screenshot(page, "instance-host-stopped")

@@ -15,7 +15,7 @@ from aiohttp import web
 from db import errors
 from db.models import Instance
 from db.status import Status
-from web.errors import Handler
+from web.errors import STATUS_OF, Handler, http_error_message
 from web.instance_site import pages
 from web.instance_site.sign_in import SIGN_IN_PATH, dashboard_door, redeem, safe_next
 from web.instance_site.visitors import LIFETIME, Visitor, cookie_name, opened_visitor, sealed_visitor
@@ -36,15 +36,11 @@ async def instance_hosts(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         return await _serve(request, subdomain)
     except errors.ServiceError as exc:
-        return pages.error(request, _STATUS.get(type(exc), 400), exc.message)
+        return pages.error(request, STATUS_OF.get(type(exc), 400), exc.message)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return pages.error(request, exc.status, exc.reason)
-
-
-_STATUS = {errors.AuthenticationFailed: 401, errors.NotFound: 404, errors.Conflict: 409, errors.AccessDenied: 403,
-           errors.CapacityExceeded: 503, errors.Unavailable: 503, errors.LimitReached: 402}
+        return pages.error(request, exc.status, http_error_message(exc))
 
 
 async def _serve(request: web.Request, subdomain: str) -> web.StreamResponse:
