@@ -44,6 +44,7 @@ from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
 from provisioner.notify import Notifier, NullNotifier
+from provisioner.openclaw.config import PROBE_HEADERS
 from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff, after_failure
@@ -574,9 +575,9 @@ class InstanceManager:
 
 
 async def probe(http: aiohttp.ClientSession, url: str, timeout: float = 5.0) -> bool:
-    """True when the URL answers 200."""
+    """True when the gateway's URL answers 200."""
     try:
-        async with http.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with http.get(url, headers=PROBE_HEADERS, timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             return response.status == 200
     except (aiohttp.ClientError, TimeoutError):
         return False

@@ -39,8 +39,7 @@ browser is, so the owner opens their Control UI with no token to copy and no dev
     instance, on loopback) use `gateway.auth.password`, a file SecretRef to `gateway-password`
     holding the instance's gateway secret; OpenClaw refuses to start with a token in this mode.
   - Probes from the proxy's address (the docker runtime's) need X-Forwarded-For too for /readyz
-    and /startupz (`probe_headers`); /healthz answers anyway, and so does a loopback probe that
-    sends no forwarded header (the process runtime's).
+    and /startupz (PROBE_HEADERS, which every probe sends); /healthz answers anyway.
 """
 
 from __future__ import annotations
@@ -177,11 +176,11 @@ def owner_request_headers(owner: str, client_address: str | None) -> dict[str, s
             SCOPES_HEADER: ",".join(OWNER_SCOPES)}
 
 
-def probe_headers(spec: GatewaySpec) -> dict[str, str]:
-    """What the platform's own /readyz and /startupz probes send: with owner sign-in a probe from
-    the proxy's address must name a client too (the docker runtime's; a loopback probe without it
-    also passes)."""
-    return {} if spec.owner is None else {FORWARDED_FOR: LOCAL_CLIENT}
+# What every probe of the platform's own (/readyz, /healthz) sends: a gateway with owner sign-in
+# answers a request from its trusted proxy's address only when it names a non-loopback client,
+# and the docker runtime's probes come from that address (the bridge's); from anywhere else the
+# header is ignored, so one set serves every gateway, token auth included.
+PROBE_HEADERS = {FORWARDED_FOR: LOCAL_CLIENT}
 
 
 def _named_client(address: str | None) -> str:

@@ -23,6 +23,7 @@ from db.status import Status
 from db.models import Instance
 from db.types import utcnow
 from provisioner.manager import InstanceManager, probe
+from provisioner.openclaw.config import PROBE_HEADERS
 from provisioner.reconcile.decisions import Act, Desired, Seen, Verdict, decide, health_verdict, streak_survives
 from provisioner.runtimes.base import GatewayState, Listed
 
@@ -153,7 +154,7 @@ class Reconciler:
         """/readyz's answer, and what it says is failing (OpenClaw: {"failing": ["telegram"]})."""
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.probe_timeout_s)
-            async with self.http.get(f"{endpoint_url}/readyz", timeout=timeout) as response:
+            async with self.http.get(f"{endpoint_url}/readyz", headers=PROBE_HEADERS, timeout=timeout) as response:
                 if response.status == 200:
                     return True, ""
                 body = await response.json(content_type=None)

@@ -46,6 +46,7 @@ from provisioner.runtimes.docker_spec import (
     network_config,
     network_name,
     placement,
+    proxy_address,
     seed_config,
     seed_name,
     volume_config,
@@ -140,10 +141,10 @@ class DockerRuntime(Runtime):
                 adopted = self._state_of(shown, request.port)
                 return Started(self.endpoint(adopted), adopted)  # re-adopted, not started twice
             await self.remove_container(existing)  # a stopped one: made again from today's image and config
-        await self._ensure_network(request)
+        proxy_address = await self._ensure_network(request)
         for purpose in ("state", "secrets"):
             await self._ensure_volume(request, purpose)
-        gateway = build_gateway(request, placement(request.memory_mb))
+        gateway = build_gateway(request, placement(request.memory_mb, proxy_address))
         await self.write_secret_files(request, gateway.secret_files)
         spec = ContainerSpec(
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,
@@ -280,21 +281,24 @@ class DockerRuntime(Runtime):
         return {"version": STATE_VERSION, "container": shown["Name"].lstrip("/"), "id": shown["Id"],
                 "port": port, "address": address}
 
-    async def _ensure_network(self, request: LaunchRequest) -> None:
+    async def _ensure_network(self, request: LaunchRequest) -> str | None:
+        """The instance's network, made when missing (and joined by the platform's container in
+        "network" mode); answers the address the platform's proxy reaches the gateway from there."""
         name = network_name(request.instance_id)
         try:
-            await self.docker.networks.get(name)
+            network = await self.docker.networks.get(name)
         except aiodocker.DockerError as exc:
             if exc.status != _GONE:
                 raise
             await self._create_network(request)
+            network = await self.docker.networks.get(name)
         if self.config.join_container:
             try:
-                network = await self.docker.networks.get(name)
                 await network.connect({"Container": self.config.join_container})
             except aiodocker.DockerError as exc:
                 if exc.status not in (*_ALREADY, 403):  # 403: already connected
                     raise
+        return proxy_address(await network.show(), self.config.join_container)
 
     async def _create_network(self, request: LaunchRequest) -> None:
         for attempt in range(3):  # two starts at once may pick the same free subnet: the loser picks again

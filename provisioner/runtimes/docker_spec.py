@@ -19,6 +19,8 @@ model gateway holds it.
 
 from __future__ import annotations
 
+import ipaddress
+
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -77,12 +79,43 @@ def heap_mb(memory_mb: int) -> int:
     return max(128, int(memory_mb * HEAP_SHARE))
 
 
-def placement(memory_mb: int) -> Placement:
+def placement(memory_mb: int, proxy_address: str | None = None) -> Placement:
     """Where a gateway of this runtime lives: inside the container, listening on its own network
-    namespace (published on the host's loopback only), its state and logs in the state volume."""
+    namespace (published on the host's loopback only), its state and logs in the state volume.
+    `proxy_address`: where the platform's proxy connects from (`proxy_address()`), for owner sign-in."""
     return Placement(bind="lan", port=GATEWAY_PORT, state_dir=Path(STATE_DIR),
                      config_path=Path(STATE_DIR) / "openclaw.json", log_file=Path(STATE_DIR) / "logs" / "openclaw.log",
-                     secrets_dir=Path(CREDENTIALS_DIR), heap_mb=heap_mb(memory_mb))
+                     secrets_dir=Path(CREDENTIALS_DIR), heap_mb=heap_mb(memory_mb), proxy_address=proxy_address)
+
+
+def proxy_address(network: dict, join_container: str | None) -> str | None:
+    """The address the gateway sees the platform's connections come from, read off its network's
+    inspect: the platform's own container's address there when it joins the network ("network"
+    endpoint mode), else the bridge's gateway address, which the engine's port publishing on the
+    host's loopback connects from (measured: docker-proxy, and NAT's masquerade alike). None when
+    the network does not say, and the gateway keeps token auth."""
+    if join_container:
+        for container_id, joined in (network.get("Containers") or {}).items():
+            if container_id.startswith(join_container) or joined.get("Name") == join_container:
+                return _host_part(joined.get("IPv4Address"))
+        return None
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return _host_part(config["Gateway"])
+        if config.get("Subnet"):  # the engine's default gateway: the subnet's first address
+            subnet = ipaddress.ip_network(config["Subnet"], strict=False)
+            if subnet.version == 4:
+                return str(next(subnet.hosts()))
+    return None
+
+
+def _host_part(address: str | None) -> str | None:
+    if not address:
+        return None
+    try:
+        return str(ipaddress.ip_interface(address).ip)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,11 @@ import pytest
 
 from db.sealing import generate_key
 from provisioner.images.offline import default_cache_dir
+from provisioner.runtimes.docker import _run_in
 from provisioner.runtimes.docker_spec import container_name, label_filter, network_name
+from tests.support.control_ui import control_ui
 from tests.support.docker_fixtures import debian_mirror, remove_everything_of
+from tests.support.instance_hosts import HostBrowser
 from tests.support.openclaw_fixtures import RUNTIME_DIR
 from tests.support.platform_image import platform_image
 from tests.support.platform_process import RemoteApi, free_port
@@ -71,6 +74,7 @@ async def platform(docker, docker_engine, openclaw_image, platform_tag, key_ring
             "CLAWFLEET_RUNTIME": "docker", "CLAWFLEET_DOCKER_ENDPOINT": "network",
             "CLAWFLEET_OPENCLAW_IMAGE": openclaw_image, "CLAWFLEET_SECRET_KEYS_FILE": KEYS_IN_CONTAINER,
             "CLAWFLEET_PROVIDER_URLS": f"openai={NOWHERE}", "CLAWFLEET_START_TIMEOUT_S": "150",
+            "CLAWFLEET_PUBLIC_URL": f"http://localhost:{port}", "CLAWFLEET_INSTANCE_DOMAIN": "localhost",
         }.items()],
         "HostConfig": {
             "Binds": [f"{socket_path}:/var/run/docker.sock", f"{volume.name}:/data",
@@ -119,7 +123,7 @@ async def test_the_platform_in_a_container_deploys_through_the_instance_network(
     for page in ("/login", "/static/app.css"):  # the image holds the pages' templates and assets
         status, body = await api.call("GET", page)
         assert status == 200 and body, (page, status)
-    await api.sign_up()
+    await api.sign_up("ada@example.com")
     status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": OPENAI_KEY})
     assert status == 202, created
     made.append(uuid.UUID(created["id"]))
@@ -137,6 +141,21 @@ async def test_the_platform_in_a_container_deploys_through_the_instance_network(
     assert set(members) == {gateway_id, platform_id}  # the gateway and the platform, nobody else
     assert ipaddress.ip_address(members[gateway_id]) in ipaddress.ip_network("10.213.0.0/16")
     assert shown["Options"]["com.docker.network.bridge.enable_icc"] == "true"
+
+    # Owner sign-in in this mode: the gateway trusts the platform's own address on its network,
+    # and the owner's browser lands in the Control UI through the platform's container.
+    config = await _run_in(gateway, ["node", "openclaw.mjs", "config", "get", "gateway.trustedProxies", "--json"])
+    assert json.loads(config.output[config.output.index("["):]) == [f"{members[platform_id]}/32"], config.output
+    ada = HostBrowser(api.base_url.replace("127.0.0.1", "localhost"))
+    try:
+        await ada.sign_in("ada@example.com")
+        status, landed, text, _ = await ada.get(f"{created['url']}/")
+        assert status == 200 and landed == f"{created['url']}/" and "<title>OpenClaw Control</title>" in text
+        ws_url = created["url"].replace("http://", "ws://", 1) + "/"
+        async with control_ui(ada.http, ws_url, {}, created["url"]) as (_, answer):
+            assert answer["ok"] and answer["payload"]["auth"]["method"] == "trusted-proxy", answer
+    finally:
+        await ada.close()
 
     status, logs = await api.call("GET", f"/api/instances/{created['id']}/logs?tail=20")
     assert status == 200 and logs.strip() and OPENAI_KEY not in logs

@@ -8,7 +8,6 @@ One platform and one gateway serve the module (a gateway takes 15-60 s to start)
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,17 +15,15 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 from playwright.async_api import Browser
-from sqlalchemy import select
 
 from clawfleet.settings import Settings
-from db.models import User
-from provisioner.openclaw.config import OWNER_HEADER, OWNER_SCOPES
+from provisioner.openclaw.config import OWNER_HEADER
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 from tests.support.api_client import Api, migrated, running_api
 from tests.support.browser import assert_accessible, open_page, screenshot
-from tests.support.control_ui import call, control_ui
-from tests.support.instance_hosts import HostBrowser
+from tests.support.control_ui import control_ui, frame_of
+from tests.support.instance_hosts import HostBrowser, assert_lands_signed_in, owned_instance, sign_in_page
 from tests.support.platform_process import free_port, kill_all
 
 OPENAI_KEY = "sk-proj-instanceHOST0123456789abcd"
@@ -64,14 +61,9 @@ async def site(tmp_path_factory, openclaw_install) -> AsyncIterator[Site]:
                 try:
                     await ada.sign_up("ada@example.com")
                     await bob.sign_up("bob@example.com")
-                    async with api.platform.sessions() as session:
-                        user = await session.scalar(select(User).where(User.email == "ada@example.com"))
-                    instance = await api.platform.instances.create(user, model_provider="openai", api_key=OPENAI_KEY)
-                    api.token = (await api.platform.accounts.start_session(user)).token
-                    await api.wait_status(str(instance.id), "running", timeout=180)
-                    instance = await api.platform.instances.get(user, instance.id)
+                    instance = await owned_instance(api, "ada@example.com", OPENAI_KEY)
                     yield Site(api, dashboard, api.platform.instances.urls.url(instance.subdomain), instance.subdomain,
-                               instance.endpoint_url, str(user.id), ada, bob)
+                               instance.endpoint_url, str(instance.user_id), ada, bob)
                 finally:
                     await ada.close()
                     await bob.close()
@@ -84,17 +76,7 @@ def _ws(url: str) -> str:
 
 
 async def test_the_owner_lands_in_the_control_ui_and_its_websocket_connects_signed_in(site: Site) -> None:
-    status, landed, text, _ = await site.ada.get(f"{site.host}/")
-    assert status == 200 and landed == f"{site.host}/" and "<title>OpenClaw Control</title>" in text
-
-    forged = {OWNER_HEADER: "someone-else", "X-Forwarded-For": "127.0.0.1", "x-openclaw-scopes": "operator.admin"}
-    async with control_ui(site.ada.http, _ws(site.host), forged, site.host) as (ws, answer):
-        assert answer["ok"], answer  # the forged headers were overwritten: signed in as the owner
-        auth = answer["payload"]["auth"]
-        assert auth["method"] == "trusted-proxy" and sorted(auth["scopes"]) == sorted(OWNER_SCOPES)
-        assert (await call(ws, "health", {}))["ok"]
-        refused = await call(ws, "config.set", {"raw": "{}"})  # the platform's config is not the owner's to rewrite
-        assert refused["error"]["details"]["missingScope"] == "operator.admin"
+    await assert_lands_signed_in(site.ada, site.host)
 
 
 async def test_another_user_and_anyone_signed_out_get_what_an_unknown_host_gets(site: Site) -> None:
@@ -129,7 +111,7 @@ async def test_in_a_real_browser_the_dashboard_opens_the_control_ui_with_no_prom
     frames: list[dict] = []
 
     def watch(ws) -> None:
-        ws.on("framereceived", lambda payload: frames.append(_json(payload)))
+        ws.on("framereceived", lambda payload: frames.append(frame_of(payload)))
 
     page.on("websocket", watch)
     try:
@@ -153,20 +135,7 @@ async def test_in_a_real_browser_the_dashboard_opens_the_control_ui_with_no_prom
 
 
 async def _signed_in(page, site: Site) -> None:
-    """Ada signs in on the dashboard's own login page."""
-    await page.goto(f"{site.dashboard}/login")
-    await page.get_by_label("Email").fill("ada@example.com")
-    await page.get_by_label("Password").fill("correct horse battery")
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(f"{site.dashboard}/dashboard")
-
-
-def _json(payload: str | bytes) -> dict:
-    try:
-        value = json.loads(payload)
-    except (ValueError, TypeError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    await sign_in_page(page, site.dashboard, "ada@example.com")
 
 
 async def test_a_stopped_instance_shows_its_owner_a_start_button_that_brings_the_control_ui_back(

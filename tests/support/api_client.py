@@ -104,9 +104,10 @@ async def migrated(settings: Settings) -> None:
 
 @asynccontextmanager
 async def running_api(settings: Settings, runtime: Runtime | None = None,
-                      notifier: Notifier | None = None, *, port: int | None = None) -> AsyncIterator[Api]:
+                      notifier: Notifier | None = None, *, port: int | None = None,
+                      host: str = "127.0.0.1") -> AsyncIterator[Api]:
     app = await build_app(settings, runtime=runtime, notifier=notifier)
-    server = TestServer(app, host="127.0.0.1", **({"port": port} if port else {}))
+    server = TestServer(app, host=host, **({"port": port} if port else {}))
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -53,3 +54,12 @@ async def answer(ws: aiohttp.ClientWebSocketResponse, request_id: str) -> dict[s
 async def call(ws: aiohttp.ClientWebSocketResponse, method: str, params: dict[str, Any]) -> dict[str, Any]:
     await ws.send_json({"type": "req", "id": method, "method": method, "params": params})
     return await answer(ws, method)
+
+
+def frame_of(payload: str | bytes) -> dict[str, Any]:
+    """A frame the Control UI's socket carried, as the JSON object it is (anything else: {})."""
+    try:
+        value = json.loads(payload)
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}

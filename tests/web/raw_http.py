@@ -20,9 +20,12 @@ class RawAnswer:
 
 
 async def raw_request(host: str, port: int, method: str, path: str, *,
-                      headers: dict[str, bytes] | None = None, body: bytes = b"") -> RawAnswer:
+                      headers: dict[str, bytes] | None = None, body: bytes = b"",
+                      host_header: bytes | None = None) -> RawAnswer:
+    """`host_header`: the Host the request names, when not the address it is sent to."""
     headers = headers or {}
-    lines = [f"{method} {path} HTTP/1.1".encode(), f"Host: {host}:{port}".encode(), b"Connection: close"]
+    named = host_header if host_header is not None else f"{host}:{port}".encode()
+    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + named, b"Connection: close"]
     if "Transfer-Encoding" not in headers:  # else `body` comes framed in chunks as it is
         lines.append(f"Content-Length: {len(body)}".encode())
     lines += [name.encode() + b": " + value for name, value in headers.items()]

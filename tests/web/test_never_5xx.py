@@ -1,7 +1,8 @@
 """Property: no body sent to any route, and no Authorization, webhook secret or other header,
 gets a 5xx from the real app (over SQLite, its bot in webhook mode, one app for every example);
 a 400 always names the field; nothing is logged as an error. The routes come from the app's
-router, so a route added tomorrow is fuzzed too."""
+router, so a route added tomorrow is fuzzed too. Instance hosts too: any request, with the
+owner's cookie or anyone's, to a running instance's host or one that does not exist."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.support.api_client import Api, migrated, running_api
 from tests.support.memory_runtime import MemoryRuntime
 from tests.web.raw_http import RawAnswer, raw_request
+from web.instance_site.visitors import Visitor, cookie_name, sealed_visitor
 
 OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
 WEBHOOK_SECRET = "webhook-secret-0123456789"
@@ -51,6 +53,8 @@ class Target:
     routes: list[Route]
     fields: dict[Route, list[str]]  # what each route's body takes, as its unknown-field error says
     errors_logged: list[logging.LogRecord]
+    subdomain: str = ""  # the running instance's
+    owner_cookie: bytes = b""  # its host's cookie, as its sign-in sets it
 
     async def fresh_token(self) -> str:
         """A token of the fuzzing user for one request (logout revokes the one it is sent)."""
@@ -59,12 +63,13 @@ class Target:
             await session.commit()
         return issued.token
 
-    async def send(self, route: Route, headers: dict[str, bytes], body: bytes) -> RawAnswer:
+    async def send(self, route: Route, headers: dict[str, bytes], body: bytes, host: bytes | None = None
+                   ) -> RawAnswer:
         server = self.api.server
         self.errors_logged.clear()
         with structlog.testing.capture_logs() as events:
             answer = await raw_request(server.host, server.port, route.method, route.path, headers=headers,
-                                       body=body)
+                                       body=body, host_header=host)
         errors = [event for event in events if event["log_level"] in ("error", "exception", "critical")]
         assert answer.status < 500, (str(route), answer)
         assert not errors and not self.errors_logged, (str(route), errors, self.errors_logged)
@@ -140,6 +145,12 @@ async def target(tmp_path_factory) -> AsyncIterator[Target]:
                 for route in routes:
                     if route.method in BODY_METHODS:
                         target.fields[route] = await _fields_of(target, route)
+                await api.wait_status(created["id"], "running", timeout=30)
+                instance = await api.platform.instances.get(user, created["id"])
+                session = (await api.platform.accounts.start_session(user)).record
+                visitor = sealed_visitor(api.platform.instances.keyring, instance.id, Visitor(user.id, session.id))
+                target.subdomain = instance.subdomain
+                target.owner_cookie = f"{cookie_name(False)}={visitor}".encode()
                 yield target
     finally:
         logging.getLogger().removeHandler(collect)
@@ -262,6 +273,52 @@ async def test_no_other_header_gets_a_5xx_from_any_route(target: Target, data) -
     for route in target.routes:
         headers = {**await _headers(target, b"application/json"), **made_up}
         await target.send(route, headers, b"{}" if route.method in BODY_METHODS else b"")
+
+
+_hosts = st.one_of(
+    st.sampled_from(["{sub}.localhost:9", "{sub}.localhost", "{sub}.LOCALHOST:9", "claw-0000000000.localhost:9",
+                     "x.{sub}.localhost:9", ".localhost:9", "{sub}.localhost:99999", "{sub}.localhost:-1"]),
+    _header_bytes.map(lambda raw: raw.decode("latin-1") + ".localhost:9"))
+_paths = st.one_of(
+    st.sampled_from(["/", "/_clawfleet/sign-in", "/_clawfleet/start", "/_clawfleet/", "/_clawfleet/sign-in?code=",
+                     "/api/users/x/avatar", "/readyz", "//evil.example/", "/%2e%2e/%00", "/?next=//evil.example"]),
+    st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="#"), max_size=40).map(
+        lambda text: "/" + text),
+    st.builds(lambda code, after: f"/_clawfleet/sign-in?code={code}&next={after}",
+              st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="#&"), max_size=30),
+              st.sampled_from(["/", "//evil.example", "https://evil.example/", "%2F%2Fevil", "/\\evil"])))
+UPGRADE = {"Connection": b"Upgrade", "Upgrade": b"websocket", "Sec-WebSocket-Version": b"13",
+           "Sec-WebSocket-Key": b"dGhlIHNhbXBsZSBub25jZQ=="}
+
+
+@FUZZ
+@given(data=st.data())
+async def test_no_request_to_an_instance_host_gets_a_5xx(target: Target, data) -> None:
+    """Signed in as the owner (the proxy then reaches the instance's gateway, a loopback server
+    of the in-memory runtime) or not, a known host or not: never a 5xx, nothing logged as an error."""
+    host = data.draw(_hosts, label="host").replace("{sub}", target.subdomain)
+    path = data.draw(_paths, label="path")
+    method = data.draw(st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]), label="method")
+    cookie = data.draw(st.one_of(st.just(target.owner_cookie), _header_bytes,
+                                 _header_bytes.map(lambda raw: f"{cookie_name(False)}=".encode() + raw)),
+                       label="cookie")
+    headers = data.draw(st.fixed_dictionaries({"Cookie": st.just(cookie)},
+                                              optional={name: _other_values for name in OTHER_HEADERS
+                                                        if name != "Cookie"}),
+                        label="headers")
+    if data.draw(st.booleans(), label="upgrade"):
+        headers |= UPGRADE
+    body = data.draw(st.binary(max_size=200), label="body") if method in BODY_METHODS else b""
+    await target.send(Route(method, path), headers, body, host=host.encode("latin-1"))
+
+
+async def test_the_fuzzed_owner_cookie_reaches_the_gateway(target: Target) -> None:
+    """What makes the property above cover the proxy: the owner's cookie it draws is let through."""
+    host = f"{target.subdomain}.localhost:9".encode()
+    through = await target.send(Route("GET", "/readyz"), {"Cookie": target.owner_cookie}, b"", host=host)
+    assert through.status == 200  # the in-memory gateway's own /readyz, through the proxy
+    stopped = await target.send(Route("GET", "/readyz"), {"Cookie": b"clawfleet_instance=x"}, b"", host=host)
+    assert stopped.status == 303  # anyone else: sent to the dashboard's door
 
 
 def test_every_route_is_fuzzed(target: Target) -> None:

@@ -26,10 +26,10 @@ from provisioner.openclaw.config import (
     LOCAL_CLIENT,
     OWNER_HEADER,
     OWNER_SCOPES,
+    PROBE_HEADERS,
     SCOPES_HEADER,
     GatewaySpec,
     owner_request_headers,
-    probe_headers,
     render_config,
     secret_files,
     write_config,
@@ -83,7 +83,6 @@ def test_without_an_owner_the_gateway_keeps_its_token(tmp_path) -> None:
     assert render_config(spec)["gateway"]["auth"]["mode"] == "token"
     assert "trustedProxies" not in render_config(spec)["gateway"]
     assert set(secret_files(spec, SecretStr(GATEWAY_SECRET), None)) == {GATEWAY_TOKEN_FILE}
-    assert probe_headers(spec) == {}
 
 
 def test_the_gateway_secret_becomes_the_internal_callers_password(tmp_path) -> None:
@@ -148,7 +147,7 @@ async def _gateway(install: OpenClawInstall, home: Path, spec: GatewaySpec) -> A
         async with aiohttp.ClientSession() as http:
             async def ready() -> bool:
                 with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"{url}/readyz", headers=probe_headers(spec)) as response:
+                    async with http.get(f"{url}/readyz", headers=PROBE_HEADERS) as response:
                         return response.status == 200
                 return False
 

@@ -23,12 +23,18 @@ async def test_forty_instance_networks_exist_at_once(docker_engine) -> None:
     async with aiodocker.Docker(url=docker_engine) as docker:
         runtime = DockerRuntime(docker, DockerConfig(image=OPENCLAW_IMAGE, version="test", subnet_pool=POOL))
         try:
+            proxies = {}  # where the platform's proxy reaches each gateway from: its bridge's address
             for instance_id in instance_ids:
-                await runtime._ensure_network(LaunchRequest(instance_id, 0, "openai", "gpt-5.2", SecretStr("k"),
-                                                            SecretStr("t"), owner_id=owner))
-            await runtime._ensure_network(LaunchRequest(instance_ids[0], 0, "openai", "gpt-5.2", SecretStr("k"),
-                                                        SecretStr("t"), owner_id=owner))  # idempotent
+                proxies[instance_id] = await runtime._ensure_network(LaunchRequest(
+                    instance_id, 0, "openai", "gpt-5.2", SecretStr("k"), SecretStr("t"), owner_id=owner))
+            again = await runtime._ensure_network(LaunchRequest(instance_ids[0], 0, "openai", "gpt-5.2", SecretStr("k"),
+                                                                SecretStr("t"), owner_id=owner))  # idempotent
+            assert again == proxies[instance_ids[0]]
             ours = await docker.networks.list(filters=label_filter(owner=str(owner)))
+            for network in ours:
+                subnet = ipaddress.ip_network(network["IPAM"]["Config"][0]["Subnet"])
+                instance_id = uuid.UUID(network["Labels"]["clawfleet.instance"])
+                assert proxies[instance_id] == str(subnet.network_address + 1)
             assert sorted(n["Name"] for n in ours) == sorted(network_name(i) for i in instance_ids)
             subnets = [ipaddress.ip_network(n["IPAM"]["Config"][0]["Subnet"]) for n in ours]
             assert len(set(subnets)) == 40 and all(s.prefixlen == 28 for s in subnets)

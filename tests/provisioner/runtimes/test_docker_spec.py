@@ -19,6 +19,7 @@ from provisioner.runtimes.docker_spec import (
     network_config,
     network_name,
     placement,
+    proxy_address,
     seed_config,
     seed_name,
     volume_name,
@@ -161,3 +162,36 @@ def test_an_exhausted_pool_says_so() -> None:
         next_subnet("10.213.0.0/27", 28, ["10.213.0.0/28", "10.213.0.16/28"])
     assert len({next_subnet("10.213.0.0/16", 28, [f"10.213.{i // 16}.{i % 16 * 16}/28" for i in range(n)])
                 for n in range(40)}) == 40
+
+
+# -- where the platform's proxy connects from (owner sign-in) ------------------------------------
+
+NETWORK = {
+    "IPAM": {"Config": [{"Subnet": "10.213.0.16/28"}]},
+    "Containers": {"4f1c2a9be0d7" + "0" * 52: {"Name": "clawfleet", "IPv4Address": "10.213.0.19/28"},
+                   "77aa" + "0" * 60: {"Name": "clawfleet-1a2b3c4d5e-gateway", "IPv4Address": "10.213.0.18/28"}},
+}
+
+
+def test_published_ports_connect_from_the_bridges_first_address() -> None:
+    assert proxy_address(NETWORK, None) == "10.213.0.17"
+    given = {"IPAM": {"Config": [{"Subnet": "10.213.0.16/28", "Gateway": "10.213.0.30"}]}}
+    assert proxy_address(given, None) == "10.213.0.30"  # an engine that names it is believed
+
+
+@pytest.mark.parametrize("join", ["4f1c2a9be0d7", "clawfleet"])  # the container's hostname (short id), or name
+def test_the_platform_container_connects_from_its_own_address_on_the_network(join) -> None:
+    assert proxy_address(NETWORK, join) == "10.213.0.19"
+
+
+@pytest.mark.parametrize(("network", "join"), [
+    ({}, None), ({"IPAM": {"Config": None}}, None), (NETWORK, "someone-else"),
+    ({"Containers": {"4f1c2a9be0d7": {"Name": "x", "IPv4Address": ""}}}, "4f1c2a9be0d7"),
+])
+def test_without_a_known_address_the_gateway_keeps_token_auth(network, join) -> None:
+    assert proxy_address(network, join) is None
+    assert placement(1024, proxy_address(network, join)).proxy_address is None
+
+
+def test_the_placement_carries_the_proxys_address() -> None:
+    assert placement(1024, "10.213.0.17").proxy_address == "10.213.0.17"
