@@ -13,14 +13,11 @@ from yarl import URL
 
 from web.proxy import websocket
 from web.proxy.cap import ConnectionCap, Full
-from web.proxy.headers import request_headers, response_headers
+from web.proxy.headers import NO_AUTO_HEADERS, request_headers, response_headers
 from web.proxy.pages import error_page, failure_page
 from web.proxy.upstream import ProxyLimits, Upstream
 from web.proxy.watchdog import Stall, Stalled, Watchdog
 
-# Answers the client must get as the gateway wrote them: no Accept-Encoding, User-Agent or
-# Content-Type of the client library's own.
-NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 WHOLE_BODY_MAX_BYTES = 64 * 1024
 NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -67,8 +64,9 @@ class Exchange:
         self.url = URL(self.gateway_origin + path, encoded=True)  # the client's escaping, untouched
         self.response: web.StreamResponse | None = None  # once the client's answer has begun
 
-    def response_headers(self, headers: CIMultiDictProxy[str], dropped: Iterable[str] = ()) -> CIMultiDict[str]:
-        return response_headers(headers, self.gateway_origin, self.public_origin, dropped)
+    def response_headers(self, headers: CIMultiDictProxy[str], dropped: Iterable[str] = (), *,
+                         websocket: bool = False) -> CIMultiDict[str]:
+        return response_headers(headers, self.gateway_origin, self.public_origin, dropped, websocket=websocket)
 
     async def http(self, headers: CIMultiDict[str]) -> web.StreamResponse:
         watchdog = Watchdog(self.limits.idle_timeout_s, self.request)

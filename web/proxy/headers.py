@@ -16,9 +16,13 @@ HOP_BY_HOP = frozenset({
 # Who the client is and how it came: only the proxy may say, so the client's own copies go.
 CLIENT_CLAIMS = frozenset({"forwarded", "x-real-ip"})
 FORWARDED_PREFIX = "x-forwarded-"
-# The client's WebSocket handshake: the proxy makes its own with the gateway.
-WEBSOCKET_HANDSHAKE = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-                                 "sec-websocket-protocol", "sec-websocket-accept"})
+# The upgrade to a WebSocket, said again by the proxy on each side as it is hop-by-hop. The rest of
+# the handshake (the client's Sec-WebSocket-Key, -Version, -Protocol, -Extensions; the gateway's
+# -Accept, -Protocol, -Extensions) crosses unchanged like any end-to-end header: the proxy relays the
+# upgraded connection's bytes, so what the two ends agree on is between them.
+WEBSOCKET_UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade"}
+# Sent by the client library unless skipped: the gateway must get the client's own, or none.
+NO_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 # Host is the gateway's own (the client sets it from the URL); Expect was answered on this side.
 REQUEST_ONLY = frozenset({"host", "expect"})
 
@@ -37,9 +41,9 @@ def request_headers(headers: CIMultiDictProxy[str], upstream: Upstream, *, clien
     dropped = set(CLIENT_CLAIMS | REQUEST_ONLY | upstream.strip_headers)
     dropped |= {name.lower() for name in upstream.set_headers}
     dropped |= {name.lower() for name in headers if name.lower().startswith(FORWARDED_PREFIX)}
-    if websocket:
-        dropped |= WEBSOCKET_HANDSHAKE
     passed = _passed(headers, dropped)
+    if websocket:
+        passed.update(WEBSOCKET_UPGRADE)
     passed.update(upstream.set_headers)
     passed["X-Forwarded-For"] = client_address
     passed["X-Forwarded-Proto"] = public_scheme
@@ -48,8 +52,10 @@ def request_headers(headers: CIMultiDictProxy[str], upstream: Upstream, *, clien
 
 
 def response_headers(headers: CIMultiDictProxy[str], gateway_origin: str, public_origin: str,
-                     dropped: Iterable[str] = ()) -> CIMultiDict[str]:
+                     dropped: Iterable[str] = (), *, websocket: bool = False) -> CIMultiDict[str]:
     passed = _passed(headers, {name.lower() for name in dropped})
+    if websocket:  # the gateway's 101
+        passed.update(WEBSOCKET_UPGRADE)
     cookies = [host_only(cookie) for cookie in passed.popall("Set-Cookie", ())]
     for cookie in cookies:
         passed.add("Set-Cookie", cookie)

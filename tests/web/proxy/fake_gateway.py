@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 LARGE_CHUNK = b"0123456789abcdef" * 4096  # 64 KiB
 LARGE_CHUNKS = 128  # 8 MiB in all
 ENDINGS = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+FLOOD_FRAME = b"\xa5" * (1024 * 1024)
 GZIPPED = gzip.compress(b"the same bytes, compressed, " * 100)
 
 
@@ -25,6 +26,7 @@ class Seen:
     gates: defaultdict[str, asyncio.Event] = field(default_factory=lambda: defaultdict(asyncio.Event))
     ws_closes: list[tuple[int, str]] = field(default_factory=list)
     upload_chunks: list[int] = field(default_factory=list)
+    ws_bytes: int = 0  # WebSocket payload bytes received (/ws-sink) or sent (/ws-flood) so far
 
     def gate(self, name: str) -> asyncio.Event:
         return self.gates[name]
@@ -118,6 +120,8 @@ def fake_gateway(seen: Seen) -> web.Application:
     async def websocket(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(protocols=("chat.v2",), autoping=False)
         await socket.prepare(request)
+        if "hello" in request.query:  # speaks first, as the OpenClaw gateway does
+            await socket.send_str("hello")
         while (message := await socket.receive()).type not in ENDINGS:
             if message.type is WSMsgType.BINARY:
                 await socket.send_bytes(message.data)
@@ -139,6 +143,30 @@ def fake_gateway(seen: Seen) -> web.Application:
                 await socket.send_str(message.data)
         seen.ws_closes.append((socket.close_code, message.extra if message.type is WSMsgType.CLOSE else ""))
         seen.gate("ws closed").set()
+        return socket
+
+    @routes.get("/ws-sink")
+    async def sink(request: web.Request) -> web.WebSocketResponse:
+        """Reads nothing until the test opens its gate, then counts what arrives until asked."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await seen.gate("sink reads").wait()
+        while (message := await socket.receive()).type is WSMsgType.BINARY:
+            seen.ws_bytes += len(message.data)
+        await socket.send_str(str(seen.ws_bytes))
+        await socket.close()
+        return socket
+
+    @routes.get("/ws-flood")
+    async def flood(request: web.Request) -> web.WebSocketResponse:
+        """Sends `?mib=` MiB as fast as they are taken, then "end"."""
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        for _ in range(int(request.query["mib"])):
+            await socket.send_bytes(FLOOD_FRAME)
+            seen.ws_bytes += len(FLOOD_FRAME)
+        await socket.send_str("end")
+        await socket.receive()  # the client's close
         return socket
 
     @routes.get("/ws-refused")

@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 from aiohttp import WSMsgType
 
 from tests.web.proxy.conftest import KEY, settled
@@ -101,8 +102,9 @@ async def test_a_gateway_that_vanishes_closes_the_clients_socket(proxied, caplog
     assert not [record for record in caplog.records if record.levelno >= 40]
 
 
-async def test_a_client_that_vanishes_closes_the_gateways_socket(proxied, seen) -> None:
-    async with proxied() as p:
+@pytest.mark.parametrize("handler_cancellation", [True, False])
+async def test_a_client_that_vanishes_closes_the_gateways_socket(proxied, seen, handler_cancellation) -> None:
+    async with proxied(handler_cancellation=handler_cancellation) as p:
         socket = await p.client.ws_connect(p.at("/ws"))
         await socket.send_str("ready?")
         await _next(socket)
