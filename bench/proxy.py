@@ -1,6 +1,8 @@
 """Reverse proxy overhead (web/proxy): a small GET through the proxy against the same GET
 straight to the upstream's port, and the round trip of WebSocket messages (send, await the echo)
 through the proxy against straight to the echo server, measured side by side in the same run.
+A third side takes the whole path of an owner's request: the platform's instance host (routing
+by host, the host's cookie, the session behind it, then the proxy; bench/instance_site.py).
 
 The GET's upstream is a real OpenClaw gateway (its Control UI's `/`, compressed as a browser
 asks for it), started by the process runtime as the tests do; run it under the engine lock:
@@ -29,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.api import client_process, summary
+from bench.instance_site import serve_instance_hosts
 from bench.table import print_table, write_json
 from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
 from provisioner.openclaw.install import find_install
@@ -52,9 +55,13 @@ def echo_app(page: bytes, headers: dict[str, str]) -> web.Application:
     async def get(_: web.Request) -> web.Response:
         return web.Response(body=page, headers=headers)
 
+    async def ready(_: web.Request) -> web.Response:  # as a gateway's, for the platform's readiness probe
+        return web.json_response({"ready": True})
+
     app = web.Application()
     app.router.add_get("/ws", echo)
     app.router.add_get(GET_PATH, get)
+    app.router.add_get("/readyz", ready)
     return app
 
 
@@ -78,9 +85,9 @@ def serve_proxy(upstream_url: str, ready, stop) -> None:
     asyncio.run(main())
 
 
-async def round_trips(url: str, messages: int, warmup: int) -> tuple[float, list[float]]:
+async def round_trips(url: str, headers: dict[str, str], messages: int, warmup: int) -> tuple[float, list[float]]:
     """(wall seconds, each message's round trip) over one WebSocket, one message at a time."""
-    async with aiohttp.ClientSession() as http, http.ws_connect(url) as socket:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=headers) as socket:
         async def one(text: str) -> float:
             began = time.perf_counter()
             await socket.send_str(text)
@@ -96,8 +103,8 @@ async def round_trips(url: str, messages: int, warmup: int) -> tuple[float, list
         return time.perf_counter() - began, latencies
 
 
-def ws_client_process(url: str, messages: int, warmup: int) -> tuple[float, list[float]]:
-    return asyncio.run(round_trips(url, messages, warmup))
+def ws_client_process(url: str, headers: dict[str, str], messages: int, warmup: int) -> tuple[float, list[float]]:
+    return asyncio.run(round_trips(url, headers, messages, warmup))
 
 
 async def captured(url: str) -> tuple[bytes, dict[str, str]]:
@@ -135,8 +142,10 @@ async def run(args: argparse.Namespace) -> dict:
             get_upstream = gateway_url or echo_url
             get_proxy = await started(serve_proxy, get_upstream)
             ws_proxy = await started(serve_proxy, echo_url)
-            result = await measure(args, {"direct": get_upstream, "proxied": get_proxy},
-                                   {"direct": echo_url, "proxied": ws_proxy})
+            platform, (get_owner, ws_owner) = await started(serve_instance_hosts, [get_upstream, echo_url])
+            result = await measure(
+                args, {"direct": (get_upstream, {}), "proxied": (get_proxy, {}), "instance host": (platform, get_owner)},
+                {"direct": (echo_url, {}), "proxied": (ws_proxy, {}), "instance host": (platform, ws_owner)})
         finally:
             stop.set()
             for process in servers:
@@ -149,49 +158,60 @@ async def run(args: argparse.Namespace) -> dict:
     return result
 
 
-async def measure(args: argparse.Namespace, gets: dict[str, str], sockets: dict[str, str]) -> dict:
+async def measure(args: argparse.Namespace, gets: dict[str, tuple[str, dict[str, str]]],
+                  sockets: dict[str, tuple[str, dict[str, str]]]) -> dict:
+    """Each side is (base URL, the headers its client sends: Host and cookie for the instance host)."""
     loop = asyncio.get_running_loop()
     measured_gets = {side: (0.0, []) for side in gets}
     measured_alone = {side: (0.0, []) for side in gets}
     measured_ws = {side: (0.0, []) for side in sockets}
+    sides = list(gets)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as client:
         for index in range(args.rounds):
-            order = ["direct", "proxied"] if index % 2 == 0 else ["proxied", "direct"]
-            for side in order:
+            for side in sides[index % len(sides):] + sides[:index % len(sides)]:  # each round starts elsewhere
+                url, headers = gets[side]
                 wall_s, latencies = await loop.run_in_executor(
-                    client, client_process, gets[side] + GET_PATH, BROWSER_HEADERS, args.concurrency, args.requests,
-                    args.warmup)
+                    client, client_process, url + GET_PATH, BROWSER_HEADERS | headers, args.concurrency,
+                    args.requests, args.warmup)
                 measured_gets[side] = (measured_gets[side][0] + wall_s, measured_gets[side][1] + latencies)
                 wall_s, latencies = await loop.run_in_executor(  # one at a time: the proxy's own latency, no queue
-                    client, client_process, gets[side] + GET_PATH, BROWSER_HEADERS, 1, args.requests, args.warmup)
+                    client, client_process, url + GET_PATH, BROWSER_HEADERS | headers, 1, args.requests, args.warmup)
                 measured_alone[side] = (measured_alone[side][0] + wall_s, measured_alone[side][1] + latencies)
+                url, headers = sockets[side]
                 wall_s, latencies = await loop.run_in_executor(
-                    client, ws_client_process, sockets[side] + "/ws", args.messages, args.warmup)
+                    client, ws_client_process, url + "/ws", headers, args.messages, args.warmup)
                 measured_ws[side] = (measured_ws[side][0] + wall_s, measured_ws[side][1] + latencies)
             print(f"round {index + 1}/{args.rounds} done", flush=True)
     result: dict = {"rounds": args.rounds, "concurrency": args.concurrency,
                     "requests_per_task_per_round": args.requests, "messages_per_round": args.messages}
-    for side in gets:
-        result[f"get_{side}"] = summary(*measured_gets[side])
-        result[f"get_alone_{side}"] = summary(*measured_alone[side])
+    for side in sides:
+        key = _key(side)
+        result[f"get_{key}"] = summary(*measured_gets[side])
+        result[f"get_alone_{key}"] = summary(*measured_alone[side])
         wall_s, latencies = measured_ws[side]
-        result[f"websocket_{side}"] = {"messages": len(latencies), "seconds_per_1000": wall_s / len(latencies) * 1000,
-                                       "median_ms": statistics.median(latencies) * 1000,
-                                       "p95_ms": statistics.quantiles(latencies, n=100)[94] * 1000}
-    direct, proxied = result["get_direct"], result["get_proxied"]
-    result["get_ratios"] = {"requests_per_s": proxied["requests_per_s"] / direct["requests_per_s"],
-                            "added_median_ms": proxied["median_ms"] - direct["median_ms"],
-                            "added_median_ms_alone": (result["get_alone_proxied"]["median_ms"]
-                                                      - result["get_alone_direct"]["median_ms"])}
-    result["websocket_ratio"] = (result["websocket_proxied"]["seconds_per_1000"]
-                                 / result["websocket_direct"]["seconds_per_1000"])
+        result[f"websocket_{key}"] = {"messages": len(latencies), "seconds_per_1000": wall_s / len(latencies) * 1000,
+                                      "median_ms": statistics.median(latencies) * 1000,
+                                      "p95_ms": statistics.quantiles(latencies, n=100)[94] * 1000}
     result["targets"] = {"requests_per_s_ratio_at_least": 0.6, "added_median_ms_at_most": 2.0,
                          "websocket_ratio_at_most": 1.5}
-    result["targets_met"] = {"requests_per_s": result["get_ratios"]["requests_per_s"] >= 0.6,
-                             "added_median_ms": result["get_ratios"]["added_median_ms"] <= 2.0,
-                             "added_median_ms_alone": result["get_ratios"]["added_median_ms_alone"] <= 2.0,
-                             "websocket": result["websocket_ratio"] <= 1.5}
+    for side in sides[1:]:
+        key = _key(side)
+        ratios = {"requests_per_s": result[f"get_{key}"]["requests_per_s"] / result["get_direct"]["requests_per_s"],
+                  "added_median_ms": result[f"get_{key}"]["median_ms"] - result["get_direct"]["median_ms"],
+                  "added_median_ms_alone": (result[f"get_alone_{key}"]["median_ms"]
+                                            - result["get_alone_direct"]["median_ms"]),
+                  "websocket": (result[f"websocket_{key}"]["seconds_per_1000"]
+                                / result["websocket_direct"]["seconds_per_1000"])}
+        result[f"ratios_{key}"] = ratios
+        result[f"targets_met_{key}"] = {"requests_per_s": ratios["requests_per_s"] >= 0.6,
+                                        "added_median_ms": ratios["added_median_ms"] <= 2.0,
+                                        "added_median_ms_alone": ratios["added_median_ms_alone"] <= 2.0,
+                                        "websocket": ratios["websocket"] <= 1.5}
     return result
+
+
+def _key(side: str) -> str:
+    return side.replace(" ", "_")
 
 
 def _verdict(met: bool) -> str:
@@ -204,22 +224,25 @@ def _get_row(each: dict) -> str:
 
 def report(result: dict) -> None:
     rows = []
-    for side in ("direct", "proxied"):
-        rows.append((f"GET {side}", _get_row(result[f"get_{side}"])))
-    ratios, met = result["get_ratios"], result["targets_met"]
-    rows.append(("  proxied / direct", f"{ratios['requests_per_s']:7.3f} x req/s (target >= 0.6: "
-                                       f"{_verdict(met['requests_per_s'])})"))
-    rows.append(("  added median", f"{ratios['added_median_ms']:7.2f} ms (target <= 2 ms: "
-                                   f"{_verdict(met['added_median_ms'])})"))
-    for side in ("direct", "proxied"):
-        rows.append((f"GET {side}, one client", _get_row(result[f"get_alone_{side}"])))
-    rows.append(("  added median", f"{ratios['added_median_ms_alone']:7.2f} ms (target <= 2 ms: "
-                                   f"{_verdict(met['added_median_ms_alone'])})"))
-    for side in ("direct", "proxied"):
-        each = result[f"websocket_{side}"]
+    sides = ("direct", "proxied", "instance host")
+    for label, prefix in (("GET", "get"), ("GET, one client", "get_alone")):
+        for side in sides:
+            rows.append((f"{label} {side}", _get_row(result[f"{prefix}_{_key(side)}"])))
+        for side in sides[1:]:
+            ratios, met = result[f"ratios_{_key(side)}"], result[f"targets_met_{_key(side)}"]
+            if prefix == "get":
+                rows.append((f"  {side} / direct", f"{ratios['requests_per_s']:7.3f} x req/s (target >= 0.6: "
+                                                   f"{_verdict(met['requests_per_s'])})"))
+            added = "added_median_ms" if prefix == "get" else "added_median_ms_alone"
+            rows.append((f"  {side}: added median", f"{ratios[added]:7.2f} ms (target <= 2 ms: "
+                                                    f"{_verdict(met[added])})"))
+    for side in sides:
+        each = result[f"websocket_{_key(side)}"]
         rows.append((f"WebSocket {side}", f"{each['seconds_per_1000'] * 1000:7.1f} ms per 1,000 round trips  "
                                           f"median {each['median_ms']:6.3f} ms  p95 {each['p95_ms']:6.3f} ms"))
-    rows.append(("  proxied / direct", f"{result['websocket_ratio']:7.3f} x (target <= 1.5: {_verdict(met['websocket'])})"))
+    for side in sides[1:]:
+        ratio, met = result[f"ratios_{_key(side)}"]["websocket"], result[f"targets_met_{_key(side)}"]["websocket"]
+        rows.append((f"  {side} / direct", f"{ratio:7.3f} x (target <= 1.5: {_verdict(met)})"))
     print_table(rows, heading=f"GET upstream: {result['get_upstream']} ({result['get_bytes']} bytes), "
                               f"{result['concurrency']} concurrent clients, "
                               f"{result['concurrency'] * result['requests_per_task_per_round'] * result['rounds']} "
