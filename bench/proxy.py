@@ -8,7 +8,9 @@ The GET's upstream is a real OpenClaw gateway (its Control UI's `/`, compressed 
 asks for it), started by the process runtime as the tests do; run it under the engine lock:
 `flock /tmp/clawfleet-engine.lock .venv/bin/python -m bench.proxy`. Without an OpenClaw install,
 or with `--upstream aiohttp`, the GET goes to an aiohttp handler returning the same bytes.
-The WebSocket upstream is an aiohttp echo server. Each server runs in a process of its own:
+The WebSocket's upstream is an aiohttp echo server (the proxy's cost against the fastest possible
+answer), and with OpenClaw installed also the gateway itself, answering `health` requests on its
+socket as the Control UI's requests are answered. Each server runs in a process of its own:
 the clients, the echo server and the proxy (served as the platform serves, with
 handler_cancellation); rounds alternate the order of the targets.
 
@@ -37,7 +39,8 @@ from clawfleet.settings import DEFAULT_OPENCLAW_VERSION
 from provisioner.openclaw.install import find_install
 from tests.support.openclaw_fixtures import RUNTIME_DIR
 from tests.web.proxy.proxy_server import serving_proxy
-from tests.web.proxy.real_gateway import running_gateway
+from tests.support.control_ui import answer, operator_client
+from tests.web.proxy.real_gateway import GATEWAY_TOKEN, running_gateway
 from web.proxy import Upstream
 
 GET_PATH = "/"
@@ -107,6 +110,29 @@ def ws_client_process(url: str, headers: dict[str, str], messages: int, warmup: 
     return asyncio.run(round_trips(url, headers, messages, warmup))
 
 
+async def gateway_round_trips(url: str, headers: dict[str, str], messages: int,
+                              warmup: int) -> tuple[float, list[float]]:
+    """(wall seconds, each request's round trip) of `health` requests on the gateway's own socket."""
+    async with aiohttp.ClientSession() as http, operator_client(http, url, GATEWAY_TOKEN, headers) as socket:
+        async def one(number: int) -> float:
+            began = time.perf_counter()
+            await socket.send_json({"type": "req", "id": str(number), "method": "health", "params": {}})
+            if not (await answer(socket, str(number))).get("ok"):
+                raise RuntimeError(f"{url} did not answer health")
+            return time.perf_counter() - began
+
+        for number in range(warmup):
+            await one(number)
+        began = time.perf_counter()
+        latencies = [await one(number) for number in range(messages)]
+        return time.perf_counter() - began, latencies
+
+
+def gateway_client_process(url: str, headers: dict[str, str], messages: int,
+                           warmup: int) -> tuple[float, list[float]]:
+    return asyncio.run(gateway_round_trips(url, headers, messages, warmup))
+
+
 async def captured(url: str) -> tuple[bytes, dict[str, str]]:
     async with aiohttp.ClientSession(auto_decompress=False) as http, http.get(url, headers=BROWSER_HEADERS) as answer:
         kept = {name: answer.headers[name] for name in ("Content-Type", "Content-Encoding") if name in answer.headers}
@@ -117,6 +143,7 @@ async def run(args: argparse.Namespace) -> dict:
     install = find_install(RUNTIME_DIR, DEFAULT_OPENCLAW_VERSION) if args.upstream == "openclaw" else None
     if args.upstream == "openclaw" and install is None:
         print(f"OpenClaw {DEFAULT_OPENCLAW_VERSION} is not installed in {RUNTIME_DIR}: the GET goes to aiohttp")
+    args.gateway = install is not None  # the gateway's own socket is measured too
     context = get_context("spawn")
     stop = context.Event()
     async with AsyncExitStack() as stack:
@@ -150,6 +177,7 @@ async def run(args: argparse.Namespace) -> dict:
             stop.set()
             for process in servers:
                 await loop.run_in_executor(None, process.join, 10)
+    result["websocket_gateway"] = bool(args.gateway)
     result["get_upstream"] = f"OpenClaw {install.version} gateway, GET {GET_PATH}" if install else "aiohttp handler"
     result["get_bytes"] = len(page)
     result["websocket_upstream"] = "aiohttp echo server"
@@ -165,6 +193,7 @@ async def measure(args: argparse.Namespace, gets: dict[str, tuple[str, dict[str,
     measured_gets = {side: (0.0, []) for side in gets}
     measured_alone = {side: (0.0, []) for side in gets}
     measured_ws = {side: (0.0, []) for side in sockets}
+    measured_gateway_ws = {side: (0.0, []) for side in gets}
     sides = list(gets)
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as client:
         for index in range(args.rounds):
@@ -181,6 +210,12 @@ async def measure(args: argparse.Namespace, gets: dict[str, tuple[str, dict[str,
                 wall_s, latencies = await loop.run_in_executor(
                     client, ws_client_process, url + "/ws", headers, args.messages, args.warmup)
                 measured_ws[side] = (measured_ws[side][0] + wall_s, measured_ws[side][1] + latencies)
+                if args.gateway:
+                    url, headers = gets[side]
+                    wall_s, latencies = await loop.run_in_executor(
+                        client, gateway_client_process, url + "/", headers, args.gateway_messages, args.warmup // 10)
+                    measured_gateway_ws[side] = (measured_gateway_ws[side][0] + wall_s,
+                                                 measured_gateway_ws[side][1] + latencies)
             print(f"round {index + 1}/{args.rounds} done", flush=True)
     result: dict = {"rounds": args.rounds, "concurrency": args.concurrency,
                     "requests_per_task_per_round": args.requests, "messages_per_round": args.messages}
@@ -188,10 +223,9 @@ async def measure(args: argparse.Namespace, gets: dict[str, tuple[str, dict[str,
         key = _key(side)
         result[f"get_{key}"] = summary(*measured_gets[side])
         result[f"get_alone_{key}"] = summary(*measured_alone[side])
-        wall_s, latencies = measured_ws[side]
-        result[f"websocket_{key}"] = {"messages": len(latencies), "seconds_per_1000": wall_s / len(latencies) * 1000,
-                                      "median_ms": statistics.median(latencies) * 1000,
-                                      "p95_ms": statistics.quantiles(latencies, n=100)[94] * 1000}
+        result[f"websocket_{key}"] = _round_trips(*measured_ws[side])
+        if args.gateway:
+            result[f"websocket_gateway_{key}"] = _round_trips(*measured_gateway_ws[side])
     result["targets"] = {"requests_per_s_ratio_at_least": 0.6, "added_median_ms_at_most": 2.0,
                          "websocket_ratio_at_most": 1.5}
     for side in sides[1:]:
@@ -202,12 +236,23 @@ async def measure(args: argparse.Namespace, gets: dict[str, tuple[str, dict[str,
                                             - result["get_alone_direct"]["median_ms"]),
                   "websocket": (result[f"websocket_{key}"]["seconds_per_1000"]
                                 / result["websocket_direct"]["seconds_per_1000"])}
+        if args.gateway:
+            ratios["websocket_gateway"] = (result[f"websocket_gateway_{key}"]["seconds_per_1000"]
+                                           / result["websocket_gateway_direct"]["seconds_per_1000"])
         result[f"ratios_{key}"] = ratios
         result[f"targets_met_{key}"] = {"requests_per_s": ratios["requests_per_s"] >= 0.6,
                                         "added_median_ms": ratios["added_median_ms"] <= 2.0,
                                         "added_median_ms_alone": ratios["added_median_ms_alone"] <= 2.0,
                                         "websocket": ratios["websocket"] <= 1.5}
+        if args.gateway:
+            result[f"targets_met_{key}"]["websocket_gateway"] = ratios["websocket_gateway"] <= 1.5
     return result
+
+
+def _round_trips(wall_s: float, latencies: list[float]) -> dict:
+    return {"messages": len(latencies), "seconds_per_1000": wall_s / len(latencies) * 1000,
+            "median_ms": statistics.median(latencies) * 1000,
+            "p95_ms": statistics.quantiles(latencies, n=100)[94] * 1000}
 
 
 def _key(side: str) -> str:
@@ -243,6 +288,16 @@ def report(result: dict) -> None:
     for side in sides[1:]:
         ratio, met = result[f"ratios_{_key(side)}"]["websocket"], result[f"targets_met_{_key(side)}"]["websocket"]
         rows.append((f"  {side} / direct", f"{ratio:7.3f} x (target <= 1.5: {_verdict(met)})"))
+    if "websocket_gateway_direct" in result:
+        for side in sides:
+            each = result[f"websocket_gateway_{_key(side)}"]
+            rows.append((f"WebSocket to the gateway {side}",
+                         f"{each['seconds_per_1000'] * 1000:7.1f} ms per 1,000 health requests  "
+                         f"median {each['median_ms']:6.3f} ms  p95 {each['p95_ms']:6.3f} ms"))
+        for side in sides[1:]:
+            ratio = result[f"ratios_{_key(side)}"]["websocket_gateway"]
+            met = result[f"targets_met_{_key(side)}"]["websocket_gateway"]
+            rows.append((f"  {side} / direct", f"{ratio:7.3f} x (target <= 1.5: {_verdict(met)})"))
     print_table(rows, heading=f"GET upstream: {result['get_upstream']} ({result['get_bytes']} bytes), "
                               f"{result['concurrency']} concurrent clients, "
                               f"{result['concurrency'] * result['requests_per_task_per_round'] * result['rounds']} "
@@ -258,6 +313,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000, help="WebSocket round trips per target and round")
     parser.add_argument("--warmup", type=int, default=200, help="requests (or messages) before each measurement")
     parser.add_argument("--upstream", choices=("openclaw", "aiohttp"), default="openclaw", help="for the GET")
+    parser.add_argument("--gateway-messages", type=int, default=1000,
+                        help="health requests on the gateway's socket per target and round (with OpenClaw)")
     parser.add_argument("--json", type=Path, default=Path("bench/results/proxy.json"))
     asyncio.run(run(parser.parse_args()))
 

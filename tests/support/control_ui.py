@@ -44,6 +44,23 @@ async def control_ui(http: aiohttp.ClientSession, url: str, headers: dict[str, s
         yield ws, await answer(ws, "connect")
 
 
+@contextlib.asynccontextmanager
+async def operator_client(http: aiohttp.ClientSession, url: str, token: str,
+                          headers: dict[str, str] | None = None) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+    """A backend client of a token-auth gateway's socket (no device: read scope alone, as OpenClaw
+    lets a shared-token client in), once its connect is answered."""
+    async with http.ws_connect(url, headers=headers or {}) as ws:
+        await ws.receive_json(timeout=20)  # the connect.challenge event
+        await ws.send_json({"type": "req", "id": "connect", "method": "connect", "params": {
+            "minProtocol": 4, "maxProtocol": 4, "role": "operator", "scopes": ["operator.read"],
+            "client": {"id": "cli", "version": "2026.9.6", "platform": "linux", "mode": "cli"},
+            "auth": {"token": token}}})
+        connected = await answer(ws, "connect")
+        if not connected.get("ok"):
+            raise RuntimeError(f"the gateway refused the connect: {connected.get('error')}")
+        yield ws
+
+
 async def answer(ws: aiohttp.ClientWebSocketResponse, request_id: str) -> dict[str, Any]:
     while True:
         frame = await ws.receive_json(timeout=30)

@@ -19,6 +19,7 @@ from tests.support.platform_process import free_port
 from tests.support.waiting import eventually, gateway_ready
 
 PROXY_SOURCES = ["127.0.0.1/32"]  # the proxy in these tests and the benchmark runs on loopback
+GATEWAY_TOKEN = "gateway-token-proxy-0123456789abcdef"  # token auth: what a client of its socket sends
 
 
 class BehindProxyRuntime(ProcessRuntime):
@@ -41,7 +42,7 @@ async def running_gateway(data_dir: Path, install: OpenClawInstall) -> AsyncIter
     instance_id = uuid.uuid4()
     async with FakeModel() as model:
         request = LaunchRequest(instance_id, free_port(), "openai", "gpt-5.5", SecretStr("sk-proj-proxy0proxy0proxy0proxy0"),
-                                SecretStr("gateway-token-proxy-0123456789abcdef"), provider_base_url=f"{model.url}/v1")
+                                SecretStr(GATEWAY_TOKEN), provider_base_url=f"{model.url}/v1")
         started = await runtime.start(request, {})
         try:
             log = runtime.gateway_log(instance_id)
