@@ -78,8 +78,9 @@ class Rate:
         return TokenBucket(self.burst, self.per_second)
 
 
-# Inside Telegram's limits rather than on them: a call paced here arrives a little later or
-# earlier than it left, and the smaller bursts keep such calls from crossing the line.
+# Inside Telegram's limits rather than on them: a call is counted here when it leaves, by Telegram
+# when it arrives, and calls that leave apart can arrive closer together. Bursts smaller than
+# Telegram's (30 overall) leave room for that; the pace itself is Telegram's.
 OVERALL = Rate(burst=20, per_second=30)
 PRIVATE_CHAT = Rate(burst=3, per_second=1)
 GROUP_CHAT = Rate(burst=3, per_second=20 / 60)
