@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.ext import Application, ContextTypes, Defaults
 from telegram.warnings import PTBUserWarning
 
 from bot.changes import changes_handler
@@ -26,6 +26,7 @@ from bot.links import link_handlers
 from bot.management import COMMANDS, management_handlers
 from bot.notifier import TelegramNotifier
 from bot.onboarding import onboarding_handler
+from bot.pacing import TelegramPacing
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
 from db.errors import InvalidInput
@@ -64,7 +65,7 @@ class ProvisioningBot:
             .base_url(f"{self.config.api_url}/bot")
             .base_file_url(f"{self.config.api_url}/file/bot")
             .persistence(DatabasePersistence(sessions, self.config.persistence_interval_s))
-            .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 retry_after, then tries again
+            .rate_limiter(TelegramPacing())  # messages at Telegram's pace; a 429 is waited out, then retried
             .defaults(Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .concurrent_updates(PerChatUpdateProcessor())
             .context_types(ContextTypes(context=BotContext))

@@ -1,6 +1,6 @@
 """Sending and editing messages without letting Telegram's everyday refusals end a
 conversation: an edit that changes nothing, a message already gone, a user who blocked us.
-Flood control (429 retry_after) is the rate limiter's job (bot/application.py)."""
+Flood control (pacing, 429 retry_after) is the rate limiter's job (bot/pacing.py)."""
 
 from __future__ import annotations
 

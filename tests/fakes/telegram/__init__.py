@@ -29,7 +29,8 @@ reads as the Telegram User dict), and on a `FakeBot`: `user_sends`, `user_presse
 `user_sends_document`, `user_sends_in_group`, `channel_posts`, `user_blocks`, `open_chat`;
 `wait_for_message`, `sent_messages`, `messages`, `deleted`, `calls` (`(method, params)` tuples
 with `.status` and `.response`), `calls_to`; faults `flood(seconds)`, `block(chat_id)`,
-`rate_limit`, `fail_next`, `revoke`.
+`rate_limit`, `fail_next`, `revoke`. `add_bot(flood_limits=FloodLimits())` holds a bot to
+Telegram's flood control, per chat and overall.
 Messages handed to tests are copies; a document message carries its uploaded bytes as `_bytes`.
 
 Updates wait in one queue per bot: getUpdates long-polls it (`offset` confirms, `limit`,
@@ -41,8 +42,8 @@ Known gaps: private chats only (group messages and channel posts can be delivere
 the fake keeps no group chats: no answers there, no topics; no inline mode, business, payments);
 of all media only documents (sendDocument, getFile, downloads); reply keyboards are accepted
 but not shown on messages; webhooks must point at loopback (Telegram demands HTTPS; the fake
-never leaves the machine) and are delivered one at a time; no rate limits unless a test asks
-for one; descriptions for malformed parameter values are approximations; callback queries
+never leaves the machine) and are delivered one at a time; no flood control unless a test asks
+for it; descriptions for malformed parameter values are approximations; callback queries
 never expire; text is not trimmed of surrounding whitespace as Telegram does; MarkdownV2's
 expandable block quotes are not parsed.
 
@@ -50,11 +51,12 @@ The package, one module per job: `server` (FakeTelegram: routes, users, bots), `
 method's parameters are read), `bot` (FakeBot, put together from `state`, `dispatch`, `updates`,
 `webhook`, `users`, `readback`, `messages`, `chat_methods` and `profile`), `formatting` (parse_mode
 and automatic entities, over `text`, `html_mode` and `markdown_mode`), `records` (what the fake
-keeps) and `protocol` (limits, Telegram's error descriptions, BotApiError). The names below are
-re-exported here, so callers import from `tests.fakes.telegram`.
+keeps), `flood` (Telegram's flood control) and `protocol` (limits, Telegram's error descriptions,
+BotApiError). The names below are re-exported here, so callers import from `tests.fakes.telegram`.
 """
 
 from tests.fakes.telegram.bot import FakeBot
+from tests.fakes.telegram.flood import MESSAGE_METHODS, FloodLimits
 from tests.fakes.telegram.formatting import detect_entities, parse_formatted
 from tests.fakes.telegram.protocol import (
     ACCEPTED_BY_DEFAULT,
@@ -86,9 +88,9 @@ from tests.fakes.telegram.text import EntityParseError, utf16_len
 
 __all__ = [
     "ACCEPTED_BY_DEFAULT", "ApiCall", "BLOCKED_BY_USER", "BUTTON_ACTIONS", "BotApiError", "CANT_INITIATE",
-    "CHAT_ACTIONS", "EntityParseError", "FakeBot", "FakeTelegram", "FakeUser", "JsonDict", "LOOPBACK",
-    "MAX_CAPTION_UTF16", "MAX_TEXT_UTF16", "MessagePredicate", "NOT_FOUND", "NOT_MODIFIED",
-    "NOT_SENT_BY_DEFAULT", "QUERY_TOO_OLD", "REACTION_EMOJI", "StoredFile", "TERMINATED_BY_OTHER_POLL",
+    "CHAT_ACTIONS", "EntityParseError", "FakeBot", "FakeTelegram", "FakeUser", "FloodLimits", "JsonDict",
+    "LOOPBACK", "MAX_CAPTION_UTF16", "MAX_TEXT_UTF16", "MESSAGE_METHODS", "MessagePredicate", "NOT_FOUND",
+    "NOT_MODIFIED", "NOT_SENT_BY_DEFAULT", "QUERY_TOO_OLD", "REACTION_EMOJI", "StoredFile", "TERMINATED_BY_OTHER_POLL",
     "TERMINATED_BY_SET_WEBHOOK", "UNAUTHORIZED", "UserRef", "WEBHOOK_IS_ACTIVE", "bad_request",
     "detect_entities", "parse_formatted", "utf16_len",
 ]

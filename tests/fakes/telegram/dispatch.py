@@ -93,6 +93,8 @@ class Dispatch(BotState):
             if fault.method in (None, name) and fault.remaining > 0:
                 fault.remaining -= 1
                 raise fault.error
+        if self.flood_control is not None:
+            self.flood_control.check(name, params.values)
         if handler is None:
             return accepted(params.values) if callable(accepted) else deep_copy(accepted)
         return await handler(params)

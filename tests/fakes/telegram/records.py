@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,12 +67,14 @@ class ApiCall(tuple):
     http_method: str
     status: int  # what the fake answered; 0 when the client went away first
     response: JsonDict
+    at: float  # time.monotonic() when the fake received it
 
     def __new__(cls, method: str, params: JsonDict, files: dict[str, bytes] | None = None,
                 http_method: str = "POST") -> ApiCall:
         call = super().__new__(cls, (method, params))
         call.files = files or {}
         call.http_method = http_method
+        call.at = time.monotonic()
         call.status = 200
         call.response = {}
         return call

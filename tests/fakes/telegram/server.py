@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes.telegram.bot import FakeBot
+from tests.fakes.telegram.flood import FloodControl, FloodLimits
 from tests.fakes.telegram.params import read_params
 from tests.fakes.telegram.protocol import (
     LOOPBACK,
@@ -89,8 +90,9 @@ class FakeTelegram:
         await self.close()
 
     def add_bot(self, token: str | None = None, username: str | None = None,
-                first_name: str | None = None) -> FakeBot:
-        """A new bot; without a token, one shaped like BotFather's (`<id>:AA<33 more>`)."""
+                first_name: str | None = None, *, flood_limits: FloodLimits | None = None) -> FakeBot:
+        """A new bot; without a token, one shaped like BotFather's (`<id>:AA<33 more>`). With
+        `flood_limits`, its messages are held to them as Telegram does (429 beyond them)."""
         if token is None:
             bot_id = random.randint(7 * 10**9, 8 * 10**9 - 1)
             token = f"{bot_id}:AA{random_text(33)}"
@@ -102,6 +104,7 @@ class FakeTelegram:
         number = len(self._bots) + 1
         username = username or f"fake{number}_bot"
         bot = FakeBot(self, token, bot_id, username, first_name or f"Fake Bot {number}")
+        bot.flood_control = FloodControl(flood_limits) if flood_limits else None
         self._bots[token] = bot
         return bot
 

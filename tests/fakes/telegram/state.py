@@ -9,6 +9,7 @@ import string
 import time
 from typing import TYPE_CHECKING, Any
 
+from tests.fakes.telegram.flood import FloodControl
 from tests.fakes.telegram.params import Upload
 from tests.fakes.telegram.protocol import JsonDict
 from tests.fakes.telegram.records import ApiCall, Chat, Fault, StoredFile, Webhook
@@ -70,6 +71,7 @@ class BotState:
         self.files: dict[str, StoredFile] = {}
         self.profile: dict[tuple[str, str], str] = {}  # (name|description|short_description, language) -> text
         self.revoked = False
+        self.flood_control: FloodControl | None = None  # Telegram's flood control, when a test asks for it
         self._chats: dict[int, Chat] = {}
         self._updates: list[JsonDict] = []  # not yet confirmed, oldest first
         self._next_update_id = random.randint(10**8, 9 * 10**8)
