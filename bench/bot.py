@@ -8,8 +8,11 @@ text. Both long-poll the loopback fake, so the ratio is the cost of ClawFleet's 
 ClawFleet's bot also paces its messages to Telegram's limits (bot/pacing.py: about 30 a second
 overall, one a second in a chat after a short burst), which bounds its throughput here as it
 will in production; the fake holds ClawFleet's bot (not the echo bot) to those limits as
-Telegram does, and the table counts the 429s it answered. Also counted: the Bot API calls per
-onboarding step, by method, and the user's own bot's calls (the token check).
+Telegram does, and the table counts the 429s it answered. The bare echo bot is not paced, so it
+answers faster than Telegram would let any bot; a second echo bot paced the same way (the same
+rate limiter, held to the same limits by the fake) is the like-for-like floor at Telegram's
+limits. Also counted: the Bot API calls per onboarding step, by method, and the user's own
+bot's calls (the token check).
 
     .venv/bin/python -m bench.bot [--users 40] [--rounds 3] [--out bench/results/bot.json]
 """
@@ -28,6 +31,7 @@ from telegram import Update
 from telegram.ext import Application, MessageHandler, filters
 
 from bench.table import print_table, write_json
+from bot.pacing import TelegramPacing
 from clawfleet.settings import Settings
 from db.engine import create_engine
 from db.migrate import upgrade
@@ -76,8 +80,9 @@ async def echo(update: Update, context) -> None:
 
 async def run(users: int, rounds: int, out: Path, database_url: str = "", flood_limits: bool = True) -> dict:
     results: dict[str, list[float]] = {"clawfleet_updates_per_s": [], "echo_updates_per_s": [],
+                                       "paced_echo_updates_per_s": [],
                                        "clawfleet_api_calls_per_s": [], "clawfleet_message_sends_per_s": []}
-    latencies: dict[str, list[float]] = {"clawfleet": [], "echo": []}
+    latencies: dict[str, list[float]] = {"clawfleet": [], "echo": [], "paced_echo": []}
     by_method: collections.Counter[str] = collections.Counter()
     too_many_requests = 0
     with tempfile.TemporaryDirectory(prefix="clawfleet-bench-bot-") as tmp:
@@ -85,6 +90,8 @@ async def run(users: int, rounds: int, out: Path, database_url: str = "", flood_
             clawfleet_bot = telegram.add_bot(username="clawfleet_bot",
                                              flood_limits=FloodLimits() if flood_limits else None)
             echo_bot = telegram.add_bot(username="echo_bot")
+            paced_echo_bot = telegram.add_bot(username="paced_echo_bot",
+                                              flood_limits=FloodLimits() if flood_limits else None)
             settings = Settings(_env_file=None, data_dir=Path(tmp), database_url=database_url,
                                 telegram_api_url=telegram.api_url, telegram_bot_token=clawfleet_bot.token)
             engine = create_engine(settings.database_url)
@@ -93,10 +100,14 @@ async def run(users: int, rounds: int, out: Path, database_url: str = "", flood_
             bare = (Application.builder().token(echo_bot.token).base_url(f"{telegram.api_url}/bot")
                     .concurrent_updates(False).build())
             bare.add_handler(MessageHandler(filters.TEXT, echo))
+            paced = (Application.builder().token(paced_echo_bot.token).base_url(f"{telegram.api_url}/bot")
+                     .concurrent_updates(False).rate_limiter(TelegramPacing()).build())
+            paced.add_handler(MessageHandler(filters.TEXT, echo))
             runtime = MemoryRuntime()
-            async with running_platform(settings, runtime), bare:
-                await bare.start()
-                await bare.updater.start_polling(timeout=5)
+            async with running_platform(settings, runtime), bare, paced:
+                for echo_app in (bare, paced):
+                    await echo_app.start()
+                    await echo_app.updater.start_polling(timeout=5)
                 while not clawfleet_bot.calls_to("getUpdates"):  # its start-up calls are not a step's
                     await asyncio.sleep(0.05)
                 for round_ in range(rounds):  # interleaved: each round measures both, one after the other
@@ -115,20 +126,25 @@ async def run(users: int, rounds: int, out: Path, database_url: str = "", flood_
                     by_method.update(f"{c.method} (user's own bot)" for b in own for c in b.calls)
                     latencies["clawfleet"] += [s for steps in measured for s in steps]
 
-                    chats = [Chat(echo_bot, telegram.user()) for _ in range(users)]
-                    began = time.perf_counter()
-                    measured = await asyncio.gather(*(echo_conversation(c) for c in chats))
-                    results["echo_updates_per_s"].append(users * STEPS / (time.perf_counter() - began))
-                    latencies["echo"] += [s for steps in measured for s in steps]
+                    for name, bot in (("echo", echo_bot), ("paced_echo", paced_echo_bot)):
+                        chats = [Chat(bot, telegram.user()) for _ in range(users)]
+                        began = time.perf_counter()
+                        measured = await asyncio.gather(*(echo_conversation(c) for c in chats))
+                        results[f"{name}_updates_per_s"].append(users * STEPS / (time.perf_counter() - began))
+                        latencies[name] += [s for steps in measured for s in steps]
                     print(f"round {round_ + 1}/{rounds}: clawfleet {results['clawfleet_updates_per_s'][-1]:.1f} "
-                          f"updates/s, echo {results['echo_updates_per_s'][-1]:.1f} updates/s", flush=True)
-                await bare.updater.stop()
-                await bare.stop()
+                          f"updates/s, echo {results['echo_updates_per_s'][-1]:.1f}, paced echo "
+                          f"{results['paced_echo_updates_per_s'][-1]:.1f}", flush=True)
+                for echo_app in (bare, paced):
+                    await echo_app.updater.stop()
+                    await echo_app.stop()
             await runtime.close()
     clawfleet_rate = statistics.median(results["clawfleet_updates_per_s"])
     echo_rate = statistics.median(results["echo_updates_per_s"])
     clawfleet_ms = statistics.median(latencies["clawfleet"]) * 1000
     echo_ms = statistics.median(latencies["echo"]) * 1000
+    paced_rate = statistics.median(results["paced_echo_updates_per_s"])
+    paced_ms = statistics.median(latencies["paced_echo"]) * 1000
     result = {
         "users": users, "rounds": rounds, "steps_per_user": STEPS,
         "database": "postgresql" if database_url.startswith("postgresql") else "sqlite",
@@ -144,6 +160,10 @@ async def run(users: int, rounds: int, out: Path, database_url: str = "", flood_
         "clawfleet_reply_latency_ms_median": round(clawfleet_ms, 1),
         "echo_reply_latency_ms_median": round(echo_ms, 1),
         "latency_ratio_clawfleet_over_echo": round(clawfleet_ms / echo_ms, 2),
+        "paced_echo_updates_per_s_median": round(paced_rate, 1),
+        "paced_echo_reply_latency_ms_median": round(paced_ms, 1),
+        "throughput_ratio_clawfleet_over_paced_echo": round(clawfleet_rate / paced_rate, 3),
+        "latency_ratio_clawfleet_over_paced_echo": round(clawfleet_ms / paced_ms, 2),
         "clawfleet_reply_latency_ms_median_by_step": {
             name: round(statistics.median(latencies["clawfleet"][n::STEPS]) * 1000, 1)
             for n, name in enumerate(STEP_NAMES)},
@@ -167,6 +187,11 @@ def report(result: dict) -> None:
         ("ClawFleet: message -> reply (median)", f"{result['clawfleet_reply_latency_ms_median']} ms"),
         ("echo: message -> reply (median)", f"{result['echo_reply_latency_ms_median']} ms"),
         ("latency ratio ClawFleet / echo", f"{result['latency_ratio_clawfleet_over_echo']}"),
+        ("echo bot paced as ClawFleet's: updates/s", f"{result['paced_echo_updates_per_s_median']}"),
+        ("echo bot paced as ClawFleet's: message -> reply (median)",
+         f"{result['paced_echo_reply_latency_ms_median']} ms"),
+        ("throughput ratio ClawFleet / paced echo", f"{result['throughput_ratio_clawfleet_over_paced_echo']}"),
+        ("latency ratio ClawFleet / paced echo", f"{result['latency_ratio_clawfleet_over_paced_echo']}"),
     ], heading=f"{result['users']} users at once, {result['steps_per_user']} steps each, {result['rounds']} rounds")
     print_table([(f"step {n + 1} ({name})", f"{ms} ms") for n, (name, ms)
                  in enumerate(result["clawfleet_reply_latency_ms_median_by_step"].items())],

@@ -83,6 +83,7 @@ def bot_config(settings: Settings) -> BotConfig:
         webhook_secret=settings.telegram_webhook_secret,
         conversation_timeout_s=settings.telegram_setup_timeout_s,
         lease_ttl_s=settings.lease_ttl_s,
+        pacing=settings.telegram_pacing,
     )
 
 

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
     telegram_setup_timeout_s: float = Field(15 * 60, gt=0)  # an abandoned setup forgets what it was sent
+    telegram_pacing: bool = True  # messages at Telegram's flood limits (bot/pacing.py); off only against a fake
 
     provider_urls: Annotated[dict[str, str], NoDecode] = {}
     provider_check_urls: Annotated[dict[str, str], NoDecode] = {}  # a cheap authenticated GET per provider

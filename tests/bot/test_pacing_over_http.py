@@ -10,7 +10,10 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import ExtBot
 
 from bot.pacing import Rate, TelegramPacing
+from clawfleet.platform import PLATFORM
+from clawfleet.settings import Settings
 from tests.fakes.telegram import FakeTelegram, FloodLimits
+from tests.support.bot_chat import running_platform
 
 SPACING_S = 0.25
 
@@ -75,3 +78,11 @@ async def test_a_429_is_waited_out_in_that_chat_and_every_message_arrives(telegr
     assert [m["text"] for m in fake.sent_messages(refused.id)] == ["part 0", "part 1", "part 2"]
     [meanwhile] = [c for c in fake.calls_to("sendMessage") if c.params["chat_id"] == other.id]
     assert meanwhile.status == 200 and meanwhile.at < to_refused[2].at  # the other chat did not wait
+
+
+async def test_the_platforms_bot_paces_unless_told_the_bot_api_has_no_flood_limits(settings, sessions) -> None:
+    for pacing in (True, False):  # the default, and the bot tests' fake without flood limits (`sessions`: migrated)
+        async with running_platform(settings.model_copy(update={"telegram_pacing": pacing})) as server:
+            limiter = server.app[PLATFORM].bot.application.bot.rate_limiter
+            assert isinstance(limiter, TelegramPacing) if pacing else limiter is None
+    assert Settings(_env_file=None).telegram_pacing is True

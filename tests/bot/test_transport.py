@@ -76,7 +76,7 @@ async def test_only_the_lease_holder_polls(settings, sessions, runtime, chat: Ch
 
 
 async def test_flood_control_is_waited_out(settings, sessions, runtime, chat: Chat, clawfleet_bot) -> None:
-    async with running_platform(settings, runtime):
+    async with running_platform(settings.model_copy(update={"telegram_pacing": True}), runtime):  # as in production
         clawfleet_bot.rate_limit("sendMessage", retry_after=1)
         await chat.send("/help")
         await chat.reply("What I can do", timeout=10)

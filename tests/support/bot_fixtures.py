@@ -18,7 +18,8 @@ def clawfleet_bot(telegram):
 @pytest.fixture
 def settings(database_url, tmp_path, telegram, clawfleet_bot) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path, database_url=database_url, telegram_api_url=telegram.api_url,
-                    telegram_bot_token=clawfleet_bot.token, start_timeout_s=5, lease_ttl_s=3)
+                    telegram_bot_token=clawfleet_bot.token, start_timeout_s=5, lease_ttl_s=3,
+                    telegram_pacing=False)  # the fake has no flood limits here: tests/bot/test_pacing*.py pace
 
 
 @pytest.fixture
