@@ -25,9 +25,16 @@ def is_upgrade(request: web.BaseRequest) -> bool:
     return request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+def _offered(request: web.BaseRequest) -> list[str]:
+    return [protocol.strip() for value in request.headers.getall("Sec-WebSocket-Protocol", ())
+            for protocol in value.split(",") if protocol.strip()]
+
+
 async def forward(exchange: Exchange, headers: CIMultiDict[str]) -> web.StreamResponse:
     request, limits = exchange.request, exchange.limits
-    if not web.WebSocketResponse().can_prepare(request).ok:  # not a handshake the gateway could accept
+    # Not a handshake the gateway could accept? (Offered the client's own subprotocols, aiohttp's
+    # check has nothing to warn about: which one is chosen is the gateway's business.)
+    if not web.WebSocketResponse(protocols=_offered(request)).can_prepare(request).ok:
         return error_page(400)
     try:
         async with asyncio.timeout(limits.connect_timeout_s + limits.response_timeout_s):
