@@ -19,10 +19,10 @@ from clawfleet.settings import Settings
 from provisioner.runtimes.base import LaunchRequest, Started
 from tests.support.api_client import migrated
 from tests.support.memory_runtime import MemoryRuntime
-from tests.support.platform_process import free_port
+from tests.support.platform_process import RemoteApi, free_port
 from web.instance_site.visitors import Visitor, cookie_name, sealed_visitor
 
-EMAIL, PASSWORD = "owner@example.com", "correct horse battery"
+EMAIL = "owner@example.com"
 API_KEY = "sk-proj-benchINSTANCEhost0123456789"
 
 
@@ -46,20 +46,16 @@ async def _owner_of_each(base: str, platform, count: int) -> list[dict[str, str]
     """One user with `count` running instances; for each, the headers of its owner's browser
     at its host (Host and the host's cookie, as its sign-in sets it)."""
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/api/auth/register", json={"email": EMAIL, "password": PASSWORD}) as answer:
-            token = (await answer.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        api = RemoteApi(base, http)
+        token = await api.sign_up(EMAIL)
         created = []
         for _ in range(count):
-            async with http.post(f"{base}/api/instances", json={"model_provider": "openai", "api_key": API_KEY},
-                                 headers=auth) as answer:
-                created.append(await answer.json())
+            status, instance = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": API_KEY})
+            if status != 202:
+                raise RuntimeError(f"the platform refused the instance: {instance}")
+            created.append(instance)
         for instance in created:
-            for _ in range(200):
-                async with http.get(f"{base}/api/instances/{instance['id']}", headers=auth) as answer:
-                    if (await answer.json())["status"] == "running":
-                        break
-                await asyncio.sleep(0.1)
+            await api.wait_status(instance["id"], "running", timeout=20)
     user = await platform.accounts.user_for_token(token)
     session = (await platform.accounts.start_session(user)).record
     owners = []

@@ -141,10 +141,10 @@ class DockerRuntime(Runtime):
                 adopted = self._state_of(shown, request.port)
                 return Started(self.endpoint(adopted), adopted)  # re-adopted, not started twice
             await self.remove_container(existing)  # a stopped one: made again from today's image and config
-        proxy_address = await self._ensure_network(request)
+        proxy_from = await self._ensure_network(request)
         for purpose in ("state", "secrets"):
             await self._ensure_volume(request, purpose)
-        gateway = build_gateway(request, placement(request.memory_mb, proxy_address))
+        gateway = build_gateway(request, placement(request.memory_mb, proxy_from))
         await self.write_secret_files(request, gateway.secret_files)
         spec = ContainerSpec(
             instance_id=request.instance_id, owner_id=request.owner_id, image=self.config.image,

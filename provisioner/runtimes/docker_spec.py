@@ -19,9 +19,8 @@ model gateway holds it.
 
 from __future__ import annotations
 
-import ipaddress
-
 import hashlib
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
