@@ -11,6 +11,7 @@ from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
+from billing.service import Billing
 from db.models import User
 from db.sealing import KeyRing
 from provisioner.service import InstanceService
@@ -28,6 +29,7 @@ class BotServices:
     entry: TelegramEntry
     billing_enabled: bool = False
     account_links: AccountLinks | None = None  # Telegram links and /dashboard
+    billing: Billing | None = None  # plans, Checkout and the portal; None while billing is off
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):

@@ -4,6 +4,7 @@ the owner's chat with ClawFleet's bot."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +13,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.replies import escape
 from db.models import User
+from provisioner.notify import Offer
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +29,7 @@ class TelegramNotifier:
     def attach(self, bot: Bot | None, sessions: async_sessionmaker[AsyncSession] | None) -> None:
         self.bot, self.sessions = bot, sessions
 
-    async def notify(self, user_id: uuid.UUID, text: str) -> None:
+    async def notify(self, user_id: uuid.UUID, text: str, offers: Sequence[Offer] = ()) -> None:
         if self.bot is None or self.sessions is None:
             log.info("owner not told: the bot is not running", user_id=str(user_id))
             return
@@ -42,3 +44,6 @@ class TelegramNotifier:
             log.info("owner not told: they blocked the bot", user_id=str(user_id))
         except TelegramError as exc:
             log.warning("owner not told", user_id=str(user_id), reason=str(exc))
+
+    async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
+        return None  # shown by the bot's own progress messages for now

@@ -8,6 +8,9 @@ import ipaddress
 from accounts.access import AccessConfig
 from accounts.delivery import Mail, smtp_server
 from accounts.throttle import ThrottleConfig
+from billing.outbox import OutboxConfig
+from billing.service import BillingConfig
+from billing.stripe_client import StripeConfig
 from bot.application import BotConfig
 from clawfleet import __version__
 from clawfleet.settings import TELEGRAM_API_URL, Settings
@@ -16,6 +19,7 @@ from provisioner.instance_urls import InstanceUrls
 from provisioner.manager import ManagerConfig
 from provisioner.reconcile.decisions import Backoff
 from provisioner.reconcile.reconciler import ReconcilerConfig
+from provisioner.retention import RetentionConfig
 from provisioner.service import ServiceConfig
 from web import telegram_webhook
 from web.services import WebConfig
@@ -92,3 +96,24 @@ def web_config(settings: Settings, telegram_bot_username: str | None = None) -> 
                      trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies),
                      public_url=str(settings.public_url).rstrip("/"), telegram_bot_username=telegram_bot_username,
                      data_retention_days=settings.data_retention_days)
+
+
+def stripe_config(settings: Settings) -> StripeConfig:
+    assert settings.stripe_secret_key is not None
+    return StripeConfig(secret_key=settings.stripe_secret_key, api_url=settings.stripe_api_url,
+                        timeout_s=settings.stripe_timeout_s)
+
+
+def billing_config(settings: Settings) -> BillingConfig:
+    return BillingConfig(plans=settings.plans, public_url=str(settings.public_url).rstrip("/"),
+                         webhook_secrets=settings.stripe_webhook_secrets,
+                         data_retention_days=settings.data_retention_days)
+
+
+def outbox_config(settings: Settings) -> OutboxConfig:
+    return OutboxConfig(lease_ttl_s=settings.lease_ttl_s)
+
+
+def retention_config(settings: Settings) -> RetentionConfig:
+    return RetentionConfig(retention_days=settings.data_retention_days, interval_s=settings.retention_interval_s,
+                           lease_ttl_s=settings.lease_ttl_s)

@@ -9,7 +9,7 @@ to close. The web app is made last, over what is already open.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -26,16 +26,26 @@ from accounts.login_links import LoginLinks
 from accounts.refusals import Refusals
 from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
+from billing.effects import EffectHandlers
+from billing.entitlements import PlanEntitlements
+from billing.outbox import OutboxWorker
+from billing.service import Billing
+from billing.stripe_client import StripeApi
+from billing.sync import SYNC_LEASE
 from bot.application import ProvisioningBot
 from bot.context import BotServices
 from clawfleet.configs import (
     access_config,
+    billing_config,
     bot_config,
     mail_config,
     manager_config,
     operator_defaults,
+    outbox_config,
     reconciler_config,
+    retention_config,
     service_config,
+    stripe_config,
     throttle_config,
     web_config,
 )
@@ -43,10 +53,13 @@ from clawfleet.runtime import open_runtime
 from clawfleet.settings import Settings
 from db.engine import create_engine, create_session_factory
 from db.keyfile import load_keyring
+from db.leases import as_singleton, every
 from db.sealing import KeyRing
 from provisioner.manager import InstanceManager
-from provisioner.notify import Notifier
+from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
+from provisioner.retention import LEASE_NAME as RETENTION_LEASE
+from provisioner.retention import Retention
 from provisioner.runtimes.base import Runtime
 from provisioner.service import InstanceService
 from web.app import create_app
@@ -74,6 +87,8 @@ class Platform:
     bot: ProvisioningBot | None  # None without CLAWFLEET_TELEGRAM_BOT_TOKEN
     account_links: AccountLinks
     proxy: ReverseProxy  # to the gateways, for their owners on the instances' own hosts
+    billing: Billing | None = None  # None without CLAWFLEET_STRIPE_SECRET_KEY: everything is free
+    outbox: OutboxWorker | None = None  # carries out what billing changes cause
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -123,7 +138,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                             telegram=notifier.notify if bot is not None else None)
         account_links = await stack.enter_async_context(
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
-        entitlements = operator_defaults(settings)  # billing's answer, once it is on
+        entitlements = PlanEntitlements(sessions, settings.plans) if settings.billing_enabled \
+            else operator_defaults(settings)
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings), http,
                                          notifier=notifier, entitlements=entitlements)))
@@ -133,13 +149,41 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
+        retention = Retention(sessions, manager, retention_config(settings))
+        await stack.enter_async_context(running(as_singleton(
+            sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s,
+            lambda: every(settings.retention_interval_s, retention.run_once, "data retention")), "retention"))
+        billing = outbox = None
+        if settings.billing_enabled:
+            billing, outbox = await stack.enter_async_context(
+                open_billing(settings, sessions, instances, notifier or NullNotifier(), manager.holder))
         if bot is not None:
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
-                                   billing_enabled=settings.billing_enabled, account_links=account_links)
+                                   billing_enabled=settings.billing_enabled, account_links=account_links,
+                                   billing=billing)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot, account_links, proxy)
+                       instances, reconciler, bot, account_links, proxy, billing, outbox)
+
+
+@asynccontextmanager
+async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], instances: InstanceService,
+                       notifier: Notifier, holder: str) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
+    """Stripe's client, the outbox worker and the periodic sync with Stripe (each a singleton
+    across platform processes), closed in reverse."""
+    plans = settings.plans
+    stripe = StripeApi(stripe_config(settings))
+    outbox = OutboxWorker(sessions, EffectHandlers(instances, notifier, plans).table(), outbox_config(settings),
+                          holder=holder)
+    billing = Billing(sessions, stripe, billing_config(settings), wake=outbox.wake)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(stripe.close)
+        await stack.enter_async_context(running(outbox.run(), "billing-outbox"))
+        await stack.enter_async_context(running(as_singleton(
+            sessions, SYNC_LEASE, f"{holder}/stripe-sync", settings.lease_ttl_s,
+            lambda: every(settings.stripe_sync_interval_s, billing.sync_once, "stripe sync")), "stripe-sync"))
+        yield billing, outbox
 
 
 def web_services(platform: Platform) -> WebServices:
@@ -165,6 +209,17 @@ async def open_manager(manager: InstanceManager) -> AsyncIterator[InstanceManage
         yield manager
     finally:
         await manager.close()  # cancels the actions still running
+
+
+@asynccontextmanager
+async def running(work: Coroutine[object, object, object], name: str) -> AsyncIterator[None]:
+    """A background task for as long as the platform runs, cancelled on the way out."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager

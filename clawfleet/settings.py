@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from accounts.delivery import smtp_server
+from billing.plans import Plans, PlansError, load_plans
 from db.keyfile import read_key_file
 from provisioner.instance_urls import InstanceUrls, valid_domain
 
@@ -124,9 +125,15 @@ class Settings(BaseSettings):
     max_concurrent_starts: int = Field(2, ge=1)
     data_retention_days: int = Field(30, ge=0)
 
+    # Billing is on once the Stripe key is set; it needs the plans file and the webhook secret
+    # (comma-separated while rotating: a delivery signed with any of them is accepted).
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_url: str | None = None
+    stripe_timeout_s: float = Field(10, gt=0, le=120)
+    stripe_sync_interval_s: float = Field(3600, gt=0)  # re-read every open subscription (lost webhooks)
+    plans_file: Path | None = None
+    retention_interval_s: float = Field(3600, gt=0)  # how often data past CLAWFLEET_DATA_RETENTION_DAYS is looked for
 
     # Crash tests only: the platform SIGKILLs itself at this point of a deploy.
     crash_at: Literal["before_start", "after_spawn", "after_ready"] | None = None
@@ -230,6 +237,17 @@ class Settings(BaseSettings):
             raise ValueError("CLAWFLEET_SMTP_URL needs CLAWFLEET_SMTP_FROM, the address its emails come from")
         if self.secret_keys_file is not None:
             object.__setattr__(self, "secret_keys", self._keys_from_file(self.secret_keys_file))
+        if self.stripe_secret_key is not None:
+            if self.plans_file is None:
+                raise ValueError("CLAWFLEET_STRIPE_SECRET_KEY (billing on) needs CLAWFLEET_PLANS_FILE, the plans "
+                                 "people subscribe to (see plans.example.toml)")
+            if self.stripe_webhook_secret is None:
+                raise ValueError("CLAWFLEET_STRIPE_SECRET_KEY (billing on) needs CLAWFLEET_STRIPE_WEBHOOK_SECRET, "
+                                 "the signing secret of the Stripe endpoint /api/webhooks/stripe")
+            try:
+                load_plans(self.plans_file)
+            except PlansError as problem:
+                raise ValueError(f"CLAWFLEET_PLANS_FILE: {problem}") from None
         dashboard_host = urlsplit(self.public_url).netloc
         if InstanceUrls(self.public_url, self.instance_domain).subdomain_of(dashboard_host) is not None:
             raise ValueError(f"CLAWFLEET_PUBLIC_URL's host {dashboard_host} would be an instance's host under "
@@ -255,6 +273,17 @@ class Settings(BaseSettings):
     @property
     def billing_enabled(self) -> bool:
         return self.stripe_secret_key is not None
+
+    @property
+    def plans(self) -> Plans:
+        """The plans file, read again (it was checked at validation); only with billing on."""
+        assert self.plans_file is not None
+        return load_plans(self.plans_file)
+
+    @property
+    def stripe_webhook_secrets(self) -> tuple[SecretStr, ...]:
+        text = self.stripe_webhook_secret.get_secret_value() if self.stripe_webhook_secret else ""
+        return tuple(SecretStr(part.strip()) for part in text.split(",") if part.strip())
 
     @property
     def bot_enabled(self) -> bool:

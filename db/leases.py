@@ -232,6 +232,32 @@ async def hold(sessions: async_sessionmaker[AsyncSession], lease: HeldLease, ttl
             await release_with_retries(sessions, lease)
 
 
+async def as_singleton(sessions: async_sessionmaker[AsyncSession], name: str, holder: str, ttl_s: float,
+                       work: Callable[[], Awaitable[object]]) -> None:
+    """Run `work` (a loop that does not return) in one platform process of all: whichever holds
+    the named lease. The others try for it again every third of its TTL, so when the holder dies
+    another takes over within a TTL. Never returns; cancel it to stop."""
+    lease = NamedLease(name, holder)
+    while True:
+        try:
+            await hold(sessions, lease, ttl_s, work)
+        except (LeaseNotTaken, LeaseLost):
+            pass  # another process does it (hold() logged a loss)
+        except Exception:  # the database away, say: try for the lease again
+            log.exception("singleton work stopped; trying again", lease=name)
+        await asyncio.sleep(ttl_s / 3)
+
+
+async def every(interval_s: float, once: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `once` now and then every `interval_s`; one failed round is logged, not the end."""
+    while True:
+        try:
+            await once()
+        except Exception:
+            log.exception("a periodic round failed", work=what)
+        await asyncio.sleep(interval_s)
+
+
 async def release_with_retries(sessions: async_sessionmaker[AsyncSession], lease: HeldLease) -> None:
     """Release, trying again a few times: a database hiccup must not block the lease for a TTL."""
 

@@ -194,7 +194,9 @@ class ProgressRecord(Base):
 
 
 class Subscription(Base):
-    """Reserved for billing (not built yet): nothing reads or writes it today."""
+    """A Stripe subscription of a user's, as last read from Stripe (billing.subscriptions): one
+    row per Stripe subscription, so a new one after a cancelled one is a row of its own. What a
+    user may run follows from their rows (billing.entitlements); nothing else decides it."""
 
     __tablename__ = "subscriptions"
     __table_args__ = (Index("ix_subscriptions_user_id", "user_id"),)
@@ -204,12 +206,37 @@ class Subscription(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    status: Mapped[str] = mapped_column(String(32), nullable=False)  # active, canceled, past_due…
-    plan: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)  # Stripe's: active, past_due, canceled…
+    plan: Mapped[str] = mapped_column(String(32), nullable=False)  # the plan id of the plans file
+    stripe_price_id: Mapped[str | None] = mapped_column(String(255))
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when Stripe ended it
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last read from Stripe
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+
+class OutboxEffect(Base):
+    """Something to do because billing changed (deploy what waited for payment, suspend, tell the
+    owner), written in the same transaction as the change and carried out afterwards by one
+    worker (billing.outbox): a change is never half-acted on, and an effect never runs twice for
+    one cause (`key` is unique). Failed attempts are retried with backoff; `last_error` shows why."""
+
+    __tablename__ = "outbox_effects"
+    __table_args__ = (Index("ix_outbox_effects_pending", "done_at", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)  # the cause, e.g. event id + kind
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    next_attempt_at: Mapped[datetime] = _created()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
 
 
 class AuditLog(Base):
@@ -302,8 +329,8 @@ class ApiToken(Base):
 
 
 class WebhookEvent(Base):
-    """Events already handled: providers deliver at least once, so each is acted on once.
-    Reserved for billing's Stripe webhooks (not built yet)."""
+    """Events already handled: providers deliver at least once, so each is acted on once (the
+    insert of its id is part of the transaction that acts on it: billing.webhooks)."""
 
     __tablename__ = "webhook_events"
     __table_args__ = (UniqueConstraint("source", "event_id", name="uq_webhook_events_source_event"),)

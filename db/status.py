@@ -27,6 +27,8 @@ class Status(StrEnum):
 ACTIVE = frozenset({Status.PROVISIONING, Status.RUNNING})
 # Their gateway should run; the reconciler drives them there from what it observes.
 SHOULD_RUN = ACTIVE
+# Take one of the places the owner's plan gives to running assistants (asleep ones keep theirs).
+RUNNING_OR_ASLEEP = frozenset({Status.PROVISIONING, Status.RUNNING, Status.HIBERNATED})
 # Their gateway must not run.
 AT_REST = frozenset({Status.STOPPED, Status.HIBERNATED, Status.ERROR, Status.AWAITING_PAYMENT, Status.SUSPENDED})
 # Count toward the owner's instance cap (a deleting one is already let go).

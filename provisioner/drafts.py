@@ -91,8 +91,9 @@ class OnboardingDrafts:
         owned = [i for i in await self.instances.list(user) if i.status in COUNTED]
         if len(owned) >= allowance.max_instances:
             count = allowance.max_instances
-            return LimitReached(f"You already have {count} assistant{'' if count == 1 else 's'}, as many as your "
-                                "plan allows. Delete one from the dashboard to make another.")
+            plan = f"your {allowance.plan_name} plan" if allowance.plan_name else "your plan"
+            return LimitReached(f"You already have {count} assistant{'' if count == 1 else 's'}, as many as {plan} "
+                                "allows. Delete one from the dashboard to make another.")
         return None
 
     # -- answering, step by step --------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Entitlements: what a user may run. Operator defaults when billing is off."""
+"""Entitlements: what a user may run. Operator defaults when billing is off; billing's answer
+(billing.entitlements, from the user's subscription) when it is on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ class Allowance:
     max_instances: int
     memory_mb: int  # per instance
     cpus: float  # per instance
+    # No subscription that pays for running: a new instance waits in `awaiting_payment` (up to
+    # max_instances of them) and nothing at rest may start.
+    payment_required: bool = False
+    plan_name: str | None = None  # what refusals name ("Your Personal plan allows…"); None: no plan
+
+
+def limit_message(allowance: Allowance) -> str:
+    """Why one more instance is refused: the plan's name and its limit."""
+    count = allowance.max_instances
+    if allowance.plan_name:
+        return (f"Your {allowance.plan_name} plan allows {count} assistant{'' if count == 1 else 's'}; "
+                "delete one or change your plan to add more.")
+    return f"Your plan allows {count} instance(s); delete one or upgrade to add more."
 
 
 class Entitlements(Protocol):

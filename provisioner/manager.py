@@ -149,6 +149,10 @@ class InstanceManager:
     async def stop(self, instance_id: uuid.UUID) -> ProgressLog:
         return await self._launch(instance_id, Action.STOP, self._stop)
 
+    async def suspend(self, instance_id: uuid.UUID, reason: str) -> ProgressLog:
+        """Stop it because billing says so: `suspended`, with `reason` for its owner; data kept."""
+        return await self._launch(instance_id, Action.STOP, lambda i, p: self._stop(i, p, Status.SUSPENDED, reason))
+
     async def halt(self, instance_id: uuid.UUID) -> ProgressLog:
         """Stop a gateway that runs although its status says it should not; the status stays."""
         return await self._launch(instance_id, Action.HALT, self._halt)
@@ -482,12 +486,13 @@ class InstanceManager:
         gave_up = await self._count_failure(instance, why)
         return Outcome("failed" if gave_up else "retrying", why, failed=True)
 
-    async def _stop(self, instance: Instance, progress: ProgressLog) -> Outcome:
+    async def _stop(self, instance: Instance, progress: ProgressLog, status: Status = Status.STOPPED,
+                    reason: str | None = None) -> Outcome:
         await progress.emit("stopping", "Stopping the gateway.")
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
-        await self._update(instance.id, status=Status.STOPPED, status_reason=None, failure_streak=0,
+        await self._update(instance.id, status=status, status_reason=reason, failure_streak=0,
                            next_attempt_at=None, running_since=None, not_ready_since=None)
-        return Outcome(Status.STOPPED, "Your assistant is stopped.")
+        return Outcome(status, reason or "Your assistant is stopped.")
 
     async def _halt(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)

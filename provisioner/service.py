@@ -33,10 +33,10 @@ from db.models import Instance, User
 from db.read_cache import READ_CACHE_TTL_S, ReadCache
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
-from db.status import ACTIVE, COUNTED, DOING, LOCKED, Status
+from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
-from provisioner.entitlements import Entitlements
+from provisioner.entitlements import Entitlements, limit_message
 from provisioner.instance_urls import InstanceUrls
 from provisioner.key_check import key_refused
 from provisioner.manager import InstanceManager, probe
@@ -157,15 +157,15 @@ class InstanceService:
                 )
             )
             if owned >= allowance.max_instances:
-                raise LimitReached(
-                    f"Your plan allows {allowance.max_instances} instance(s); delete one or upgrade to add more."
-                )
-            await self._check_memory_budget(session, allowance.memory_mb)
+                raise LimitReached(limit_message(allowance))
+            waits = allowance.payment_required  # stored, not started: billing deploys it once paid
+            if not waits:
+                await self._check_memory_budget(session, allowance.memory_mb)
             if bot is not None:
                 await self._check_bot_unused(session, bot[1], None)
             instance = Instance(
                 user_id=user.id,
-                status=Status.PROVISIONING,
+                status=Status.AWAITING_PAYMENT if waits else Status.PROVISIONING,
                 subdomain=_new_subdomain(),
                 memory_mb=allowance.memory_mb,
                 cpus=allowance.cpus,
@@ -182,12 +182,14 @@ class InstanceService:
                 seal_into(self.keyring, instance, "telegram_bot_token_sealed", token)
                 instance.telegram_bot_id = identity.id
                 instance.telegram_bot_username = identity.username
-            holder = self.manager.claim(instance)
+            holder = None if waits else self.manager.claim(instance)
             session.add(instance)
             audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
-                         details={"provider": provider.id, "model": model_id, "telegram": bot is not None})
+                         details={"provider": provider.id, "model": model_id, "telegram": bot is not None,
+                                  "awaiting_payment": waits})
             await session.commit()
-        await self.manager.deploy(instance.id, holder=holder)
+        if holder is not None:
+            await self.manager.deploy(instance.id, holder=holder)
         return instance
 
     # -- change configuration (applied by the next start or restart) ------------------------
@@ -283,6 +285,59 @@ class InstanceService:
                     await asyncio.sleep(0.2)
                     left = await self.list(user)
         return left
+    # -- billing's effects (billing.effects calls these once a subscription changed) --------
+    async def start_paid(self, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The owner's subscription pays for running: what waited for payment and what billing
+        suspended start again (with their data), oldest first, as many as the plan allows. Idempotent:
+        what already runs or starts is left alone. Returns the instances started now."""
+        user = await self._user(user_id)
+        if user is None or (await self.entitlements.allowance(user)).payment_required:
+            return []
+        started = []
+        check = await self._room_to_start(user)
+        for row in await self.list(user):
+            if row.status not in (Status.AWAITING_PAYMENT, Status.SUSPENDED):
+                continue
+            try:
+                await self.manager.deploy(row.id, check=check)
+            except LimitReached:
+                break  # the plan's places are taken: the rest wait (the owner chooses what to stop)
+            async with self.sessions() as session:
+                audit.record(session, actor="billing", action="instance.start_paid", user_id=user.id,
+                             instance_id=row.id, details={"was": row.status})
+                await session.commit()
+            started.append(row.id)
+        return started
+
+    async def suspend_unpaid(self, user_id: uuid.UUID, reason: str) -> list[uuid.UUID]:
+        """The owner's subscription ended: every gateway of theirs stops, `suspended` with `reason`;
+        their data stays (the retention worker deletes it later). Idempotent."""
+        user = await self._user(user_id)
+        if user is None:
+            return []
+        suspended = []
+        for row in await self.list(user):
+            if row.status in (Status.AWAITING_PAYMENT, Status.SUSPENDED, Status.DELETING):
+                continue
+            await self.manager.suspend(row.id, reason)
+            async with self.sessions() as session:
+                audit.record(session, actor="billing", action="instance.suspend", user_id=user.id,
+                             instance_id=row.id, details={"was": row.status})
+                await session.commit()
+            suspended.append(row.id)
+        return suspended
+
+    async def running_of(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+        """The owner's instances that take a place of their plan's, with a name to show."""
+        user = await self._user(user_id)
+        rows = await self.list(user) if user is not None else []
+        return [(row.id, f"@{row.telegram_bot_username}" if row.telegram_bot_username else row.subdomain)
+                for row in rows if row.status in RUNNING_OR_ASLEEP]
+
+    async def _user(self, user_id: uuid.UUID) -> User | None:
+        async with self.sessions() as session:
+            return await session.get(User, user_id)
+
     # -- Telegram pairing ---------------------------------------------------------------
     async def approve_pairing(self, user: User, instance_id: uuid.UUID | str, code: object) -> Instance:
         """Approve the pairing code the instance's bot sent someone who messaged it (OpenClaw's DM
@@ -376,12 +431,21 @@ class InstanceService:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
 
     async def _room_to_start(self, user: User) -> StartCheck:
-        """An instance at rest that starts again takes its owner's memory allowance from the budget."""
-        memory_mb = (await self.entitlements.allowance(user)).memory_mb
+        """An instance at rest that starts again takes its owner's memory allowance from the budget,
+        and one of the places their plan gives to running assistants."""
+        allowance = await self.entitlements.allowance(user)
 
         async def check(session: AsyncSession, row: Instance) -> None:
-            if row.status not in ACTIVE:
-                await self._check_memory_budget(session, memory_mb)
+            if row.status in ACTIVE:
+                return
+            if allowance.payment_required:
+                raise LimitReached("Your assistants run while a subscription pays for them: choose a plan on "
+                                   "the billing page (or /billing in the bot) to start it.")
+            running = await session.scalar(select(func.count()).select_from(Instance).where(
+                Instance.user_id == row.user_id, Instance.id != row.id, Instance.status.in_(RUNNING_OR_ASLEEP)))
+            if running >= allowance.max_instances:
+                raise LimitReached(f"{limit_message(allowance)} Stop another assistant first.")
+            await self._check_memory_budget(session, allowance.memory_mb)
 
         return check
 

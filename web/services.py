@@ -15,6 +15,7 @@ from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
+from billing.service import Billing
 from provisioner.service import InstanceService
 from web.proxy import ReverseProxy
 
@@ -31,6 +32,7 @@ class WebServices:
     telegram_updates: Callable[[Any], Awaitable[None]] | None = None
     account_links: AccountLinks | None = None  # email proofs, password resets, Telegram links
     proxy: ReverseProxy | None = None  # to the instances' gateways, on their own hosts (web.instance_site)
+    billing: Billing | None = None  # None while billing is off (no CLAWFLEET_STRIPE_SECRET_KEY)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.errors import Conflict
-from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
+from db.leases import as_singleton, every
 from db.status import Status
 from db.models import Instance
 from db.types import utcnow
@@ -55,23 +55,10 @@ class Reconciler:
         """Reconcile now, then every interval, while this process holds the singleton lease; try
         for it again a third of its TTL later when another process has it, so a killed holder is
         replaced fast."""
-        lease = NamedLease(LEASE_NAME, self.holder)
-        while True:
-            try:
-                await hold(self.sessions, lease, self.config.lease_ttl_s, self._reconcile_forever)
-            except (LeaseNotTaken, LeaseLost):
-                pass  # another process reconciles (hold() logged a loss)
-            except Exception:  # the database away, say: try for the lease again
-                log.exception("reconciler stopped; trying again")
-            await asyncio.sleep(self.config.lease_ttl_s / 3)
+        await as_singleton(self.sessions, LEASE_NAME, self.holder, self.config.lease_ttl_s, self._reconcile_forever)
 
     async def _reconcile_forever(self) -> None:
-        while True:
-            try:
-                await self.reconcile_once()
-            except Exception:  # one bad pass (database away, say) must not end the loop
-                log.exception("reconcile pass failed")
-            await asyncio.sleep(self.config.interval_s)
+        await every(self.config.interval_s, self.reconcile_once, "reconcile")
 
     # -- one pass -------------------------------------------------------------------------
     async def reconcile_once(self) -> dict[uuid.UUID, Act]:

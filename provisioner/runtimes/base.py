@@ -118,6 +118,11 @@ class Runtime(abc.ABC):
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         """Stop it and delete what it used; with `keep_data`, its data stays (for restoring)."""
 
+    async def discard_kept_data(self, instance_id: uuid.UUID) -> None:
+        """Delete the data `remove(keep_data=True)` kept of an instance (its retention is over);
+        nothing when there is none."""
+        return None
+
     @abc.abstractmethod
     def endpoint(self, state: dict[str, Any]) -> str:
         """Where the platform reaches the gateway described by `state` (one re-adopted, say)."""

@@ -266,6 +266,10 @@ class DockerRuntime(Runtime):
             for purpose in ("state", "secrets"):
                 await self._delete_volume(instance_id, purpose)
 
+    async def discard_kept_data(self, instance_id: uuid.UUID) -> None:
+        for purpose in ("state", "secrets"):
+            await self._delete_volume(instance_id, purpose)
+
     # -- helpers ----------------------------------------------------------------------------------
     async def _compile_cache(self) -> str | None:
         """The image's filled compile cache, asked at each start: an upgraded image may differ.

@@ -244,6 +244,11 @@ class ProcessRuntime(Runtime):
         else:
             await asyncio.to_thread(shutil.rmtree, home)
 
+    async def discard_kept_data(self, instance_id: uuid.UUID) -> None:
+        if self.deleted_dir.is_dir():
+            for kept in self.deleted_dir.glob(f"{instance_id}-*"):
+                await asyncio.to_thread(shutil.rmtree, kept, ignore_errors=True)
+
     # -- helpers --------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any], path: Path) -> None:
         """Write the instance's openclaw.json (a hook: tests break it to make starts fail)."""

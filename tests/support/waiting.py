@@ -38,6 +38,13 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.sent: list[tuple[uuid.UUID, str]] = []
+        self.offers: list[tuple[uuid.UUID, tuple]] = []  # (owner, the offers under a notice)
+        self.followed: list[tuple[uuid.UUID, uuid.UUID, str]] = []  # (owner, instance, title)
 
-    async def notify(self, user_id: uuid.UUID, text: str) -> None:
+    async def notify(self, user_id: uuid.UUID, text: str, offers=()) -> None:
         self.sent.append((user_id, text))
+        if offers:
+            self.offers.append((user_id, tuple(offers)))
+
+    async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
+        self.followed.append((user_id, instance_id, title))

@@ -1,0 +1,146 @@
+"""The operator's plans, from the TOML file CLAWFLEET_PLANS_FILE names (plans.example.toml shows
+the format). Read and checked once at start: a mistake stops the platform with a message that
+names the file, the line and the field, instead of surfacing as a refused payment later."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PLAN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # kept in subscriptions.plan (32 characters)
+FIELDS = {"name", "stripe_price", "price_label", "instances", "memory_mb", "cpus", "trial_days",
+          "included_usage_usd", "backup_retention_days"}
+REQUIRED = ("name", "stripe_price", "instances", "memory_mb", "cpus")
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    name: str
+    stripe_price: str  # the Stripe Price (or Plan) id subscriptions to it are made with
+    instances: int  # how many assistants a subscriber may have
+    memory_mb: int  # given to each assistant's gateway
+    cpus: float
+    trial_days: int = 0
+    price_label: str = ""  # what people read next to the name ("€9 / month"); Stripe bills the price
+    # Room for what later parts of the platform enforce; read and kept, not acted on yet.
+    included_usage_usd: float = 0.0
+    backup_retention_days: int = 0
+
+
+class PlansError(ValueError):
+    """The plans file cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Plans:
+    plans: tuple[Plan, ...]
+    default: str  # offered first, and used when a front end does not say which
+
+    def get(self, plan_id: str) -> Plan | None:
+        return next((plan for plan in self.plans if plan.id == plan_id), None)
+
+    def by_price(self, price_id: str | None) -> Plan | None:
+        return next((plan for plan in self.plans if plan.stripe_price == price_id), None)
+
+    def __iter__(self):
+        return iter(self.plans)
+
+
+def load_plans(path: Path) -> Plans:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlansError(f"{path}: cannot be read ({exc})") from None
+    return parse_plans(text, str(path))
+
+
+def parse_plans(text: str, where: str = "plans file") -> Plans:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message names the line and column
+        raise PlansError(f"{where}: not valid TOML: {exc}") from None
+    lines = text.splitlines()
+
+    def fail(message: str, plan_id: str | None = None, key: str | None = None) -> PlansError:
+        line = _line_of(lines, plan_id, key)
+        return PlansError(f"{where}{f', line {line}' if line else ''}: {message}")
+
+    unknown = set(document) - {"plans", "default"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise fail(f"unknown setting {key!r} (a file holds `default` and [plans.<id>] tables)", None, key)
+    tables = document.get("plans")
+    if not isinstance(tables, dict) or not tables:
+        raise fail("no plans: add at least one [plans.<id>] table")
+    plans = tuple(_plan(plan_id, fields, fail) for plan_id, fields in tables.items())
+    prices = [plan.stripe_price for plan in plans]
+    for plan in plans:
+        if prices.count(plan.stripe_price) > 1:
+            raise fail(f"stripe_price {plan.stripe_price!r} is used by more than one plan", plan.id, "stripe_price")
+    default = document.get("default", plans[0].id)
+    if not isinstance(default, str) or default not in tables:
+        raise fail(f"default must name one of the plans ({', '.join(tables)})", None, "default")
+    return Plans(plans, default)
+
+
+def _plan(plan_id: str, fields: object, fail) -> Plan:
+    if not PLAN_ID.fullmatch(plan_id):
+        raise fail(f"plan id {plan_id!r} must be 1-32 lowercase letters, digits, - or _", plan_id)
+    if not isinstance(fields, dict):
+        raise fail(f"plans.{plan_id} must be a table ([plans.{plan_id}])", plan_id)
+    for key in fields:
+        if key not in FIELDS:
+            raise fail(f"plans.{plan_id}: unknown field {key!r} (known: {', '.join(sorted(FIELDS))})", plan_id, key)
+    for key in REQUIRED:
+        if key not in fields:
+            raise fail(f"plans.{plan_id}: {key} is missing", plan_id)
+
+    def text(key: str, *, required: bool = True) -> str:
+        value = fields.get(key, "")
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise fail(f"plans.{plan_id}.{key} must be a non-empty string", plan_id, key)
+        return value.strip()
+
+    def whole(key: str, low: int, high: int, default: int = 0) -> int:
+        value = fields.get(key, default)
+        if type(value) is not int or not low <= value <= high:
+            raise fail(f"plans.{plan_id}.{key} must be a whole number from {low} to {high}", plan_id, key)
+        return value
+
+    def number(key: str, low: float, high: float, default: float = 0.0) -> float:
+        value = fields.get(key, default)
+        if type(value) not in (int, float) or not math.isfinite(value) or not low <= value <= high:
+            raise fail(f"plans.{plan_id}.{key} must be a number from {low:g} to {high:g}", plan_id, key)
+        return float(value)
+
+    cpus = number("cpus", 0.1, 64)
+    return Plan(id=plan_id, name=text("name"), stripe_price=text("stripe_price"),
+                price_label=text("price_label", required=False), instances=whole("instances", 1, 1000),
+                memory_mb=whole("memory_mb", 256, 1 << 20), cpus=cpus, trial_days=whole("trial_days", 0, 730),
+                included_usage_usd=number("included_usage_usd", 0, 1e6),
+                backup_retention_days=whole("backup_retention_days", 0, 3650))
+
+
+def _line_of(lines: list[str], plan_id: str | None, key: str | None) -> int | None:
+    """The line a mistake is on: the key inside its plan's table (or at the top), else the table's
+    header. tomllib keeps no positions, so the text is searched (headers and `key =` lines only)."""
+    start, end = 0, len(lines)
+    if plan_id is not None:
+        header = re.compile(rf"\s*\[\s*plans\s*\.\s*\"?{re.escape(plan_id)}\"?\s*\]")
+        start = next((n for n, line in enumerate(lines) if header.match(line)), None)
+        if start is None:
+            return None
+        end = next((n for n in range(start + 1, len(lines)) if lines[n].lstrip().startswith("[")), len(lines))
+    elif key is not None:  # a top-level key sits before the first table
+        end = next((n for n, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
+    if key is not None:
+        assignment = re.compile(rf"\s*\"?{re.escape(key)}\"?\s*=")
+        for n in range(start, end):
+            if assignment.match(lines[n]):
+                return n + 1
+    return start + 1 if plan_id is not None else None
+
