@@ -228,7 +228,7 @@ async def test_a_trial_subscription_is_trialing(stripe_client, stripe_fake, pric
 
 
 async def test_the_portal_cancels_a_subscription(stripe_client, stripe_fake, receiver, price):
-    customer = await new_customer(stripe_client)
+    customer = (await stripe_fake.create_customer("portal@example.com"))["id"]
     sub_id = (await stripe_fake.pay((await new_session(stripe_client, customer, price))["id"]))["subscription"]
     portal = await stripe_client.v1.billing_portal.sessions.create_async(params={
         "customer": customer, "return_url": "http://127.0.0.1:9/account"})
