@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.plans import Plans
 from db.models import Subscription, User
 from db.types import utcnow
+
+log = structlog.get_logger(__name__)
 
 # Statuses that give what the plan allows. `past_due` too: Stripe is retrying the payment, and
 # its own retry schedule, not a timer of ours, decides when that grace ends (then `unpaid` or
@@ -119,6 +122,9 @@ async def record(session: AsyncSession, user_id: uuid.UUID, facts: StripeSubscri
         session.add(row)
         rows.append(row)
     plan = plans.by_price(facts.price_id)
+    if plan is None and facts.status in ENTITLED:
+        log.error("a paid subscription's price is in no plan of the plans file: it gives nothing until the "
+                  "plan is back", subscription=facts.id, price=facts.price_id)
     wanted = {"status": facts.status, "plan": plan.id if plan else UNKNOWN_PLAN, "stripe_price_id": facts.price_id,
               "current_period_end": facts.current_period_end, "cancel_at_period_end": facts.cancel_at_period_end,
               "ended_at": facts.ended_at}
