@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api_client import Api, running_api
-from tests.support.memory_runtime import MemoryRuntime
-from tests.support.web_client import WebUser
+from tests.support.api_client import Api
+from tests.support.web_client import WebUser, serving_pages
 
 ROUTES = [("GET", "/api/billing/plans"), ("GET", "/api/billing/subscription"), ("POST", "/api/billing/checkout"),
           ("POST", "/api/billing/portal"), ("POST", "/api/billing/cancel"), ("POST", "/api/billing/keep"),
@@ -16,11 +15,9 @@ ROUTES = [("GET", "/api/billing/plans"), ("GET", "/api/billing/subscription"), (
 
 @pytest.fixture
 async def api(settings_for, sessions):
-    runtime = MemoryRuntime()
-    async with running_api(settings_for(), runtime) as api:
+    async with serving_pages(settings_for()) as api:
         await api.sign_up()
         yield api
-    await runtime.close()
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)

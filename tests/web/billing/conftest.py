@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp import web
 
-from clawfleet.platform import PLATFORM, build_app
+from clawfleet.platform import PLATFORM
 from clawfleet.settings import Settings
-from tests.support.api_client import Api, close_platform
+from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
 from tests.support.stripe_fixtures import TEST_SECRET_KEY
 from tests.support.web_client import WebUser
@@ -23,21 +22,20 @@ WEBHOOK_SECRET = "whsec_clawfleet_web_tests"
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def with_billing(app: web.Application) -> None:
+    """Until clawfleet.platform.web_services hands the platform's billing to the web app itself."""
+    services = app[SERVICES]
+    if services.billing is None and app[PLATFORM].billing is not None:
+        app[SERVICES] = dataclasses.replace(services, billing=app[PLATFORM].billing)
+
+
 @asynccontextmanager
 async def billing_api(settings: Settings) -> AsyncIterator[Api]:
     runtime = MemoryRuntime()
-    app = await build_app(settings, runtime=runtime)
-    services = app[SERVICES]
-    if services.billing is None and app[PLATFORM].billing is not None:
-        # until clawfleet.platform.web_services hands billing to the web app itself
-        app[SERVICES] = dataclasses.replace(services, billing=app[PLATFORM].billing)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
     try:
-        async with aiohttp.ClientSession() as http:
-            yield Api(server, http)
+        async with running_api(settings, runtime, prepare=with_billing) as api:
+            yield api
     finally:
-        await close_platform(server)
         await runtime.close()
 
 

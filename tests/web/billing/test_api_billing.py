@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
-from db.models import AuditLog, Instance, WebhookEvent
+from db.models import AuditLog, Instance, Subscription, WebhookEvent
 from tests.fakes.stripe.events import sign
 from tests.support.api_client import Api
 from tests.web.billing.conftest import WEBHOOK_SECRET
@@ -134,3 +134,28 @@ async def test_a_signed_event_about_nobody_is_received_and_ignored(api: Api, ses
 async def test_a_webhook_body_too_large_is_413(api: Api) -> None:
     status, body = await _post_webhook(api, b"{" + b" " * (1 << 20) + b"}", {"Stripe-Signature": "t=1,v1=00"})
     assert status == 413
+
+
+async def _subscribed(api: Api, telegram, stripe_fake) -> dict:
+    await api.sign_up()
+    status, created = await _create(api, telegram)
+    assert status == 202 and created["checkout_url"], created
+    await stripe_fake.pay(created["checkout_url"])
+    return await api.wait_status(created["id"], "running", timeout=30)
+
+
+async def test_account_deletion_waits_while_stripe_cannot_end_the_subscription(api: Api, telegram, stripe_fake,
+                                                                               sessions) -> None:
+    await _subscribed(api, telegram, stripe_fake)
+    for _ in range(3):  # the library's own retries too
+        stripe_fake.fail_next("/v1/subscriptions", 503)
+    status, body = await api.call("DELETE", "/api/me", {"password": "correct horse battery"})
+    assert status == 503 and body["error"]["code"] == "unavailable"
+    assert (await api.call("GET", "/api/me"))[0] == 200
+    assert [i["status"] for i in (await api.call("GET", "/api/instances"))[1]["instances"]] == ["running"]
+    status, _ = await api.call("DELETE", "/api/me", {"password": "correct horse battery"})
+    assert status == 204
+    async with sessions() as session:
+        subscription = await session.scalar(select(Subscription))
+    assert subscription is None or subscription.status == "canceled"
+    assert [r for r in stripe_fake.requests if r.method == "DELETE" and r.path.startswith("/v1/subscriptions/")]
