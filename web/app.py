@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import health, telegram_webhook
-from web.api import account_links, auth_routes, instances, me, openapi, tokens
+from web.api import account_links, auth_routes, instances, me, openapi, stripe_webhook, tokens
+from web.api import billing as billing_api
 from web.auth import authenticate
 from web.csrf import forgery_guard
 from web.errors import json_errors
@@ -35,6 +36,8 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(instances.routes)
     app.add_routes(account_links.routes)
     app.add_routes(telegram_webhook.routes)
+    app.add_routes(billing_api.routes)
+    app.add_routes(stripe_webhook.routes)
     app.add_routes(public.routes)
     app.add_routes(billing.routes)
     app.add_routes(dashboard.routes)

@@ -19,7 +19,20 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+BILLING_OFF = "This ClawFleet runs without billing: everything is included."
+
+
+class BillingOff(errors.NotFound):
+    """A billing route of a platform that runs without billing (no CLAWFLEET_STRIPE_SECRET_KEY)."""
+
+    code = "billing_off"
+
+    def __init__(self, message: str = BILLING_OFF, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+
+
 STATUS_OF = {
+    BillingOff: 404,
     errors.InvalidInput: 400,
     errors.AuthenticationFailed: 401,
     errors.LimitReached: 402,

@@ -8,15 +8,18 @@ from contextlib import aclosing, suppress
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from db.errors import InvalidInput
-from db.models import Instance
+from db.errors import InvalidInput, ServiceError
+from db.models import Instance, User
+from db.status import Status
 from db.types import utcnow
 from provisioner.service import InstanceChanges, InstanceService
 from web.api.bodies import json_body
 from web.api.operations import Parameter, operation
 from web.api.schemas import (
+    ErrorDetail,
     InstanceChanged,
     InstanceChangeRequest,
+    InstanceCreated,
     InstanceHealth,
     InstanceInfo,
     InstanceList,
@@ -25,6 +28,7 @@ from web.api.schemas import (
     ProgressEventData,
 )
 from web.auth import current_user
+from web.errors import BillingOff
 from web.keys import SERVICES
 
 routes = web.RouteTableDef()
@@ -82,14 +86,41 @@ def _action(instance: Instance) -> str | None:
 
 
 @routes.post("/api/instances")
-@operation("Create and deploy an instance", tag="instances", body=InstanceRequest, responses={202: InstanceInfo},
-           errors=(402, 403, 409, 503), description="Answers at once; follow the deploy at its progress_url.")
+@operation("Create and deploy an instance", tag="instances", body=InstanceRequest, responses={202: InstanceCreated},
+           errors=(402, 403, 409, 503),
+           description="Answers at once; follow the deploy at its progress_url. With billing on and no active "
+                       "subscription the instance is kept with status awaiting_payment and deploys once paid: "
+                       "send the person to checkout_url (for `plan`, the default one when left out). When no "
+                       "checkout page could be made, checkout_error says why and the instance still waits: pay "
+                       "later with POST /api/billing/checkout. `plan` with billing off: 400.")
 async def create_instance(request: web.Request) -> web.Response:
     user = current_user(request)
-    body = await json_body(request, InstanceRequest)
+    body = (await json_body(request, InstanceRequest)).model_dump()
+    plan = body.pop("plan")
+    billing = request.app[SERVICES].billing
+    if billing is None and plan is not None:
+        raise InvalidInput(BillingOff().message, field="plan")
+    if billing is not None:
+        billing.plan(plan)  # a plan that does not exist is refused before anything is made
     service = _service(request)
-    instance = await service.create(user, **body.model_dump())
-    return web.json_response(instance_json(service, instance), status=202)
+    instance = await service.create(user, **body)
+    url, problem = await checkout_for(request, user, instance, plan)
+    answer = InstanceCreated(**dict(instance_info(service, instance)), checkout_url=url, checkout_error=problem)
+    return web.json_response(answer.model_dump(mode="json"), status=202)
+
+
+async def checkout_for(request: web.Request, user: User, instance: Instance, plan: str | None, *,
+                       via: str = "web") -> tuple[str | None, ErrorDetail | None]:
+    """Where to pay for an instance that waits for payment (None, None for any other). A refusal
+    (Stripe down) is said, not raised: the instance exists and waits, to be paid for later."""
+    billing = request.app[SERVICES].billing
+    if billing is None or instance.status != Status.AWAITING_PAYMENT:
+        return None, None
+    try:
+        return await billing.checkout_url(user, plan, via=via), None
+    except ServiceError as exc:
+        later = " Your assistant is kept and waits: pay later from the billing page."
+        return None, ErrorDetail(code=exc.code, message=exc.message + later, field=exc.field)
 
 
 @routes.get("/api/instances")

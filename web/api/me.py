@@ -42,14 +42,17 @@ async def change_profile(request: web.Request) -> web.Response:
 
 @routes.delete("/api/me")
 @operation("Delete your account, every instance of it and their data", tag="accounts", body=AccountDeletion,
-           responses={204: None}, errors=(GUESSED,),
-           description="Needs `password` when the account has one. Each instance's gateway is stopped and its "
-                       "data erased before the account goes.")
+           responses={204: None}, errors=(GUESSED, 503),
+           description="Needs `password` when the account has one. With billing on, its subscription ends first "
+                       "(503, nothing deleted, when Stripe does not answer). Each instance's gateway is stopped and "
+                       "its data erased before the account goes.")
 async def delete_account(request: web.Request) -> web.Response:
     user = current_user(request)
     body = await json_body(request, AccountDeletion)
     services = request.app[SERVICES]
     await services.accounts.confirm_deletion(user, body.password)
+    if services.billing is not None:  # nobody is billed for an account that is gone; raises before anything goes
+        await services.billing.cancel_for_deletion(user)
     # an instance whose delete failed goes with the account's row all the same: the reconciler
     # stops a gateway that has no row
     await services.instances.delete_all(user)

@@ -25,9 +25,11 @@ SCHEMAS = "#/components/schemas/{model}"
 REASONS = {400: "Bad input: `field` names what to fix", 401: "Not signed in, or a wrong credential",
            402: "Over the plan's limit", 403: "Not allowed", 404: "No such thing (or someone else's)",
            405: "Method not allowed", 409: "Clashes with the current state", 413: "The body is too large",
-           429: "Too many attempts: wait Retry-After seconds", 503: "Unavailable, or no room on this server"}
+           429: "Too many attempts: wait Retry-After seconds", 500: "Failed on our side: nothing was kept",
+           503: "Unavailable, or no room on this server"}
 SUCCESSES = {200: "OK", 201: "Created", 202: "Accepted: under way", 204: "Done, nothing to say"}
-SECURITY = {"user": [{"bearer": []}, {"session_cookie": []}], "none": [], "telegram": [{"telegram_secret": []}]}
+SECURITY = {"user": [{"bearer": []}, {"session_cookie": []}], "none": [], "telegram": [{"telegram_secret": []}],
+            "stripe": [{"stripe_signature": []}]}
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -91,6 +93,8 @@ def document(app: web.Application) -> dict[str, Any]:
                                    "description": "The dashboard's session cookie (a session token)."},
                 "telegram_secret": {"type": "apiKey", "in": "header", "name": telegram_webhook.SECRET_HEADER,
                                     "description": "The secret token given to Telegram's setWebhook."},
+                "stripe_signature": {"type": "apiKey", "in": "header", "name": "Stripe-Signature",
+                                     "description": "Stripe's signature of the body with the endpoint's secret."},
             },
         },
     }

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from web.errors import Handler
 
 ATTRIBUTE = "__openapi_operation__"
-Security = Literal["user", "none", "telegram"]  # who may call: a signed-in user, anyone, Telegram
+Security = Literal["user", "none", "telegram", "stripe"]  # who may call: a signed-in user, anyone, Telegram, Stripe
 
 # what most routes can answer whatever they do: input that is not JSON, no token, a token of nobody
 ERRORS_OF_A_BODY = (400, 413)

@@ -175,8 +175,11 @@ class InstanceRequest(RequestBody):
     telegram_bot_token: str | None = Field(None, description="The token of your own bot, from @BotFather.")
     telegram_user_id: TelegramUserId = Field(None, description="Your Telegram user id: the bot answers you "
                                                                "at once.")
+    plan: str | None = Field(None, description="With billing on: the plan to subscribe to when a payment is "
+                                               "needed (GET /api/billing/plans; the default when left out).")
 
     problems = {"model_provider": "Choose a model provider (anthropic, openai, moonshot or kimi-coding).",
+                "plan": "plan must be the id of one of the plans (GET /api/billing/plans).",
                 "model": "model must be the name of one of the provider's models.",
                 "api_key": "Send your model provider's API key as text.",
                 "telegram_bot_token": "Send your bot's token (from @BotFather) as text.",
@@ -215,6 +218,17 @@ class InstanceInfo(ResponseBody):
     created_at: Timestamp
     updated_at: Timestamp
     progress_url: str
+
+
+class InstanceCreated(InstanceInfo):
+    """The create's answer: the instance, and when it waits for payment, where to pay."""
+
+    checkout_url: str | None = Field(description="Stripe Checkout, when the instance waits for payment "
+                                                 "(status awaiting_payment): it deploys once paid. Null otherwise, "
+                                                 "or when the page could not be made (see checkout_error).")
+    checkout_error: ErrorDetail | None = Field(description="Why no checkout_url could be made (payments not "
+                                                           "answering): the instance is kept, waiting; pay later "
+                                                           "with POST /api/billing/checkout. Null otherwise.")
 
 
 class PairingApproval(RequestBody):
@@ -257,6 +271,62 @@ class ProgressEventData(ResponseBody):
     done: bool
     failed: bool
     reason: str | None = None
+
+
+# -- billing -----------------------------------------------------------------------------------
+class PlanInfo(ResponseBody):
+    id: str
+    name: str
+    price_label: str = Field(description="What people read next to the name (\"$9 / month\"); Stripe bills it.")
+    instances: int = Field(description="How many assistants a subscriber may have.")
+    memory_mb: int = Field(description="Memory each assistant's gateway gets.")
+    cpus: float = Field(description="CPUs each assistant's gateway gets.")
+    trial_days: int = Field(description="Free days before the first charge (0: none).")
+    default: bool = Field(description="The plan offered first, and used when none is named.")
+
+
+class PlanList(ResponseBody):
+    plans: list[PlanInfo]
+    default: str = Field(description="The id of the default plan.")
+
+
+class SubscriptionInfo(ResponseBody):
+    plan: PlanInfo | None = Field(description="The subscription's plan (the one that decides); null: never "
+                                              "subscribed.")
+    status: str | None = Field(description="Stripe's word for it (active, trialing, past_due, unpaid, canceled, "
+                                           "...); null: never subscribed.")
+    entitled: bool = Field(description="Whether it pays for running assistants now.")
+    current_period_end: Timestamp | None = Field(description="When it renews, or ends when cancel_at_period_end.")
+    cancel_at_period_end: bool
+    running: int = Field(description="Assistants taking a place of the plan's.")
+    customer: bool = Field(description="Whether a Stripe customer exists (so POST /api/billing/portal works).")
+    payment_failed: bool = Field(description="A payment failed (past_due or unpaid): update the card in the "
+                                             "portal.")
+    over_limit: bool = Field(description="More run than the plan allows (after a downgrade): stop some; nothing "
+                                         "is stopped for you.")
+
+
+class CheckoutRequest(RequestBody):
+    plan: str | None = Field(None, description="The plan's id; the default plan when left out.",
+                             examples=["personal"])
+
+    problems = {"plan": "plan must be the id of one of the plans (GET /api/billing/plans)."}
+
+
+class PlanChangeRequest(RequestBody):
+    plan: str = Field(description="The id of the plan to move to.", examples=["team"])
+
+    problems = {"plan": "Send the plan to move to, e.g. {\"plan\": \"team\"} (GET /api/billing/plans)."}
+
+
+class BillingLink(ResponseBody):
+    url: str = Field(description="Stripe's page: send the person there.")
+
+
+class WebhookReceived(ResponseBody):
+    received: bool
+    outcome: Literal["processed", "duplicate", "ignored"] = Field(
+        description="processed: acted on; duplicate: seen before; ignored: not about anyone here.")
 
 
 # -- Telegram ----------------------------------------------------------------------------------

@@ -194,6 +194,8 @@ async def delete_account(request: web.Request) -> web.Response:
         if user.password_hash is None:
             raise Conflict(NO_PASSWORD_TO_DELETE, field="password")
         await services.accounts.confirm_deletion(user, form.get("password"))
+        if services.billing is not None:  # the subscription ends first: when Stripe cannot be told, nothing goes
+            await services.billing.cancel_for_deletion(user)
     except ServiceError as exc:
         return with_retry_after(await _delete_page(request, user, in_words(exc), status=STATUS_OF.get(type(exc), 400)),
                                 exc)

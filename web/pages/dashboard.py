@@ -6,6 +6,7 @@ from aiohttp import web
 
 from db.status import COUNTED
 from web.keys import SERVICES
+from web.pages.billing_links import payment_failed
 from web.pages.guard import signed_in
 from web.pages.instance_view import instance_view
 from web.pages.render import render
@@ -30,4 +31,5 @@ async def dashboard(request: web.Request) -> web.Response:
         "max_instances": allowance.max_instances,
         "notice_text": NOTICES.get(request.query.get("notice", "")),
         "words": for_scripts(),
+        "payment_banner": await payment_failed(request, user),
     })

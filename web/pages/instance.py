@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from datetime import timedelta
+
 from db.errors import ServiceError
-from db.models import User
+from db.models import Instance, User
+from db.status import Status
 from web.errors import STATUS_OF
 from web.forms import form_fields
 from web.keys import CONFIG, SERVICES
+from web.pages.billing_links import allowing_stripe_forms, billing_of_pages, date_text, payment_failed
 from web.pages.guard import signed_in
 from web.pages.instance_view import instance_view
 from web.pages.pairing import pairing_form
@@ -55,6 +59,37 @@ async def instance_action(request: web.Request) -> web.Response:
     raise redirect(f"/instances/{instance.id}?notice={action}")
 
 
+@routes.post("/instances/{id}/pay")
+async def pay(request: web.Request) -> web.Response:
+    """Stripe Checkout for an assistant that waits for payment or was suspended: 303 there."""
+    user = signed_in(request)
+    form = await form_fields(request, {"plan"})
+    billing = billing_of_pages(request)
+    instance = await request.app[SERVICES].instances.get(user, request.match_info["id"])
+    if billing is None or instance.status not in WAITS_FOR_PAYMENT:
+        raise redirect(f"/instances/{instance.id}")
+    try:
+        url = await billing.checkout_url(user, form.get("plan") or None, via="web")
+    except ServiceError as exc:
+        return await instance_response(request, user, problem=f"Payment: {exc.message}",
+                                       status=STATUS_OF.get(type(exc), 400))
+    raise redirect(url)
+
+
+WAITS_FOR_PAYMENT = (Status.AWAITING_PAYMENT, Status.SUSPENDED)
+
+
+def payment_panel(request: web.Request, instance: Instance) -> dict | None:
+    """What an assistant billing holds back says, and where to pay (with billing on only)."""
+    billing = billing_of_pages(request)
+    if billing is None or instance.status not in WAITS_FOR_PAYMENT:
+        return None
+    kept_until = None
+    if instance.status == Status.SUSPENDED:
+        kept_until = date_text(instance.updated_at + timedelta(days=request.app[CONFIG].data_retention_days))
+    return {"status": instance.status, "kept_until": kept_until, "plan": billing.plans.default}
+
+
 async def instance_response(request: web.Request, user: User, *, notice: str = "", problem: str | None = None,
                             status: int = 200) -> web.Response:
     service = request.app[SERVICES].instances
@@ -64,7 +99,7 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
     if shown["action"] or notice in ACTED:
         events, final = await events_so_far(request, user, instance.id)
         progress = {"progress_url": shown["progress_url"], "events": events, "final": final}
-    return render(request, "instances/page.html", {
+    response = render(request, "instances/page.html", {
         "instance": shown,
         "health": await service.health(user, instance.id),
         "notice_text": NOTICES.get(notice),
@@ -75,7 +110,10 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "pairing": pairing_form(request, instance),
         "log_tail": LOG_TAIL,
         "words": for_scripts(),
+        "payment": payment_panel(request, instance),
+        "payment_banner": await payment_failed(request, user),
     }, status=status)
+    return allowing_stripe_forms(response, billing_of_pages(request))
 
 
 @routes.get("/instances/{id}/delete")

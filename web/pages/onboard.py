@@ -12,12 +12,15 @@ from aiohttp import web
 
 from db.errors import ServiceError
 from db.models import Instance, User
+from db.status import Status
 from provisioner.drafts import DraftView, OnboardingDrafts
 from provisioner.providers import PROVIDERS, get_provider
+from web.api.instances import checkout_for
 from web.errors import STATUS_OF
 from web.forms import form_fields
 from web.keys import SERVICES
 from web.pages.account import new_telegram_link
+from web.pages.billing_links import allowing_stripe_forms, billing_of_pages
 from web.pages.guard import signed_in
 from web.pages.progress import events_so_far
 from web.pages.render import redirect, render
@@ -80,16 +83,23 @@ async def _open_step(request: web.Request, name: str) -> tuple[User, DraftView, 
     return user, draft, await drafts.why_not(user)
 
 
-def _step_page(request: web.Request, name: str, user: User, draft: DraftView, *, values: dict | None = None,
-               errors: dict | None = None, refused: ServiceError | None = None, status: int = 200,
-               telegram_link: dict | None = None) -> web.Response:
+async def _step_page(request: web.Request, name: str, user: User, draft: DraftView, *, values: dict | None = None,
+                     errors: dict | None = None, refused: ServiceError | None = None, status: int = 200,
+                     telegram_link: dict | None = None, waiting: Instance | None = None) -> web.Response:
     step = STEP[name]
-    return render(request, step.template, {
+    billing = billing_of_pages(request)
+    # With billing on and nothing paid for yet, the review step is also the plan step.
+    plans = list(billing.plans) if billing is not None and name == "review" and \
+        not (await billing.view(user)).entitled else None
+    response = render(request, step.template, {
         "steps": STEPS, "current": step, "reachable": STEPS.index(first_unfinished(draft, user)),
         "draft": draft, "values": values or {}, "errors": errors or {}, "refused": refused,
         "providers": PROVIDERS, "about": ABOUT, "provider": _chosen_provider(draft),
         "linked_telegram_id": user.telegram_user_id, "telegram_link": telegram_link,
+        "plans": plans, "chosen_plan": (values or {}).get("plan") or (billing.plans.default if billing else None),
+        "waiting": waiting,
     }, status=status)
+    return allowing_stripe_forms(response, billing) if plans else response
 
 
 def _chosen_provider(draft: DraftView):
@@ -106,14 +116,15 @@ async def resume(request: web.Request) -> web.Response:
     user = signed_in(request)
     drafts = _drafts(request)
     draft = await drafts.view(user)
-    return _step_page(request, first_unfinished(draft, user).name, user, draft, refused=await drafts.why_not(user))
+    return await _step_page(request, first_unfinished(draft, user).name, user, draft,
+                            refused=await drafts.why_not(user))
 
 
 @routes.get("/onboard/{step:provider|key|telegram|review}")
 async def step_page(request: web.Request) -> web.Response:
     name = request.match_info["step"]
     user, draft, refused = await _open_step(request, name)
-    return _step_page(request, name, user, draft, refused=refused)
+    return await _step_page(request, name, user, draft, refused=refused)
 
 
 # -- step 1: provider and model ---------------------------------------------------------------
@@ -126,7 +137,7 @@ async def choose_provider(request: web.Request) -> web.Response:
         await _drafts(request).choose_model(user, provider_id, form.get(f"model_{provider_id}"))
     except ServiceError as exc:
         draft = await _drafts(request).view(user)
-        return _step_page(request, "provider", user, draft, values=form, status=STATUS_OF.get(type(exc), 400),
+        return await _step_page(request, "provider", user, draft, values=form, status=STATUS_OF.get(type(exc), 400),
                           errors=_field_error(exc, {"model_provider", "model"}, "model_provider"))
     raise redirect(STEP["key"].path)
 
@@ -142,7 +153,7 @@ async def save_key(request: web.Request) -> web.Response:
     try:
         await _drafts(request).save_api_key(user, key)
     except ServiceError as exc:
-        return _step_page(request, "key", user, draft, errors=_field_error(exc, {"api_key"}, "api_key"),
+        return await _step_page(request, "key", user, draft, errors=_field_error(exc, {"api_key"}, "api_key"),
                           status=STATUS_OF.get(type(exc), 400))
     raise redirect(STEP["telegram"].path)
 
@@ -170,7 +181,7 @@ async def save_telegram(request: web.Request) -> web.Response:
             statuses.append(STATUS_OF.get(type(exc), 400))
     if errors:
         values = {"owner": form.get("owner", ""), "telegram_user_id": form.get("telegram_user_id", "")}
-        return _step_page(request, "telegram", user, await drafts.view(user), values=values, errors=errors,
+        return await _step_page(request, "telegram", user, await drafts.view(user), values=values, errors=errors,
                           status=statuses[0])
     raise redirect(STEP["review"].path)
 
@@ -181,7 +192,7 @@ async def telegram_link_code(request: web.Request) -> web.Response:
     step shows the linked account."""
     user, draft, refused = await _open_step(request, "telegram")
     await form_fields(request, set())
-    return _step_page(request, "telegram", user, draft, refused=refused,
+    return await _step_page(request, "telegram", user, draft, refused=refused,
                       telegram_link=await new_telegram_link(request, user))
 
 
@@ -189,15 +200,24 @@ async def telegram_link_code(request: web.Request) -> web.Response:
 @routes.post("/onboard/deploy")
 async def deploy(request: web.Request) -> web.Response:
     user, draft, _ = await _open_step(request, "review")
-    await form_fields(request, set())
+    billing = billing_of_pages(request)
+    form = await form_fields(request, {"plan"} if billing is not None else set())
+    plan = form.get("plan") or None
     try:
+        if billing is not None:
+            billing.plan(plan)  # a plan that does not exist is refused before anything is made
         instance = await _drafts(request).deploy(user)
     except ServiceError as exc:
         # Shown next to the field it names, on the step that asks for it; the draft is kept.
         name = STEP_OF_FIELD.get(exc.field or "", "review")
         errors = {exc.field: exc.message} if name != "review" else {"form": exc.message}
-        return _step_page(request, name, user, draft, errors=errors, status=STATUS_OF.get(type(exc), 400))
-    raise redirect(f"/onboard/deploying/{instance.id}")
+        return await _step_page(request, name, user, draft, errors=errors, values=form,
+                                status=STATUS_OF.get(type(exc), 400))
+    url, problem = await checkout_for(request, user, instance, plan)
+    if problem is not None:  # the assistant is kept, waiting: its page lets them pay later
+        return await _step_page(request, "review", user, draft, errors={"form": problem.message}, values=form,
+                                waiting=instance, status=503 if problem.code == "unavailable" else 409)
+    raise redirect(url or f"/onboard/deploying/{instance.id}")
 
 
 # -- the deploy's progress --------------------------------------------------------------------
@@ -225,12 +245,32 @@ async def retry(request: web.Request) -> web.Response:
     raise redirect(f"/onboard/deploying/{instance.id}")
 
 
+@routes.post("/onboard/deploying/{id}/pay")
+async def pay(request: web.Request) -> web.Response:
+    """Stripe Checkout for the assistant that waits for payment (a checkout left, or not made)."""
+    user = signed_in(request)
+    form = await form_fields(request, {"plan"})
+    instance = await request.app[SERVICES].instances.get(user, request.match_info["id"])
+    url, problem = await checkout_for(request, user, instance, form.get("plan") or None)
+    if problem is not None:
+        events, final = await events_so_far(request, user, instance.id)
+        return _progress_page(request, instance, events, final, problem=problem.message,
+                              status=503 if problem.code == "unavailable" else 409)
+    raise redirect(url or f"/onboard/deploying/{instance.id}")
+
+
 def _progress_page(request: web.Request, instance: Instance, events: list[dict], final: bool, *,
                    problem: str | None = None, status: int = 200) -> web.Response:
     last = events[-1] if events else None
-    return render(request, "onboard/deploying.html", {
-        "instance": instance, "events": events, "final": final, "problem": problem,
+    billing = billing_of_pages(request)
+    # Waiting for payment: nothing is recorded yet; the page waits for the deploy to begin
+    # (billing starts it when Stripe's webhook comes), then follows it live.
+    awaiting = billing is not None and instance.status == Status.AWAITING_PAYMENT
+    response = render(request, "onboard/deploying.html", {
+        "instance": instance, "events": events, "final": final and not awaiting, "problem": problem,
         "succeeded": final and last is not None and last["done"] and not last["failed"],
         "failure": (last.get("reason") or last["message"]) if final and last is not None and last["failed"] else None,
-        "progress_url": f"/api/instances/{instance.id}/progress",
+        "progress_url": f"/api/instances/{instance.id}/progress", "awaiting": awaiting,
+        "plan": billing.plans.default if billing else None,
     }, status=status)
+    return allowing_stripe_forms(response, billing) if awaiting else response

@@ -23,7 +23,7 @@ STATUS_WORDS: dict[Status, Words] = {
     Status.STOPPED: Words("Stopped", "", "You stopped it. Start it again whenever you like."),
     Status.HIBERNATED: Words("Asleep", "", "It sleeps while idle; your next message wakes it."),
     Status.ERROR: Words("Failed", "badge-failed", "It could not be started."),
-    Status.SUSPENDED: Words("Suspended", "badge-failed", "Billing stopped it."),
+    Status.SUSPENDED: Words("Suspended", "badge-failed", "Your subscription ended, so it is stopped; its data is kept for a while."),
     Status.DELETING: Words("Deleting", "badge-busy", "It is being deleted."),
 }
 

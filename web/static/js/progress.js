@@ -3,8 +3,13 @@
 // The page already shows the events so far; only later ones (by seq) are added. At the final
 // event the stream is closed, a "progress:final" event (detail: the event) is dispatched on the
 // list, and the page is reloaded when the list asks for it (data-reload-on-final).
+// An instance that waits for payment (an element with data-await-instance, its API URL) has no
+// action yet: the instance is polled until its deploy begins (billing starts it when Stripe's
+// webhook comes), then the waiting notice is swapped for #deploy-begun and the stream followed.
 (function () {
   "use strict";
+  var AWAIT_MS = 2000;
+  var WAITING = ["awaiting_payment", "suspended"];
 
   function lastSeq(list) {
     var items = list.querySelectorAll("li[data-seq]");
@@ -31,11 +36,15 @@
     list.appendChild(item);
   }
 
-  function follow(list) {
+  function follow(list, onRefused) {
     if (list.dataset.final === "true" || typeof EventSource === "undefined") {
       return;
     }
     var source = new EventSource(list.dataset.progressUrl);
+    source.addEventListener("error", function () {
+      // a refused stream (no action recorded yet) is closed by the browser, not retried
+      if (onRefused && source.readyState === EventSource.CLOSED) { onRefused(); }
+    });
     source.addEventListener("progress", function (message) {
       var event;
       try {
@@ -57,5 +66,32 @@
     });
   }
 
-  document.querySelectorAll("[data-progress-url]").forEach(follow);
+  function begun(waiting) {
+    waiting.hidden = true;
+    var shown = document.getElementById("deploy-begun");
+    if (shown) { shown.hidden = false; }
+  }
+
+  function awaitDeploy(waiting, list) {
+    var url = waiting.getAttribute("data-await-instance");
+    function poll() {
+      fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (instance) {
+          if (instance && WAITING.indexOf(instance.status) < 0) {
+            begun(waiting);
+            follow(list, function () { window.setTimeout(poll, AWAIT_MS); });
+          } else {
+            window.setTimeout(poll, AWAIT_MS);
+          }
+        })
+        .catch(function () { window.setTimeout(poll, AWAIT_MS); });
+    }
+    window.setTimeout(poll, AWAIT_MS);
+  }
+
+  var waiting = document.querySelector("[data-await-instance]");
+  document.querySelectorAll("[data-progress-url]").forEach(function (list) {
+    if (waiting) { awaitDeploy(waiting, list); } else { follow(list); }
+  });
 })();
