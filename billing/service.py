@@ -90,6 +90,12 @@ class Billing:
     def plans(self) -> Plans:
         return self.config.plans
 
+    @property
+    def stripe_api_url(self) -> str | None:
+        """The Stripe-compatible server the platform is pointed at, when not Stripe's own (its pages
+        are then where Checkout and the portal live)."""
+        return self.stripe.config.api_url
+
     # -- what a person sees -----------------------------------------------------------------
     async def view(self, user: User) -> BillingView:
         async with self.sessions() as session:

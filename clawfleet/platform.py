@@ -191,7 +191,7 @@ def web_services(platform: Platform) -> WebServices:
     feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
-                       proxy=platform.proxy)
+                       proxy=platform.proxy, billing=platform.billing)
 
 
 @asynccontextmanager

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from clawfleet.platform import PLATFORM, Platform, build_app
@@ -106,12 +105,8 @@ async def migrated(settings: Settings) -> None:
 @asynccontextmanager
 async def running_api(settings: Settings, runtime: Runtime | None = None,
                       notifier: Notifier | None = None, *, port: int | None = None,
-                      host: str = "127.0.0.1",
-                      prepare: Callable[[web.Application], None] | None = None) -> AsyncIterator[Api]:
-    """`prepare` sees the app before it is served (and frozen)."""
+                      host: str = "127.0.0.1") -> AsyncIterator[Api]:
     app = await build_app(settings, runtime=runtime, notifier=notifier)
-    if prepare is not None:
-        prepare(app)
     server = TestServer(app, host=host, **({"port": port} if port else {}))
     await server.start_server()
     try:

@@ -38,7 +38,7 @@ def stripe_form_policy(billing: Billing) -> str:
     """The app's policy, with forms allowed to lead on to Stripe's pages (and to the Stripe the
     platform is pointed at, a fake one in tests)."""
     origins = list(STRIPE_PAGES)
-    api_url = billing.stripe.config.api_url
+    api_url = billing.stripe_api_url
     if api_url:
         parts = urlsplit(api_url)
         origins.append(f"{parts.scheme}://{parts.netloc}")

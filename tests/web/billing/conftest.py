@@ -2,60 +2,35 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from clawfleet.platform import PLATFORM
 from clawfleet.settings import Settings
 from tests.support.api_client import Api, running_api
+from tests.support.billing import WEBHOOK_SECRET, with_example_prices
 from tests.support.memory_runtime import MemoryRuntime
-from tests.support.stripe_fixtures import TEST_SECRET_KEY
 from tests.support.web_client import WebUser
-from web.keys import SERVICES
-
-WEBHOOK_SECRET = "whsec_clawfleet_web_tests"
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def with_billing(app: web.Application) -> None:
-    """Until clawfleet.platform.web_services hands the platform's billing to the web app itself."""
-    services = app[SERVICES]
-    if services.billing is None and app[PLATFORM].billing is not None:
-        app[SERVICES] = dataclasses.replace(services, billing=app[PLATFORM].billing)
 
 
 @asynccontextmanager
 async def billing_api(settings: Settings) -> AsyncIterator[Api]:
     runtime = MemoryRuntime()
     try:
-        async with running_api(settings, runtime, prepare=with_billing) as api:
+        async with running_api(settings, runtime) as api:
             yield api
     finally:
         await runtime.close()
 
 
 @pytest.fixture
-async def plans_file(stripe_fake, tmp_path) -> Path:
-    """plans.example.toml with the fake's own prices in it."""
-    text = (ROOT / "plans.example.toml").read_text()
-    for plan, amount in (("personal", 900), ("team", 2900)):
-        price = await stripe_fake.create_price(plan.capitalize(), amount)
-        text = text.replace(f'"price_{plan}"', f'"{price["id"]}"')
-    path = tmp_path / "plans.toml"
-    path.write_text(text)
-    return path
+async def billing_settings(settings_for, stripe_fake):
+    """Settings with billing on over the fake Stripe, with the example plans' prices made in it."""
+    overrides = await with_example_prices(stripe_fake)
 
-
-@pytest.fixture
-def billing_settings(settings_for, stripe_fake, plans_file):
-    def make(**overrides) -> Settings:
-        return settings_for(stripe_secret_key=TEST_SECRET_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-                            stripe_api_url=stripe_fake.api_url, plans_file=plans_file, **overrides)
+    def make(**more) -> Settings:
+        return settings_for(**{**overrides, **more})
     return make
 
 

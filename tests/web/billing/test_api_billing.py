@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from db.models import AuditLog, Instance, Subscription, WebhookEvent
 from tests.fakes.stripe.events import sign
 from tests.support.api_client import Api
-from tests.web.billing.conftest import WEBHOOK_SECRET
+from tests.support.billing import WEBHOOK_SECRET
 
 OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
 
