@@ -2,8 +2,7 @@
 driven through the real `stripe` library, with the platform over in-memory gateways: checkout,
 verified webhooks acted on once and in any order, the outbox, the sync, cancelling, plan changes.
 
-Stripe's deliveries go to a small endpoint of the test's that hands the raw body and signature
-to `Billing.handle_webhook`, answering as the web route does (the route itself: tests/web)."""
+Stripe's deliveries go to the platform's own endpoint, /api/webhooks/stripe."""
 
 from __future__ import annotations
 
@@ -11,13 +10,12 @@ import asyncio
 from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 
 from db.errors import Conflict, InvalidInput, LimitReached, Unavailable
 from db.models import AuditLog, Instance, OutboxEffect, Subscription, User, WebhookEvent
+from billing import service as service_module
 from db.status import Status
-from tests.fakes.stripe.serving import serving
 from tests.support.api_client import Api, running_api
 from tests.support.billing import WEBHOOK_SECRET, with_example_prices
 from tests.support.memory_runtime import MemoryRuntime
@@ -66,22 +64,9 @@ async def billed(settings_for, sessions, stripe_fake):
     runtime, notifier = MemoryRuntime(), RecordingNotifier()
     settings = settings_for(**overrides, lease_ttl_s=3)
     async with running_api(settings, runtime, notifier) as api:
-        billing = api.platform.billing
-
-        async def webhook(request: web.Request) -> web.Response:
-            try:
-                outcome = await billing.handle_webhook(await request.read(), request.headers.get("Stripe-Signature"))
-            except InvalidInput as refused:
-                return web.json_response({"error": refused.message}, status=400)
-            except Exception as failed:  # rolled back: Stripe delivers it again
-                return web.json_response({"error": type(failed).__name__}, status=500)
-            return web.json_response({"outcome": outcome})
-
-        app = web.Application()
-        app.router.add_post("/hook", webhook)
-        async with serving(app) as url:
-            stripe_fake.configure_webhook(f"{url}/hook", WEBHOOK_SECRET)
-            yield Billed(api, notifier, runtime, f"{url}/hook")
+        hook_url = api.url("/api/webhooks/stripe")
+        stripe_fake.configure_webhook(hook_url, WEBHOOK_SECRET)
+        yield Billed(api, notifier, runtime, hook_url)
     await runtime.close()
 
 
@@ -168,7 +153,7 @@ async def test_a_failure_while_acting_answers_5xx_changes_nothing_and_the_retry_
     for _ in range(3):  # the request and the library's two retries
         stripe_fake.fail_next("/v1/subscriptions", 500)
     await stripe_fake.pay(session_id(url))
-    assert stripe_fake.deliveries[-1].status == 500
+    assert stripe_fake.deliveries[-1].status == 503  # Stripe did not answer the re-read: try later
     assert await billed.count(WebhookEvent) == 0 and await billed.count(Subscription) == 0
     assert await billed.count(OutboxEffect) == 0
     assert await billed.status(instance) == Status.AWAITING_PAYMENT
@@ -309,3 +294,27 @@ async def test_deleting_the_account_cancels_its_subscription_in_stripe(billed, s
     subscription = await stripe_client.v1.subscriptions.retrieve_async(session["subscription"])
     assert subscription.status == "canceled"
     assert (await billed.billing.view(user)).status == "canceled"
+
+
+async def test_a_failure_inside_the_transaction_rolls_everything_back(billed, stripe_fake, monkeypatch):
+    user = await billed.person()
+    instance = await billed.waiting_instance(user)
+    real = service_module.plan_effects
+    failures = []
+
+    def failing_once(*args, **kwargs):
+        queued = real(*args, **kwargs)  # the effects are in the session, then the handler fails
+        if not failures:
+            failures.append(queued)
+            raise RuntimeError("the handler broke after writing")
+        return queued
+
+    monkeypatch.setattr(service_module, "plan_effects", failing_once)
+    await stripe_fake.pay(session_id(await billed.billing.checkout_url(user)))
+    assert stripe_fake.deliveries[-1].status == 500 and failures == [["start_paid", "notify"]]
+    for model in (WebhookEvent, Subscription, OutboxEffect):
+        assert await billed.count(model) == 0, model
+    assert await billed.count(AuditLog, AuditLog.action == "billing.subscription") == 0
+
+    assert await stripe_fake.redeliver(stripe_fake.deliveries[-1].event_id) == 200
+    await billed.wait(instance, Status.RUNNING)
