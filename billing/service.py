@@ -124,20 +124,22 @@ class Billing:
     # -- checkout, the portal, cancelling, changing plan ----------------------------------------
     async def checkout_url(self, user: User, plan_id: object = None, *, via: str = "web") -> str:
         """A Stripe Checkout page for a subscription to the plan; `via` ("web" or "bot") is where
-        the pages it returns to lead back to. Asking again within the hour gives the same page."""
+        the pages it returns to lead back to. Asked again within the hour, and before a payment
+        was recorded, it is the same page (its idempotency key names the hour and how many
+        subscriptions the user has had: a replayed answer would show a paid page as still open)."""
         plan = self.plan(plan_id)
-        if (await self.view(user)).entitled:
+        view = await self.view(user)
+        if view.entitled:
             raise Conflict("You have a subscription already: change its plan on the billing page (or /plan).",
                            field="plan")
         customer = await self._customer(user)
         back = f"{self.config.public_url}/billing/"
-        hour = utcnow().strftime("%Y%m%d%H")
-        kwargs = dict(customer=customer, user_id=str(user.id), price=plan.stripe_price, plan_id=plan.id,
-                      trial_days=plan.trial_days, success_url=f"{back}done?via={via}&session_id={{CHECKOUT_SESSION_ID}}",
-                      cancel_url=f"{back}cancelled?via={via}")
-        session = await self.stripe.create_checkout(**kwargs, attempt=hour)
-        if session.status != "open":  # that hour's page was paid or expired: a new one
-            session = await self.stripe.create_checkout(**kwargs, attempt=f"{hour}:{session.id}")
+        async with self.sessions() as session:
+            had = len(await rows_of(session, user.id))
+        session = await self.stripe.create_checkout(
+            customer=customer, user_id=str(user.id), price=plan.stripe_price, plan_id=plan.id,
+            trial_days=plan.trial_days, success_url=f"{back}done?via={via}&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{back}cancelled?via={via}", attempt=f"{utcnow():%Y%m%d%H}:{had}")
         await self._audit(user.id, "billing.checkout", {"plan": plan.id, "via": via, "session": session.id})
         return session.url
 
