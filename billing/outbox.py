@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.leases import as_singleton
@@ -121,3 +121,13 @@ async def pending_effects(sessions: async_sessionmaker[AsyncSession]) -> list[Ou
     async with sessions() as session:
         return list(await session.scalars(select(OutboxEffect).where(OutboxEffect.done_at.is_(None))
                                           .order_by(OutboxEffect.created_at)))
+
+
+async def retry_given_up(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Give the given-up effects another round of attempts, from now (the operator fixed the cause)."""
+    async with sessions() as session:
+        result = await session.execute(
+            update(OutboxEffect).where(OutboxEffect.done_at.is_(None), OutboxEffect.given_up_at.is_not(None))
+            .values(given_up_at=None, attempts=0, next_attempt_at=utcnow()).execution_options(synchronize_session=False))
+        await session.commit()
+        return result.rowcount

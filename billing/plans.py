@@ -77,10 +77,11 @@ def parse_plans(text: str, where: str = "plans file") -> Plans:
     if not isinstance(tables, dict) or not tables:
         raise fail("no plans: add at least one [plans.<id>] table")
     plans = tuple(_plan(plan_id, fields, fail) for plan_id, fields in tables.items())
-    prices = [plan.stripe_price for plan in plans]
-    for plan in plans:
-        if prices.count(plan.stripe_price) > 1:
+    seen: set[str] = set()
+    for plan in plans:  # a subscription's price must name one plan
+        if plan.stripe_price in seen:
             raise fail(f"stripe_price {plan.stripe_price!r} is used by more than one plan", plan.id, "stripe_price")
+        seen.add(plan.stripe_price)
     default = document.get("default", plans[0].id)
     if not isinstance(default, str) or default not in tables:
         raise fail(f"default must name one of the plans ({', '.join(tables)})", None, "default")

@@ -20,6 +20,7 @@ from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.refusals import CAPACITY as REFUSALS_KEPT
 from accounts.refusals import Refusals
+from billing.outbox import pending_effects, retry_given_up
 from clawfleet import __version__
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
@@ -135,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "is made for them; add an id to CLAWFLEET_ALLOWED_TELEGRAM_IDS to let it in.")
     refusals.add_argument("--limit", type=int, default=50, help="how many at the most (default 50)")
     refusals.set_defaults(handler=cmd_refusals)
+
+    billing = commands.add_parser("billing", help="billing's state for the operator",
+                                  description="What billing is doing, for the operator.")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True, metavar="ACTION")
+    effects = billing_commands.add_parser(
+        "effects", help="billing's effects not carried out yet (retrying or given up)",
+        description="The outbox's effects not done yet, oldest first: when queued, kind, attempts, the next "
+        "attempt (or GIVEN UP) and the last error. A given-up effect is retried again with --retry.")
+    effects.add_argument("--retry", action="store_true", help="try the given-up effects again, from now")
+    effects.set_defaults(handler=cmd_billing_effects)
 
     admin = commands.add_parser("admin", help="the operator's tools for accounts",
                                 description="What the operator does for an account by hand.")
@@ -277,6 +288,23 @@ def cmd_refusals(args: argparse.Namespace, settings: Settings) -> int:
         username = f"@{row.telegram_username}" if row.telegram_username else "-"
         print(f"{row.telegram_user_id}\t{username}\t{row.count}\t{row.first_seen_at:%Y-%m-%d %H:%M}"
               f"\t{row.last_seen_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def cmd_billing_effects(args: argparse.Namespace, settings: Settings) -> int:
+    async def listed(engine):
+        sessions = create_session_factory(engine)
+        if args.retry:
+            await retry_given_up(sessions)
+        return await pending_effects(sessions)
+
+    rows = asyncio.run(_with_engine(settings, listed))
+    for row in rows:
+        when = "GIVEN UP" if row.given_up_at else f"next {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+        print(f"{row.created_at:%Y-%m-%d %H:%M:%S}\t{row.kind}\t{row.attempts} attempts\t{when}"
+              f"\t{row.last_error or '-'}")
+    if not rows:
+        print("nothing pending: every billing effect was carried out", file=sys.stderr)
     return 0
 
 

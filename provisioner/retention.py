@@ -53,7 +53,7 @@ class Retention:
         removed = []
         for row in suspended:
             await self.manager.delete(row.id, keep_data=False)
-            await self._record(row.id, row.user_id, "suspended", row.updated_at.isoformat())
+            await self._record(row.id, row.user_id, Status.SUSPENDED, row.updated_at.isoformat())
             removed.append(row.id)
         for entry in deletes:
             if entry.instance_id is None or entry.instance_id in done or (entry.details or {}).get("purge"):

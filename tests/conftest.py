@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.support.openclaw_fixtures",  # the real OpenClaw install
     "tests.support.docker_fixtures",  # the real Docker engine and the OpenClaw image on it
     "tests.support.browser",  # a real headless Chromium, its desktop and phone pages
+    "tests.support.stripe_fixtures",  # localstripe and the fake Stripe front over it
 ]
 
 # A test that uses one of these fixtures runs against that real thing: `-m "not gateway"` or
