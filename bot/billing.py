@@ -71,7 +71,7 @@ def plan_rows(billing: Billing, prefix: str, *, skip: str | None = None, verb: s
 async def checkout_reply(the: BotServices, user: User, plan_id: str | None) -> Reply:
     """A "Pay with Stripe" button to a Checkout page for the plan; when Stripe does not answer,
     why, and a "Try again" button that asks for a new link."""
-    plan = the.billing.plan(plan_id)
+    plan = the.billing.plans.get(plan_id or "") or the.billing.plan(None)  # a plan since removed: the default
     waiting = any(instance.status == Status.AWAITING_PAYMENT for instance in await the.instances.list(user))
     what = (f"Your assistant is set up and waits for payment ({plan_line(plan)})." if waiting
             else f"You chose {plan_line(plan)}.")
