@@ -86,7 +86,21 @@ class OutboxWorker:
             await self._carry_out(effect)
         return len(due)
 
+    async def _claim(self, effect: OutboxEffect) -> bool:
+        """Push the effect's next attempt past a lease period, unless another worker did first:
+        one that lost the lease but is still finishing its batch never runs an effect twice."""
+        async with self.sessions() as session:
+            result = await session.execute(
+                update(OutboxEffect).where(OutboxEffect.id == effect.id, OutboxEffect.done_at.is_(None),
+                                           OutboxEffect.next_attempt_at == effect.next_attempt_at)
+                .values(next_attempt_at=utcnow() + timedelta(seconds=self.config.lease_ttl_s))
+                .execution_options(synchronize_session=False))
+            await session.commit()
+            return result.rowcount == 1
+
     async def _carry_out(self, effect: OutboxEffect) -> None:
+        if not await self._claim(effect):
+            return
         handler = self.handlers.get(effect.kind)
         error = None
         try:

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+import structlog
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.plans import Plans
-from db.models import Subscription
+from db.models import Subscription, User
 from db.types import utcnow
+
+log = structlog.get_logger(__name__)
 
 # Statuses that give what the plan allows. `past_due` too: Stripe is retrying the payment, and
 # its own retry schedule, not a timer of ours, decides when that grace ends (then `unpaid` or
@@ -104,20 +107,29 @@ class Change:
 
 async def record(session: AsyncSession, user_id: uuid.UUID, facts: StripeSubscription, plans: Plans) -> Change:
     """Write what Stripe says of one subscription into its row (made on first sight), in the
-    caller's transaction; the caller commits."""
+    caller's transaction; the caller commits. The owner's row is written first, so changes for
+    one user (a webhook and the person's own request at once) are decided one after the other,
+    each seeing what the other wrote (PostgreSQL locks the row; SQLite has one writer)."""
+    await session.execute(update(User).where(User.id == user_id).values(stripe_customer_id=User.stripe_customer_id)
+                          .execution_options(synchronize_session=False))
     rows = await rows_of(session, user_id)
     before = standing_of(rows)
     row = next((row for row in rows if row.stripe_subscription_id == facts.id), None)
-    if row is None:
+    new = row is None
+    if new:
         row = Subscription(user_id=user_id, stripe_subscription_id=facts.id, status=facts.status,
                            plan=UNKNOWN_PLAN, created_at=utcnow())
         session.add(row)
         rows.append(row)
     plan = plans.by_price(facts.price_id)
+    if plan is None and facts.status in ENTITLED:
+        log.error("a paid subscription's price is in no plan of the plans file: it gives nothing until the "
+                  "plan is back", subscription=facts.id, price=facts.price_id)
     wanted = {"status": facts.status, "plan": plan.id if plan else UNKNOWN_PLAN, "stripe_price_id": facts.price_id,
               "current_period_end": facts.current_period_end, "cancel_at_period_end": facts.cancel_at_period_end,
               "ended_at": facts.ended_at}
-    drift = {key: (getattr(row, key), value) for key, value in wanted.items() if getattr(row, key) != value}
+    drift = {key: (None if new else getattr(row, key), value) for key, value in wanted.items()
+             if new or getattr(row, key) != value}
     for key, value in wanted.items():
         setattr(row, key, value)
     row.synced_at = utcnow()

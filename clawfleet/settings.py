@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     def _http_urls(cls, value: str) -> str:
         return _http_url(value)
 
+    @field_validator("stripe_api_url")
+    @classmethod
+    def _stripe_url(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:

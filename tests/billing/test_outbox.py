@@ -107,3 +107,18 @@ async def test_of_two_workers_only_the_lease_holder_carries_effects_out(sessions
     async with sessions() as session:
         done = list(await session.scalars(select(OutboxEffect.attempts)))
     assert done == [1] * 10
+
+
+async def test_two_rounds_at_once_never_run_an_effect_twice(sessions):
+    """A worker that lost its lease may still be finishing its batch when the next holder starts."""
+    ran = []
+
+    async def slow(effect):
+        ran.append(effect.key)
+        await asyncio.sleep(0.05)
+
+    await queue(sessions, *[f"e{n}" for n in range(6)], kind="slow")
+    first = OutboxWorker(sessions, {"slow": slow}, OutboxConfig(), holder="old")
+    second = OutboxWorker(sessions, {"slow": slow}, OutboxConfig(), holder="new")
+    await asyncio.gather(first.run_once(), second.run_once())
+    assert sorted(ran) == [f"e{n}" for n in range(6)]

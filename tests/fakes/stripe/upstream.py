@@ -2,8 +2,9 @@
 translated where localstripe has an older equivalent, and the few subscription fields
 localstripe cannot hold laid over its answers.
 
-Translations: `items[N][price]` becomes `items[N][plan]` on subscription create and update
-(localstripe has no Prices; a plan id serves as the price id). Answers gain what today's API
+Translations, on subscription create and update: `items[N][price]` becomes `items[N][plan]`
+(localstripe has no Prices; a plan id serves as the price id), and `proration_behavior`
+(2019 on) becomes the older `prorate` (`none` is false, the others true). Answers gain what today's API
 reads where localstripe's 2017 layout lacks it: each subscription item gets `price` (its plan
 as a price) and the subscription's `current_period_start`/`current_period_end` (since API
 version 2025-03-31 they live on the items). Overlays: a status (and fields such as
@@ -40,10 +41,15 @@ class Answer:
 
 def translate_form(method: str, path: str, body: bytes) -> bytes:
     """The body localstripe understands for what a current client sent."""
-    if method != "POST" or not _SUBSCRIPTION_WRITE.fullmatch(path) or b"price" not in body:
+    if method != "POST" or not _SUBSCRIPTION_WRITE.fullmatch(path) or \
+            (b"price" not in body and b"proration_behavior" not in body):
         return body
-    pairs = [(_PRICE_PARAM.sub(r"\1[plan]", name), value)
-             for name, value in parse_qsl(body.decode(), keep_blank_values=True)]
+    pairs = []
+    for name, value in parse_qsl(body.decode(), keep_blank_values=True):
+        if name == "proration_behavior":
+            pairs.append(("prorate", "false" if value == "none" else "true"))
+        else:
+            pairs.append((_PRICE_PARAM.sub(r"\1[plan]", name), value))
     return urlencode(pairs).encode()
 
 
