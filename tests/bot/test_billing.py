@@ -11,7 +11,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from clawfleet.platform import PLATFORM
@@ -20,31 +19,16 @@ from db.models import Instance, Subscription, User
 from provisioner.providers import get_provider
 from tests.fakes.stripe.serving import serving
 from tests.support.bot_chat import Chat, buttons, collapse, running_platform
-from tests.support.stripe_fixtures import TEST_SECRET_KEY
+from tests.support.billing import WEBHOOK_SECRET, with_example_prices
 from tests.support.waiting import eventually
 
 OPENAI_KEY = "sk-proj-billingBILLING0123456789abcd"
-WEBHOOK_SECRET = "whsec_bot_billing_tests"
-PRICES = {"personal": "price_bot_personal", "team": "price_bot_team"}
 
 
 @pytest.fixture
-async def plans_file(stripe_fake, tmp_path, repo_root):
-    """plans.example.toml, billed at prices made in the fake Stripe for this test."""
-    text = (repo_root / "plans.example.toml").read_text()
-    for plan_id, amount in (("personal", 900), ("team", 2900)):
-        await stripe_fake.create_price(plan_id.title(), amount, currency="usd", price_id=PRICES[plan_id])
-        text = text.replace(f'stripe_price = "price_{plan_id}"', f'stripe_price = "{PRICES[plan_id]}"')
-    path = tmp_path / "plans.toml"
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def billed_settings(settings: Settings, stripe_fake, plans_file) -> Settings:
-    return Settings(**{**settings.model_dump(), "_env_file": None, "stripe_secret_key": SecretStr(TEST_SECRET_KEY),
-                       "stripe_webhook_secret": SecretStr(WEBHOOK_SECRET), "stripe_api_url": stripe_fake.api_url,
-                       "plans_file": plans_file})
+async def billed_settings(settings: Settings, stripe_fake) -> Settings:
+    """The bot's settings with billing on: the example plans, at prices made in the fake Stripe."""
+    return Settings(**{**settings.model_dump(), "_env_file": None, **await with_example_prices(stripe_fake)})
 
 
 @pytest.fixture
@@ -63,20 +47,6 @@ async def billed(billed_settings, sessions, runtime, stripe_fake):
         async with serving(relay) as base:
             stripe_fake.configure_webhook(f"{base}/webhook", WEBHOOK_SECRET)
             yield server
-
-
-@pytest.fixture
-def plan_changes(billed, monkeypatch) -> None:
-    """Plan changes the fake Stripe can make: localstripe 1.15.10 answers 500 to the
-    `proration_behavior` billing sends (its Subscription._update knows only `prorate`), and the
-    fake forwards it as sent. The same update without it, until the fake translates it."""
-    api = billed.app[PLATFORM].billing.stripe
-
-    async def change_price(subscription_id: str, item_id: str, price: str, *, since: str):
-        return await api.call("subscriptions.update", lambda: api.v1.subscriptions.update_async(
-            subscription_id, {"items": [{"id": item_id, "price": price}]}))
-
-    monkeypatch.setattr(api, "change_price", change_price)
 
 
 async def _instances(sessions) -> list[Instance]:
@@ -166,10 +136,10 @@ async def test_onboarding_chooses_a_plan_pays_with_stripe_and_then_deploys(
     assert OPENAI_KEY not in chat.transcript() and own_bot.token not in chat.transcript()
 
     await stripe_fake.pay(url)
-    await chat.reply("Your Team plan is active")
-    deploying = await chat.reply("Deploying your assistant…")
-    ready = await chat.reply(lambda m: m["message_id"] == deploying["message_id"] and "Write to your bot" in m["text"],
-                             timeout=15)
+    await chat.reply("Your Team plan is active")  # the notice and the progress message, in either order
+    ready = await chat.reply(lambda m: m.get("text", "").startswith("Deploying your assistant\n")
+                             and "Write to your bot" in m["text"], timeout=15)
+    assert ready["message_id"] != pay["message_id"] and "✓ Your assistant is running" in ready["text"]
     assert buttons(ready) == {"https://t.me/billed_bot": "Open @billed_bot"}
     [instance] = await _instances(sessions)
     assert instance.status == "running"
@@ -305,7 +275,7 @@ async def test_the_portal_that_does_not_answer_leaves_the_rest_of_the_page(
 
 
 # -- /plan -----------------------------------------------------------------------------------------
-async def test_plan_changes_from_the_next_restart_and_offers_it(billed, plan_changes, chat: Chat, telegram,
+async def test_plan_changes_from_the_next_restart_and_offers_it(billed, chat: Chat, telegram,
                                                                 sessions, stripe_fake, runtime) -> None:
     await _subscribe(chat, stripe_fake)
     await _onboard_subscribed(chat, telegram.add_bot(username="growing_bot"))
@@ -332,7 +302,7 @@ async def test_plan_changes_from_the_next_restart_and_offers_it(billed, plan_cha
     assert buttons(await chat.reply("Plans")) == {"plan:set:personal": "Switch to Personal · $9 / month"}
 
 
-async def test_a_downgrade_below_what_runs_asks_which_to_stop(billed, plan_changes, chat: Chat, telegram,
+async def test_a_downgrade_below_what_runs_asks_which_to_stop(billed, chat: Chat, telegram,
                                                               sessions, stripe_fake) -> None:
     await _subscribe(chat, stripe_fake, "team")
     await _onboard_subscribed(chat, telegram.add_bot(username="first_bot"))
