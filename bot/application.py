@@ -19,6 +19,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes, Defaults
 from telegram.warnings import PTBUserWarning
 
+from bot.billing import billing_handlers
 from bot.changes import changes_handler
 from bot.context import SERVICES, BotContext, BotServices
 from bot.gate import GATE_GROUP, gate_handler
@@ -84,6 +85,7 @@ class ProvisioningBot:
             warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
             application.add_handler(onboarding_handler(self.config.conversation_timeout_s))
             application.add_handler(changes_handler(self.config.conversation_timeout_s))
+        application.add_handlers(billing_handlers())  # before management's placeholder /billing
         application.add_handlers(management_handlers())
         application.add_error_handler(_on_error)
         return application
@@ -100,11 +102,11 @@ class ProvisioningBot:
                 allowed_updates=Update.ALL_TYPES)
         else:
             self._polling = asyncio.create_task(self._poll_while_leased(), name="telegram-polling")
-        self.notifier.attach(application.bot, sessions)
+        self.notifier.attach(application.bot, sessions, services.instances)
         log.info("provisioning bot started", username=application.bot.username, mode=self.config.mode)
 
     async def stop(self) -> None:
-        self.notifier.attach(None, None)
+        await self.notifier.close()
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)

@@ -1,5 +1,6 @@
 """Day-to-day management from chat: /status, /restart, /stop, /start_instance, /logs, /pair,
-/delete, /billing, /help, and the buttons they show. Each handler is a thin call into the service layer.
+/delete, /help, and the buttons they show (/billing and /plan: bot/billing.py). Each handler
+is a thin call into the service layer.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ HELP = (
     "/key: replace the API key\n"
     "/token: replace the bot token\n"
     "/delete: delete it (keeping or erasing its data)\n"
-    "/billing: your plan\n"
+    "/billing: your plan, payments and cancelling\n"
+    "/plan: change your plan\n"
     "/dashboard: a one-time login link to the dashboard\n"
     "/link CODE: sign in to your web account from here (the code is on its dashboard)\n"
     "/cancel: stop what we are doing"
@@ -50,7 +52,8 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("key", "Replace the API key"),
     ("token", "Replace the bot token"),
     ("delete", "Delete your assistant"),
-    ("billing", "Your plan"),
+    ("billing", "Your plan and payments"),
+    ("plan", "Change your plan"),
     ("dashboard", "A one-time login link to the dashboard"),
     ("link", "Link this Telegram account to your web account"),
     ("help", "What I can do"),
@@ -224,13 +227,6 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             progress.follow(query.message, "Deleting your assistant", events, instance, ""), update=update)
 
 
-async def billing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not services(context).billing_enabled:
-        await update.effective_chat.send_message("There is nothing to pay on this ClawFleet: it runs without billing.")
-        return
-    await update.effective_chat.send_message("Plans and payments are not available from chat yet.")
-
-
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_chat.send_message(HELP)
 
@@ -248,7 +244,6 @@ def management_handlers() -> list:
         CommandHandler("logs", logs),
         CommandHandler("pair", pair),
         CommandHandler("delete", delete),
-        CommandHandler("billing", billing),
         CommandHandler("help", show_help),
         CommandHandler("cancel", nothing_to_cancel),
         CallbackQueryHandler(act_button, pattern="^act:"),

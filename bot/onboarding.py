@@ -1,4 +1,6 @@
-"""The onboarding conversation: provider → model → API key → bot token → deploy.
+"""The onboarding conversation: provider → model → API key → bot token → deploy; with billing
+on and no active subscription, a plan step comes before the summary, and deploying stores the
+assistant (awaiting payment) and answers with a Stripe Checkout button (bot/billing.py).
 
 One async function per step, returning the next step (python-telegram-bot's
 conversationbot.py). States are strings so the database persistence stores them as they are.
@@ -19,14 +21,16 @@ from telegram.ext import (
 
 from accounts.invites import CODE_PREFIX
 from bot import progress
+from bot.billing import checkout_reply, plan_label, plans_text
 from bot.context import current_user, services
 from bot.gate import refusal_text
 from bot.pending import open_pending, seal_pending
 from bot.replies import delete_secret, edit, escape
 from db.errors import AccessDenied, ServiceError
+from db.status import Status
 from provisioner.providers import PROVIDERS, Provider, get_provider
 
-PROVIDER, MODEL, API_KEY, BOT_TOKEN, CONFIRM = "provider", "model", "api_key", "bot_token", "confirm"
+PROVIDER, MODEL, API_KEY, BOT_TOKEN, PLAN, CONFIRM = "provider", "model", "api_key", "bot_token", "plan", "confirm"
 SETUP = "setup"  # the key of the conversation's answers in user_data
 END = ConversationHandler.END
 
@@ -35,21 +39,42 @@ WELCOME = (
     "answering you on a Telegram bot of your own.\n\n"
     "You need:\n"
     "• an API key from a model provider (Anthropic, OpenAI or Kimi)\n"
-    "• a bot token from @BotFather (I will show you how)\n\n"
+    "• a bot token from @BotFather (I will show you how)\n"
+    "{paying}\n"
     "Send /cancel at any time to stop, /back to go back one step.\n\n"
-    "<b>Step 1 of 4.</b> Which model provider do you have a key for?"
 )
 BOTFATHER_HOWTO = (
-    "<b>Step 4 of 4.</b> Now your assistant's own bot:\n"
+    "Now your assistant's own bot:\n"
     "1. Open @BotFather and send /newbot\n"
     "2. Choose a name and a username ending in <code>bot</code>\n"
     "3. BotFather answers with a token like <code>123456789:AAE…</code>: send it to me.\n\n"
     "I delete your message as soon as I have read it."
 )
+PROVIDER_QUESTION = "Which model provider do you have a key for?"
 
 
 def _answers(context: ContextTypes.DEFAULT_TYPE) -> dict:
     return context.user_data.setdefault(SETUP, {})
+
+
+def _step(answers: dict, number: int) -> str:
+    """"Step N of M.": four steps, five with the plan step."""
+    return f"<b>Step {number} of {5 if answers.get('needs_plan') else 4}.</b>"
+
+
+def _welcome(answers: dict) -> str:
+    paying = "• a card, to subscribe to a plan with Stripe before it starts\n" if answers.get("needs_plan") else ""
+    return f"{WELCOME.format(paying=paying)}{_step(answers, 1)} {PROVIDER_QUESTION}"
+
+
+def _howto(answers: dict) -> str:
+    return f"{_step(answers, 4)} {BOTFATHER_HOWTO}"
+
+
+async def _needs_plan(context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Billing is on and the sender has no active subscription: they choose a plan and pay."""
+    billing = services(context).billing
+    return billing is not None and not (await billing.view(current_user(context))).entitled
 
 
 def _provider_buttons() -> InlineKeyboardMarkup:
@@ -79,11 +104,17 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int
                                                                refused.message))
         return END
     owned = await instances.list(user)
+    if any(instance.status == Status.AWAITING_PAYMENT for instance in owned):
+        await update.effective_message.reply_text(
+            "Your assistant is set up and waits for payment: /billing to choose a plan and pay. It deploys as "
+            "soon as the payment goes through.")
+        return END
     if owned:
         await update.effective_message.reply_text(
             "You already have an assistant. /status shows how it is doing, /help lists what I can do.")
         return END
-    await update.effective_message.reply_text(WELCOME, reply_markup=_provider_buttons())
+    _answers(context)["needs_plan"] = await _needs_plan(context)
+    await update.effective_message.reply_text(_welcome(_answers(context)), reply_markup=_provider_buttons())
     return PROVIDER
 
 
@@ -95,8 +126,7 @@ async def provider_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     except ValueError:
         return PROVIDER
     _answers(context).update(provider=provider.id, model=provider.default_model)
-    await edit(query.message, f"<b>Step 2 of 4.</b> {escape(provider.display_name)}: which model?",
-               _model_buttons(provider))
+    await edit(query.message, _model_question(_answers(context), provider), _model_buttons(provider))
     return MODEL
 
 
@@ -108,12 +138,16 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> st
     if model not in provider.models:
         return MODEL
     _answers(context)["model"] = model
-    await edit(query.message, _key_prompt(provider, model))
+    await edit(query.message, _key_prompt(_answers(context), provider, model))
     return API_KEY
 
 
-def _key_prompt(provider: Provider, model: str) -> str:
-    return (f"<b>Step 3 of 4.</b> {escape(provider.display_name)}, {escape(model)}.\n\n"
+def _model_question(answers: dict, provider: Provider) -> str:
+    return f"{_step(answers, 2)} {escape(provider.display_name)}: which model?"
+
+
+def _key_prompt(answers: dict, provider: Provider, model: str) -> str:
+    return (f"{_step(answers, 3)} {escape(provider.display_name)}, {escape(model)}.\n\n"
             f"Send me your {escape(provider.display_name)} API key. I delete your message as soon as I "
             f"have read it and store the key encrypted.\n\n<i>{escape(provider.key_hint)}</i>")
 
@@ -130,7 +164,7 @@ async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     answers = _answers(context)
     answers["api_key"] = seal_pending(services(context).keyring, update.effective_user.id, "api_key", key)
     answers["key_tail"] = key[-4:]
-    await message.chat.send_message(f"Key received (ending in …{escape(key[-4:])}).{note}\n\n{BOTFATHER_HOWTO}")
+    await message.chat.send_message(f"Key received (ending in …{escape(key[-4:])}).{note}\n\n{_howto(answers)}")
     return BOT_TOKEN
 
 
@@ -146,20 +180,55 @@ async def bot_token_received(update: Update, context: ContextTypes.DEFAULT_TYPE)
     answers = _answers(context)
     answers["bot_token"] = seal_pending(services(context).keyring, update.effective_user.id, "bot_token", token)
     answers["bot_username"] = identity.username
-    await message.chat.send_message(f"{_summary(answers)}{note}", reply_markup=_confirm_buttons())
+    answers["needs_plan"] = await _needs_plan(context)  # again: they may have subscribed meanwhile
+    if answers["needs_plan"]:
+        await message.chat.send_message(f"Bot @{escape(identity.username)} checked.{note}\n\n{_plan_question(context)}",
+                                        reply_markup=_plan_buttons(context))
+        return PLAN
+    answers.pop("plan", None)
+    await message.chat.send_message(f"{_summary(context)}{note}", reply_markup=_confirm_buttons(answers))
     return CONFIRM
 
 
-def _summary(answers: dict) -> str:
+def _plan_question(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return (f"{_step(_answers(context), 5)} Choose a plan. You pay with Stripe after the summary; your "
+            f"assistant starts as soon as the payment goes through.\n\n{plans_text(services(context).billing)}")
+
+
+def _plan_buttons(context: ContextTypes.DEFAULT_TYPE) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(plan_label(plan)[:64], callback_data=f"pickplan:{plan.id}")]
+            for plan in services(context).billing.plans]
+    return InlineKeyboardMarkup([*rows, [InlineKeyboardButton("« Back", callback_data="back")]])
+
+
+async def plan_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    query = update.callback_query
+    await query.answer()
+    billing = services(context).billing
+    plan = billing.plans.get(query.data.removeprefix("pickplan:")) if billing is not None else None
+    if plan is None:
+        return PLAN
+    answers = _answers(context)
+    answers["plan"] = plan.id
+    await edit(query.message, _summary(context), _confirm_buttons(answers))
+    return CONFIRM
+
+
+def _summary(context: ContextTypes.DEFAULT_TYPE) -> str:
+    answers = _answers(context)
     provider = get_provider(answers["provider"])
+    billing = services(context).billing
+    plan = billing.plans.get(answers["plan"]) if billing is not None and answers.get("plan") else None
+    paying = f"Plan: {escape(plan_label(plan))}\n" if plan is not None else ""
     return ("<b>Ready to deploy.</b>\n\n"
             f"Provider: {escape(provider.display_name)}\nModel: {escape(answers['model'])}\n"
-            f"API key: …{escape(answers['key_tail'])}\nBot: @{escape(answers['bot_username'])}\n\n"
+            f"API key: …{escape(answers['key_tail'])}\nBot: @{escape(answers['bot_username'])}\n{paying}\n"
             "Only you will be able to talk to it.")
 
 
-def _confirm_buttons() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton("Deploy", callback_data="deploy")],
+def _confirm_buttons(answers: dict) -> InlineKeyboardMarkup:
+    label = "Subscribe and deploy" if answers.get("plan") else "Deploy"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="deploy")],
                                  [InlineKeyboardButton("« Back", callback_data="back")]])
 
 
@@ -182,10 +251,14 @@ async def deploy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | in
             telegram_bot_token=bot_token.get_secret_value(), telegram_user_id=sender,
         )
     except ServiceError as problem:
-        await edit(query.message, f"{_summary(answers)}\n\n<b>Not deployed:</b> {escape(problem.message)}",
-                   _confirm_buttons())
+        await edit(query.message, f"{_summary(context)}\n\n<b>Not deployed:</b> {escape(problem.message)}",
+                   _confirm_buttons(answers))
         return CONFIRM
     context.user_data.pop(SETUP, None)  # the secrets now live sealed on the instance's row
+    if instance.status == Status.AWAITING_PAYMENT:  # billing deploys it once paid (bot/notifier.py follows)
+        text, markup = await checkout_reply(the, user, answers.get("plan"))
+        await edit(query.message, text, markup)
+        return END
     await edit(query.message, "<b>Deploying your assistant…</b>")
     events = await the.instances.progress(user, instance.id)
     if events is not None:
@@ -205,23 +278,22 @@ async def back(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
         await update.callback_query.answer()
     answers = _answers(context)
     chat = update.effective_chat
-    if state == MODEL or "provider" not in answers:
-        await chat.send_message("<b>Step 1 of 4.</b> Which model provider do you have a key for?",
-                                reply_markup=_provider_buttons())
-        return PROVIDER
-    provider = get_provider(answers["provider"])
-    if state == API_KEY:
-        await chat.send_message(f"<b>Step 2 of 4.</b> {escape(provider.display_name)}: which model?",
-                                reply_markup=_model_buttons(provider))
-        return MODEL
-    if state == BOT_TOKEN:
-        await chat.send_message(_key_prompt(provider, answers["model"]))
-        return API_KEY
-    if state == CONFIRM:
-        await chat.send_message(BOTFATHER_HOWTO)
-        return BOT_TOKEN
-    await chat.send_message("<b>Step 1 of 4.</b> Which model provider do you have a key for?",
-                            reply_markup=_provider_buttons())
+    if state in (MODEL, API_KEY, BOT_TOKEN, PLAN, CONFIRM) and "provider" in answers:
+        provider = get_provider(answers["provider"])
+        if state == API_KEY:
+            await chat.send_message(_model_question(answers, provider), reply_markup=_model_buttons(provider))
+            return MODEL
+        if state == BOT_TOKEN:
+            await chat.send_message(_key_prompt(answers, provider, answers["model"]))
+            return API_KEY
+        if state == CONFIRM and answers.get("plan") and services(context).billing is not None:
+            answers.pop("plan")
+            await chat.send_message(_plan_question(context), reply_markup=_plan_buttons(context))
+            return PLAN
+        if state in (PLAN, CONFIRM):
+            await chat.send_message(_howto(answers))
+            return BOT_TOKEN
+    await chat.send_message(f"{_step(answers, 1)} {PROVIDER_QUESTION}", reply_markup=_provider_buttons())
     return PROVIDER
 
 
@@ -275,6 +347,8 @@ def onboarding_handler(timeout_s: float) -> ConversationHandler:
                       MessageHandler(~filters.COMMAND, not_text)],
             BOT_TOKEN: [MessageHandler(text, _tracked(BOT_TOKEN, bot_token_received)),
                         MessageHandler(~filters.COMMAND, not_text)],
+            PLAN: [CallbackQueryHandler(_tracked(PLAN, plan_chosen), pattern="^pickplan:"), back_button,
+                   MessageHandler(~filters.COMMAND, use_buttons)],
             CONFIRM: [CallbackQueryHandler(_tracked(CONFIRM, deploy), pattern="^deploy$"), back_button,
                       MessageHandler(~filters.COMMAND, use_buttons)],
             ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out),
