@@ -18,8 +18,10 @@ from provisioner.service import InstanceService
 START_PAID, SUSPEND, NOTIFY, PLAN_CHANGED = "start_paid", "suspend", "notify", "plan_changed"
 
 
-def plan_effects(session: AsyncSession, change: Change, plans: Plans, *, cause: str, retention_days: int) -> list[str]:
-    """Queue in `session` what `change` calls for; the kinds queued (for the audit)."""
+def plan_effects(session: AsyncSession, change: Change, plans: Plans, *, cause: str, retention_days: int,
+                 told: bool = False) -> list[str]:
+    """Queue in `session` what `change` calls for; the kinds queued (for the audit). `told`: the
+    owner made the change from a front end, which showed them what follows (no notice again)."""
     before, after = change.before, change.after
     queued: list[str] = []
 
@@ -29,11 +31,8 @@ def plan_effects(session: AsyncSession, change: Change, plans: Plans, *, cause: 
         queued.append(kind)
 
     plan = plans.get(after.plan) if after.plan else None
-    name = plan.name if plan else "subscription"
     if after.entitled and not before.entitled:
-        add(START_PAID)
-        add(NOTIFY, text=f"Your {name} plan is active. Thank you! Your assistant is starting; "
-                         "I will show you when it is ready.")
+        add(START_PAID, plan=after.plan)  # tells the owner too, once it knows whether anything starts
     elif before.entitled and not after.entitled:
         add(SUSPEND, reason="Your subscription has ended. Subscribe again to bring your assistant back with "
                             "its data.")
@@ -46,7 +45,7 @@ def plan_effects(session: AsyncSession, change: Change, plans: Plans, *, cause: 
     elif before.entitled and before.past_due and after.entitled and not after.past_due:
         add(NOTIFY, text="Your payment went through. Thank you!")
     if before.entitled and after.entitled and before.plan != after.plan and plan is not None:
-        add(PLAN_CHANGED, plan=plan.id)
+        add(PLAN_CHANGED, plan=plan.id, told=told)
     return queued
 
 
@@ -61,21 +60,29 @@ class EffectHandlers:
                 PLAN_CHANGED: self.plan_changed}
 
     async def start_paid(self, effect: OutboxEffect) -> None:
-        for instance_id in await self.instances.start_paid(effect.user_id):
+        started = await self.instances.start_paid(effect.user_id)
+        plan = self.plans.get((effect.payload or {}).get("plan") or "")
+        thanks = f"Your {plan.name if plan else 'new'} plan is active. Thank you!"
+        if started:
+            await self.notifier.notify(effect.user_id, f"{thanks} Your assistant is starting; I will show you when "
+                                                       "it is ready.")
+        elif not effect.attempts:  # a retry after a later failure must not say it twice
+            await self.notifier.notify(effect.user_id, f"{thanks} Send /start to set up your assistant.")
+        for instance_id in started:
             await self.notifier.follow(effect.user_id, instance_id, "Deploying your assistant")
 
     async def suspend(self, effect: OutboxEffect) -> None:
-        await self.instances.suspend_unpaid(effect.user_id, effect.payload.get("reason") or "Billing stopped it.")
+        await self.instances.suspend_unpaid(effect.user_id, (effect.payload or {}).get("reason") or "Billing stopped it.")
 
     async def notify(self, effect: OutboxEffect) -> None:
-        offers = [Offer(label, action) for label, action in effect.payload.get("offers") or ()]
+        offers = [Offer(label, action) for label, action in (effect.payload or {}).get("offers") or ()]
         await self.notifier.notify(effect.user_id, effect.payload["text"], offers)
 
     async def plan_changed(self, effect: OutboxEffect) -> None:
         """New resources apply at the next start: offer a restart to what runs; on a downgrade below
         what runs, ask which to stop (nothing is stopped until the owner answers)."""
-        plan = self.plans.get(effect.payload.get("plan", ""))
-        if plan is None:
+        plan = self.plans.get((effect.payload or {}).get("plan", ""))
+        if plan is None or (effect.payload or {}).get("told"):
             return
         running = await self.instances.running_of(effect.user_id)
         if len(running) > plan.instances:

@@ -186,7 +186,7 @@ class Billing:
         updated = await self.stripe.change_price(facts.id, facts.item_id, plan.stripe_price,
                                                  since=row.updated_at.isoformat())
         await self._apply([read_subscription(updated)], cause=f"request-{uuid.uuid4()}", actor="user",
-                          owner=user.id)
+                          owner=user.id, told=True)
         await self._audit(user.id, "billing.change_plan", {"from": row.plan, "to": plan.id})
         return await self.view(user)
 
@@ -269,17 +269,17 @@ class Billing:
 
     # -- the one way a subscription's change is written ------------------------------------------
     async def _apply(self, facts: Sequence[StripeSubscription], *, cause: str, actor: str, owner: uuid.UUID,
-                     effects: bool = True) -> None:
+                     effects: bool = True, told: bool = False) -> None:
         async with self.sessions() as session:
             for one in facts:
-                await self._record(session, owner, one, cause=cause, actor=actor, effects=effects)
+                await self._record(session, owner, one, cause=cause, actor=actor, effects=effects, told=told)
             await session.commit()
         self.wake()
 
     async def _record(self, session: AsyncSession, owner: uuid.UUID, facts: StripeSubscription, *, cause: str,
-                      actor: str, event: str | None = None, effects: bool = True) -> None:
+                      actor: str, event: str | None = None, effects: bool = True, told: bool = False) -> None:
         change = await record(session, owner, facts, self.plans)
-        queued = plan_effects(session, change, self.plans, cause=cause,
+        queued = plan_effects(session, change, self.plans, cause=cause, told=told,
                               retention_days=self.config.data_retention_days) if effects else []
         if change.drift or queued:
             details: dict[str, Any] = {"subscription": facts.id, "status": facts.status, "plan": change.after.plan,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from billing import service as service_module
 from db.errors import Conflict, InvalidInput, LimitReached, Unavailable
 from db.models import AuditLog, Instance, OutboxEffect, Subscription, User, WebhookEvent
-from billing import service as service_module
 from db.status import Status
 from tests.support.api_client import Api, running_api
 from tests.support.billing import WEBHOOK_SECRET, with_example_prices
@@ -259,30 +259,59 @@ async def test_cancel_at_period_end_and_keeping_it(billed, stripe_fake):
     assert "billing.cancel" in actions and "billing.resume" in actions
 
 
-async def test_a_plan_change_offers_a_restart_and_a_downgrade_asks_which_to_stop(billed, stripe_fake):
+async def test_a_downgrade_made_on_stripe_asks_which_to_stop_and_stops_nothing(billed, stripe_fake, stripe_client):
     user = await billed.person()
     first = await billed.waiting_instance(user)
-    await stripe_fake.pay(session_id(await billed.billing.checkout_url(user, "team")))
+    session = await stripe_fake.pay(session_id(await billed.billing.checkout_url(user, "team")))
     await billed.wait(first, Status.RUNNING)
     second = await billed.api.platform.instances.create(user, model_provider="openai", api_key=KEY)
     await billed.wait(second, Status.RUNNING)
 
-    view = await billed.billing.change_plan(user, "personal")
-    assert view.plan.id == "personal" and view.over_limit and view.running == 2
+    subscription = await stripe_client.v1.subscriptions.retrieve_async(session["subscription"])
+    item = subscription["items"]["data"][0]["id"]
+    await stripe_client.v1.subscriptions.update_async(  # as the Customer Portal would
+        session["subscription"], {"items": [{"id": item, "price": "price_personal"}]})
+    await stripe_fake.send("customer.subscription.updated", session["subscription"])
     await eventually(lambda: billed.notifier.offers)
     [(owner, offers)] = billed.notifier.offers
     assert owner == user.id and {offer.action for offer in offers} == {"stop"}
     assert {offer.instance_id for offer in offers} == {first.id, second.id}
+    assert any("Choose which to stop: nothing stops until you do" in text for _, text in billed.notifier.sent)
+    view = await billed.billing.view(user)
+    assert view.plan.id == "personal" and view.over_limit and view.running == 2
     assert await billed.status(first) == await billed.status(second) == Status.RUNNING  # nothing stopped yet
-    with pytest.raises(Conflict, match="on the Personal plan already"):
-        await billed.billing.change_plan(user, "personal")
 
     await billed.api.platform.instances.stop(user, second.id)
     await billed.wait(second, Status.STOPPED)
+    assert not (await billed.billing.view(user)).over_limit
     with pytest.raises(LimitReached, match="Personal plan allows 1 assistant"):
         await billed.api.platform.instances.start(user, second.id)
     with pytest.raises(LimitReached, match="Personal plan allows 1 assistant"):
         await billed.api.platform.instances.create(user, model_provider="openai", api_key=KEY)
+
+
+async def test_a_plan_change_asked_for_here_is_made_in_stripe_and_not_announced_twice(billed, stripe_fake,
+                                                                                     stripe_client):
+    user = await billed.person()
+    instance = await billed.waiting_instance(user)
+    session = await stripe_fake.pay(session_id(await billed.billing.checkout_url(user)))
+    await billed.wait(instance, Status.RUNNING)
+
+    view = await billed.billing.change_plan(user, "team")
+    assert view.plan.id == "team" and not view.over_limit
+    subscription = await stripe_client.v1.subscriptions.retrieve_async(session["subscription"])
+    assert subscription["items"]["data"][0]["plan"]["id"] == "price_team"
+    with pytest.raises(Conflict, match="on the Team plan already"):
+        await billed.billing.change_plan(user, "team")
+    await billed.api.platform.outbox.run_once()
+    assert billed.notifier.offers == []  # the front end that asked shows what follows
+    async with billed.api.platform.sessions() as db:
+        actions = list(await db.scalars(select(AuditLog.action).where(AuditLog.user_id == user.id)))
+    assert "billing.change_plan" in actions
+    await billed.api.platform.instances.restart(user, instance.id)
+    await billed.wait(instance, Status.RUNNING)
+    await billed.api.platform.manager.wait_idle()
+    assert billed.runtime.starts[-1].memory_mb == 2048  # the Team plan's, from the restart on
 
 
 async def test_deleting_the_account_cancels_its_subscription_in_stripe(billed, stripe_fake, stripe_client):
@@ -311,7 +340,7 @@ async def test_a_failure_inside_the_transaction_rolls_everything_back(billed, st
 
     monkeypatch.setattr(service_module, "plan_effects", failing_once)
     await stripe_fake.pay(session_id(await billed.billing.checkout_url(user)))
-    assert stripe_fake.deliveries[-1].status == 500 and failures == [["start_paid", "notify"]]
+    assert stripe_fake.deliveries[-1].status == 500 and failures == [["start_paid"]]
     for model in (WebhookEvent, Subscription, OutboxEffect):
         assert await billed.count(model) == 0, model
     assert await billed.count(AuditLog, AuditLog.action == "billing.subscription") == 0

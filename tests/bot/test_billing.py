@@ -1,25 +1,22 @@
 """Billing in chat, played by a user against the fake Bot API, with billing on over the fake
 Stripe (localstripe behind tests/fakes/stripe): the onboarding's plan step and Stripe Checkout,
 the deploy once the payment went through, /billing and /plan. Stripe's webhooks reach the
-platform's billing through a small loopback relay here (the web app's endpoint is the web's
-own test's). SQLite and PostgreSQL both; billing off: tests/bot/test_onboarding.py and the end of
-this file."""
+platform's own endpoint. SQLite and PostgreSQL both; billing off: tests/bot/test_onboarding.py and
+the end of this file."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from clawfleet.platform import PLATFORM
 from clawfleet.settings import Settings
 from db.models import Instance, Subscription, User
 from provisioner.providers import get_provider
-from tests.fakes.stripe.serving import serving
-from tests.support.bot_chat import Chat, buttons, collapse, running_platform
 from tests.support.billing import WEBHOOK_SECRET, with_example_prices
+from tests.support.bot_chat import Chat, buttons, collapse, running_platform
 from tests.support.waiting import eventually
 
 OPENAI_KEY = "sk-proj-billingBILLING0123456789abcd"
@@ -33,20 +30,11 @@ async def billed_settings(settings: Settings, stripe_fake) -> Settings:
 
 @pytest.fixture
 async def billed(billed_settings, sessions, runtime, stripe_fake):
-    """The platform with billing on, and Stripe's events relayed to its billing."""
+    """The platform with billing on, Stripe's events delivered to its webhook."""
     async with running_platform(billed_settings, runtime) as server:
-        billing = server.app[PLATFORM].billing
-        assert billing is not None
-
-        async def webhook(request: web.Request) -> web.Response:
-            outcome = await billing.handle_webhook(await request.read(), request.headers.get("Stripe-Signature"))
-            return web.json_response({"outcome": outcome})
-
-        relay = web.Application()
-        relay.router.add_post("/webhook", webhook)
-        async with serving(relay) as base:
-            stripe_fake.configure_webhook(f"{base}/webhook", WEBHOOK_SECRET)
-            yield server
+        assert server.app[PLATFORM].billing is not None
+        stripe_fake.configure_webhook(str(server.make_url("/api/webhooks/stripe")), WEBHOOK_SECRET)
+        yield server
 
 
 async def _instances(sessions) -> list[Instance]:
