@@ -10,9 +10,14 @@ library; Telegram and the model are loopback fakes: no traffic leaves the machin
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from clawfleet.platform import PLATFORM
 from clawfleet.settings import Settings
+from db.models import Instance
+from db.status import Status
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
 from tests.fakes.model import FakeModel
@@ -53,6 +58,11 @@ def pay_button(message: dict) -> str:
 def gateway_pids(settings: Settings, home) -> list[int]:
     instances = settings.data_dir.resolve() / "instances"
     return procfs.processes_by_directory(instances).get(home.resolve(), [])
+
+
+async def status_of(platform, instance_id: str, wanted: str) -> bool:
+    async with platform.sessions() as session:
+        return (await session.get(Instance, uuid.UUID(instance_id))).status == wanted
 
 
 async def answered(own_bot, ada, text: str) -> dict:
@@ -107,6 +117,8 @@ async def test_pay_in_chat_deploy_suspend_and_come_back_with_the_same_data(setti
             instance_id = home.name
             await eventually(lambda: gateway_pids(settings, home) == [], timeout=60,
                              what=lambda: f"gateway still runs: {gateway_pids(settings, home)}")
+            platform = server.app[PLATFORM]
+            await eventually(lambda: status_of(platform, instance_id, Status.SUSPENDED), timeout=30)
             await chat.send("/status")
             await chat.reply(lambda m: "suspended" in m.get("text", "").lower(), timeout=20)
             assert kept.exists()
