@@ -84,9 +84,16 @@ def _uptime(since: datetime | None) -> str:
     return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
 
 
+# Statuses said in words where the bare word would puzzle (the rest read as they are).
+STATUS_WORDS = {Status.AWAITING_PAYMENT: "waiting for payment (/billing)",
+                Status.SUSPENDED: "suspended: the subscription ended (/billing brings it back)",
+                Status.HIBERNATED: "asleep; it wakes on your next message"}
+
+
 def status_text(instance: Instance, url: str) -> str:
+    word = STATUS_WORDS.get(instance.status, instance.status)
     lines = [f"<b>{'@' + escape(instance.telegram_bot_username) if instance.telegram_bot_username else 'Your assistant'}"
-             f"</b>: {escape(instance.status)}"]
+             f"</b>: {escape(word)}"]
     if instance.status == Status.RUNNING and instance.running_since:
         lines.append(f"Up for {_uptime(instance.running_since)}")
     lines.append(f"Model: {escape(instance.model_provider)}/{escape(instance.model)}")
@@ -99,6 +106,8 @@ def status_text(instance: Instance, url: str) -> str:
 
 
 def status_buttons(instance: Instance) -> InlineKeyboardMarkup:
+    if instance.status in (Status.AWAITING_PAYMENT, Status.SUSPENDED):  # paying, not starting, is the way on
+        return InlineKeyboardMarkup([[InlineKeyboardButton("Choose a plan", callback_data="billing:show")]])
     if instance.status in ACTIVE:
         row = [InlineKeyboardButton("Restart", callback_data=f"act:restart:{instance.id}"),
                InlineKeyboardButton("Stop", callback_data=f"act:stop:{instance.id}")]

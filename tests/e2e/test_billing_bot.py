@@ -120,7 +120,8 @@ async def test_pay_in_chat_deploy_suspend_and_come_back_with_the_same_data(setti
             platform = server.app[PLATFORM]
             await eventually(lambda: status_of(platform, instance_id, Status.SUSPENDED), timeout=30)
             await chat.send("/status")
-            await chat.reply(lambda m: "suspended" in m.get("text", "").lower(), timeout=20)
+            status = await chat.reply(lambda m: "suspended: the subscription ended" in m.get("text", ""), timeout=20)
+            assert buttons(status) == {"billing:show": "Choose a plan"}
             assert kept.exists()
 
             await chat.send("/billing")
