@@ -11,6 +11,7 @@ from datetime import datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
+from billing.closing import close_account
 from bot import progress
 from bot.context import current_user, services
 from bot.replies import edit, escape
@@ -33,6 +34,7 @@ HELP = (
     "/key: replace the API key\n"
     "/token: replace the bot token\n"
     "/delete: delete it (keeping or erasing its data)\n"
+    "/delete_account: delete your ClawFleet account, its assistants and their data\n"
     "/billing: your plan, payments and cancelling\n"
     "/plan: change your plan\n"
     "/dashboard: a one-time login link to the dashboard\n"
@@ -52,6 +54,7 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("key", "Replace the API key"),
     ("token", "Replace the bot token"),
     ("delete", "Delete your assistant"),
+    ("delete_account", "Delete your account and everything in it"),
     ("billing", "Your plan and payments"),
     ("plan", "Change your plan"),
     ("dashboard", "A one-time login link to the dashboard"),
@@ -236,6 +239,36 @@ async def delete_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             progress.follow(query.message, "Deleting your assistant", events, instance, ""), update=update)
 
 
+async def delete_account(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The whole account, after a confirmation: their Telegram identity is how they log in here."""
+    buttons = InlineKeyboardMarkup([
+        [InlineKeyboardButton("Delete my account and everything in it", callback_data="account:delete")],
+        [InlineKeyboardButton("Cancel", callback_data="account:keep")],
+    ])
+    await update.effective_chat.send_message(
+        "Delete your ClawFleet account? Every assistant of yours stops and its data is erased, your "
+        "subscription (if any) ends now, and this cannot be undone.", reply_markup=buttons)
+
+
+async def delete_account_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    if query.data != "account:delete":
+        await edit(query.message, "Nothing was deleted.")
+        return
+    the = services(context)
+    await edit(query.message, "<b>Deleting your account…</b>")
+    try:
+        await close_account(current_user(context), accounts=the.accounts, instances=the.instances,
+                            billing=the.billing)
+    except ServiceError as problem:
+        await edit(query.message, f"<b>Nothing was deleted:</b> {escape(problem.message)}")
+        return
+    context.user_data.clear()
+    await edit(query.message, "Your account is deleted, with its assistants and their data. Send /start "
+                              "if you ever want a new one.")
+
+
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_chat.send_message(HELP)
 
@@ -253,8 +286,10 @@ def management_handlers() -> list:
         CommandHandler("logs", logs),
         CommandHandler("pair", pair),
         CommandHandler("delete", delete),
+        CommandHandler("delete_account", delete_account),
         CommandHandler("help", show_help),
         CommandHandler("cancel", nothing_to_cancel),
         CallbackQueryHandler(act_button, pattern="^act:"),
         CallbackQueryHandler(delete_button, pattern="^delete:"),
+        CallbackQueryHandler(delete_account_button, pattern="^account:"),
     ]

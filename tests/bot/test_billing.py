@@ -353,3 +353,32 @@ async def test_plan_is_among_the_commands(platform, clawfleet_bot) -> None:
     await eventually(lambda: clawfleet_bot.commands(), timeout=5)
     assert {"billing", "plan"} <= {command["command"] for command in clawfleet_bot.commands()}
 
+
+
+# -- closing the account -----------------------------------------------------------------------
+async def test_deleting_the_account_in_chat_ends_the_subscription_first(billed, chat: Chat, telegram, sessions,
+                                                                        stripe_fake, stripe_client) -> None:
+    await _subscribe(chat, stripe_fake)
+    await _onboard_subscribed(chat, telegram.add_bot(username="closing_bot"))
+    subscription = await _subscription(sessions)
+
+    await chat.send("/delete_account")
+    asked = await chat.reply("Delete your ClawFleet account?")
+    await chat.press(asked, "account:keep")
+    assert (await chat.reply("Nothing was deleted"))["text"] == "Nothing was deleted."
+    assert await _user(sessions) is not None
+
+    for _ in range(3):  # the request and the library's two retries
+        stripe_fake.fail_next(f"/v1/subscriptions/{subscription.stripe_subscription_id}", 503)
+    await chat.send("/delete_account")
+    await chat.press(await chat.reply("Delete your ClawFleet account?"), "account:delete")
+    refused = await chat.reply("Nothing was deleted:")
+    assert "Payments are not answering" in refused["text"]
+    assert await _user(sessions) is not None and len(await _instances(sessions)) == 1
+
+    await chat.send("/delete_account")
+    await chat.press(await chat.reply("Delete your ClawFleet account?"), "account:delete")
+    await chat.reply("Your account is deleted", timeout=30)
+    assert await _user(sessions) is None and await _instances(sessions) == []
+    ended = await stripe_client.v1.subscriptions.retrieve_async(subscription.stripe_subscription_id)
+    assert ended.status == "canceled"

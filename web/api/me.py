@@ -2,6 +2,7 @@
 
 from aiohttp import web
 
+from billing.closing import close_account
 from db.models import User
 from web.api.bodies import json_body
 from web.api.operations import operation
@@ -51,10 +52,5 @@ async def delete_account(request: web.Request) -> web.Response:
     body = await json_body(request, AccountDeletion)
     services = request.app[SERVICES]
     await services.accounts.confirm_deletion(user, body.password)
-    if services.billing is not None:  # nobody is billed for an account that is gone; raises before anything goes
-        await services.billing.cancel_for_deletion(user)
-    # an instance whose delete failed goes with the account's row all the same: the reconciler
-    # stops a gateway that has no row
-    await services.instances.delete_all(user)
-    await services.accounts.delete(user)
+    await close_account(user, accounts=services.accounts, instances=services.instances, billing=services.billing)
     return web.Response(status=204)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from billing.closing import close_account
 from db.errors import Conflict, ServiceError, TooManyAttempts
 from db.models import User
 from web.errors import STATUS_OF
@@ -194,13 +195,10 @@ async def delete_account(request: web.Request) -> web.Response:
         if user.password_hash is None:
             raise Conflict(NO_PASSWORD_TO_DELETE, field="password")
         await services.accounts.confirm_deletion(user, form.get("password"))
-        if services.billing is not None:  # the subscription ends first: when Stripe cannot be told, nothing goes
-            await services.billing.cancel_for_deletion(user)
+        await close_account(user, accounts=services.accounts, instances=services.instances, billing=services.billing)
     except ServiceError as exc:
         return with_retry_after(await _delete_page(request, user, in_words(exc), status=STATUS_OF.get(type(exc), 400)),
                                 exc)
-    await services.instances.delete_all(user)
-    await services.accounts.delete(user)
     response = web.HTTPSeeOther("/?deleted=1")
     end_session(request, response)
     raise response
