@@ -53,7 +53,7 @@ from clawfleet.runtime import open_runtime
 from clawfleet.settings import Settings
 from db.engine import create_engine, create_session_factory
 from db.keyfile import load_keyring
-from db.leases import as_singleton, every
+from db.leases import every_as_singleton
 from db.sealing import KeyRing
 from provisioner.manager import InstanceManager
 from provisioner.notify import Notifier, NullNotifier
@@ -150,9 +150,9 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
         retention = Retention(sessions, manager, retention_config(settings))
-        await stack.enter_async_context(running(as_singleton(
-            sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s,
-            lambda: every(settings.retention_interval_s, retention.run_once, "data retention")), "retention"))
+        await stack.enter_async_context(running(every_as_singleton(
+            sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, settings.retention_interval_s,
+            retention.run_once, "data retention"), "retention"))
         billing = outbox = None
         if settings.billing_enabled:
             billing, outbox = await stack.enter_async_context(
@@ -180,9 +180,9 @@ async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSes
     async with AsyncExitStack() as stack:
         stack.push_async_callback(stripe.close)
         await stack.enter_async_context(running(outbox.run(), "billing-outbox"))
-        await stack.enter_async_context(running(as_singleton(
-            sessions, SYNC_LEASE, f"{holder}/stripe-sync", settings.lease_ttl_s,
-            lambda: every(settings.stripe_sync_interval_s, billing.sync_once, "stripe sync")), "stripe-sync"))
+        await stack.enter_async_context(running(every_as_singleton(
+            sessions, SYNC_LEASE, f"{holder}/stripe-sync", settings.lease_ttl_s, settings.stripe_sync_interval_s,
+            billing.sync_once, "stripe sync"), "stripe-sync"))
         yield billing, outbox
 
 

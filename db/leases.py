@@ -248,6 +248,27 @@ async def as_singleton(sessions: async_sessionmaker[AsyncSession], name: str, ho
         await asyncio.sleep(ttl_s / 3)
 
 
+async def every_as_singleton(sessions: async_sessionmaker[AsyncSession], name: str, holder: str, ttl_s: float,
+                             interval_s: float, once: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run `once` every `interval_s` in one platform process at a time, for rare rounds (hourly):
+    a round holds the named lease while it runs, then leaves it to lapse when the next round is
+    due, so nothing is written between rounds and no other process runs one meanwhile. When the
+    holder dies, another takes over at the next round's time. Never returns; cancel it to stop."""
+    lease = NamedLease(name, holder)
+    while True:
+        ran = False
+        try:
+            await hold(sessions, lease, ttl_s, once, release=False)
+            ran = True
+            async with sessions() as session:  # kept, unrenewed, until the next round is due
+                await acquire_named_lease(session, name, holder, timedelta(seconds=interval_s))
+        except (LeaseNotTaken, LeaseLost):
+            pass  # another process runs the rounds
+        except Exception:
+            log.exception("a periodic round failed", work=what)
+        await asyncio.sleep(interval_s if ran else min(interval_s, ttl_s))
+
+
 async def every(interval_s: float, once: Callable[[], Awaitable[object]], what: str) -> None:
     """Run `once` now and then every `interval_s`; one failed round is logged, not the end."""
     while True:

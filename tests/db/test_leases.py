@@ -14,6 +14,7 @@ from db.leases import (
     NamedLease,
     acquire_instance_lease,
     acquire_named_lease,
+    every_as_singleton,
     hold,
     lock_for_transaction,
     release_instance_lease,
@@ -219,3 +220,28 @@ async def test_a_release_that_keeps_failing_leaves_the_lease_to_lapse(engine, se
         async with asyncio.timeout(ttl_s + 2):
             while not await acquire_named_lease(session, "broken", "b", MINUTE):
                 await asyncio.sleep(0.1)
+
+
+async def test_rare_rounds_run_in_one_process_at_a_time_and_hold_nothing_between(sessions) -> None:
+    rounds: list[str] = []
+    running: list[str] = []
+
+    def round_of(holder: str):
+        async def once() -> None:
+            assert not running, f"{holder} ran while {running} did"
+            running.append(holder)
+            rounds.append(holder)
+            await asyncio.sleep(0.05)
+            running.remove(holder)
+        return once
+
+    tasks = [asyncio.create_task(every_as_singleton(sessions, "rare", holder, 3, 0.5, round_of(holder), "test"))
+             for holder in ("one", "two")]
+    try:
+        await asyncio.sleep(1.6)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert 3 <= len(rounds) <= 5, rounds  # one round per interval, not one per process
+    assert len(set(rounds)) == 1  # the holder keeps the rounds while it lives
