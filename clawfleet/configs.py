@@ -115,5 +115,4 @@ def outbox_config(settings: Settings) -> OutboxConfig:
 
 
 def retention_config(settings: Settings) -> RetentionConfig:
-    return RetentionConfig(retention_days=settings.data_retention_days, interval_s=settings.retention_interval_s,
-                           lease_ttl_s=settings.lease_ttl_s)
+    return RetentionConfig(retention_days=settings.data_retention_days, interval_s=settings.retention_interval_s)

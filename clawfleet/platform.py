@@ -151,7 +151,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
         retention = Retention(sessions, manager, retention_config(settings))
         await stack.enter_async_context(running(every_as_singleton(
-            sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, settings.retention_interval_s,
+            sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, retention.config.interval_s,
             retention.run_once, "data retention"), "retention"))
         billing = outbox = None
         if settings.billing_enabled:

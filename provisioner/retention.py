@@ -29,8 +29,7 @@ DISCARDED = "instance.data_discarded"
 @dataclass(frozen=True)
 class RetentionConfig:
     retention_days: int
-    interval_s: float = 3600
-    lease_ttl_s: float = 30
+    interval_s: float = 3600  # how often to look
 
 
 class Retention:
