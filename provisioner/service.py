@@ -302,10 +302,7 @@ class InstanceService:
                 await self.manager.deploy(row.id, check=check)
             except LimitReached:
                 break  # the plan's places are taken: the rest wait (the owner chooses what to stop)
-            async with self.sessions() as session:
-                audit.record(session, actor="billing", action="instance.start_paid", user_id=user.id,
-                             instance_id=row.id, details={"was": row.status})
-                await session.commit()
+            await self._audited(user, row, "instance.start_paid", {"was": row.status}, actor="billing")
             started.append(row.id)
         return started
 
@@ -320,10 +317,7 @@ class InstanceService:
             if row.status in (Status.AWAITING_PAYMENT, Status.SUSPENDED, Status.DELETING):
                 continue
             await self.manager.suspend(row.id, reason)
-            async with self.sessions() as session:
-                audit.record(session, actor="billing", action="instance.suspend", user_id=user.id,
-                             instance_id=row.id, details={"was": row.status})
-                await session.commit()
+            await self._audited(user, row, "instance.suspend", {"was": row.status}, actor="billing")
             suspended.append(row.id)
         return suspended
 
@@ -418,9 +412,10 @@ class InstanceService:
             raise Conflict(f"Cannot {verb} this instance: {LOCKED[Status(instance.status)]}.")
         return instance
 
-    async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None) -> Instance:
+    async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None, *,
+                       actor: str = "user") -> Instance:
         async with self.sessions() as session:
-            audit.record(session, actor="user", action=action, user_id=user.id, instance_id=instance.id,
+            audit.record(session, actor=actor, action=action, user_id=user.id, instance_id=instance.id,
                          details=details)
             await session.commit()
             return await session.get(Instance, instance.id) or instance

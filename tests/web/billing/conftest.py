@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
 from clawfleet.settings import Settings
-from tests.support.api_client import Api, running_api
+from tests.support.api_client import Api
 from tests.support.billing import WEBHOOK_SECRET, with_example_prices
-from tests.support.memory_runtime import MemoryRuntime
-from tests.support.web_client import WebUser
-
-
-@asynccontextmanager
-async def billing_api(settings: Settings) -> AsyncIterator[Api]:
-    runtime = MemoryRuntime()
-    try:
-        async with running_api(settings, runtime) as api:
-            yield api
-    finally:
-        await runtime.close()
+from tests.support.web_client import WebUser, serving_pages
 
 
 @pytest.fixture
@@ -36,7 +24,7 @@ async def billing_settings(settings_for, stripe_fake):
 
 @pytest.fixture
 async def api(billing_settings, stripe_fake, sessions) -> AsyncIterator[Api]:
-    async with billing_api(billing_settings()) as api:
+    async with serving_pages(billing_settings()) as api:
         stripe_fake.configure_webhook(api.url("/api/webhooks/stripe"), WEBHOOK_SECRET)
         yield api
 
