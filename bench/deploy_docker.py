@@ -89,7 +89,7 @@ async def platform_round(http, server: TestServer, token: str) -> float:
 async def bare_round(http, runtime: DockerRuntime) -> float:
     instance_id = uuid.uuid4()
     request = LaunchRequest(instance_id, free_port(), "openai", get_provider("openai").default_model,
-                            SecretStr(API_KEY), SecretStr(uuid.uuid4().hex), provider_base_url=NOWHERE)
+                            SecretStr(API_KEY), SecretStr(uuid.uuid4().hex), model_url=NOWHERE)
     began = time.perf_counter()
     started = await runtime.start(request, {})
     seconds = await wait_ready(http, started.endpoint_url, began)
@@ -120,7 +120,7 @@ async def fleet_round(http, install, image: str, home: Path, index: int) -> floa
 async def idle_memory_mb(http, runtime: DockerRuntime, docker: aiodocker.Docker) -> float:
     instance_id = uuid.uuid4()
     request = LaunchRequest(instance_id, free_port(), "openai", get_provider("openai").default_model,
-                            SecretStr(API_KEY), SecretStr(uuid.uuid4().hex), provider_base_url=NOWHERE)
+                            SecretStr(API_KEY), SecretStr(uuid.uuid4().hex), model_url=NOWHERE)
     started = await runtime.start(request, {})
     await wait_ready(http, started.endpoint_url, time.perf_counter())
     await asyncio.sleep(20)  # let it settle to idle

@@ -14,6 +14,7 @@ from billing.stripe_client import StripeConfig
 from bot.application import BotConfig
 from clawfleet import __version__
 from clawfleet.settings import TELEGRAM_API_URL, Settings
+from model_gateway.server import ModelGatewayConfig, allowed_peers
 from provisioner.entitlements import OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
 from provisioner.manager import ManagerConfig
@@ -47,13 +48,13 @@ def operator_defaults(settings: Settings) -> OperatorDefaults:
     return OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb, settings.instance_cpus)
 
 
-def manager_config(settings: Settings) -> ManagerConfig:
+def manager_config(settings: Settings, model_gateway_port: int | None = None) -> ManagerConfig:
     return ManagerConfig(
         start_timeout_s=settings.start_timeout_s,
         max_concurrent_starts=settings.max_concurrent_starts,
         # gateways are pointed at a Bot API only when it is not Telegram's own (a proxy, a test fake)
         telegram_api_root=settings.telegram_api_url if settings.telegram_api_url != TELEGRAM_API_URL else None,
-        provider_urls=dict(settings.provider_urls),
+        model_gateway_port=model_gateway_port,
         lease_ttl_s=settings.lease_ttl_s,
         backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
         crash_at=settings.crash_at,
@@ -112,6 +113,13 @@ def billing_config(settings: Settings) -> BillingConfig:
 
 def outbox_config(settings: Settings) -> OutboxConfig:
     return OutboxConfig(lease_ttl_s=settings.lease_ttl_s)
+
+
+def model_gateway_config(settings: Settings) -> ModelGatewayConfig:
+    """Docker instances call from their networks' pool; process gateways from loopback."""
+    pools = [settings.docker_subnet_pool] if settings.runtime == "docker" else []
+    return ModelGatewayConfig(host=settings.resolved_model_gateway_host, port=settings.model_gateway_port,
+                              peers=allowed_peers(pools))
 
 
 def retention_config(settings: Settings) -> RetentionConfig:

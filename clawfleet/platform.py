@@ -40,6 +40,7 @@ from clawfleet.configs import (
     bot_config,
     mail_config,
     manager_config,
+    model_gateway_config,
     operator_defaults,
     outbox_config,
     reconciler_config,
@@ -55,6 +56,10 @@ from db.engine import create_engine, create_session_factory
 from db.keyfile import load_keyring
 from db.leases import every_as_singleton
 from db.sealing import KeyRing
+from model_gateway.prices import load_prices
+from model_gateway.routes import Routes
+from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
+from model_gateway.usage_book import UsageBook
 from provisioner.manager import InstanceManager
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
@@ -87,6 +92,7 @@ class Platform:
     bot: ProvisioningBot | None  # None without CLAWFLEET_TELEGRAM_BOT_TOKEN
     account_links: AccountLinks
     proxy: ReverseProxy  # to the gateways, for their owners on the instances' own hosts
+    model_gateway: ModelGateway  # between the gateways and their model providers
     billing: Billing | None = None  # None without CLAWFLEET_STRIPE_SECRET_KEY: everything is free
     outbox: OutboxWorker | None = None  # carries out what billing changes cause
 
@@ -127,7 +133,9 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         keyring = load_keyring(settings.data_dir, [key.get_secret_value() for key in settings.secret_keys])
         http = await stack.enter_async_context(aiohttp.ClientSession())
         proxy = ReverseProxy(await stack.enter_async_context(aiohttp.ClientSession(**client_session_options())))
-        runtime = await stack.enter_async_context(open_runtime(settings, runtime))
+        # before the runtime: the egress guard lets instances reach the port it gets
+        model_gateway = await stack.enter_async_context(open_model_gateway(settings, sessions, keyring))
+        runtime = await stack.enter_async_context(open_runtime(settings, runtime, model_gateway.port))
 
         accounts = Accounts(sessions, throttle_config(settings), read_cache_ttl_s=settings.read_cache_ttl_s)
         invites, login_links = Invites(sessions), LoginLinks(sessions)
@@ -141,7 +149,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         entitlements = PlanEntitlements(sessions, settings.plans) if settings.billing_enabled \
             else operator_defaults(settings)
         manager = await stack.enter_async_context(
-            open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings), http,
+            open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements)))
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
@@ -164,7 +172,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                                    billing=billing)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot, account_links, proxy, billing, outbox)
+                       instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox)
 
 
 @asynccontextmanager
@@ -192,6 +200,17 @@ def web_services(platform: Platform) -> WebServices:
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
                        proxy=platform.proxy, billing=platform.billing)
+
+
+@asynccontextmanager
+async def open_model_gateway(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                             keyring: KeyRing) -> AsyncIterator[ModelGateway]:
+    """The model gateway's listener over its own client to the providers."""
+    routes = Routes(sessions, keyring, dict(settings.provider_urls), read_cache_ttl_s=settings.read_cache_ttl_s)
+    book = UsageBook(sessions, load_prices(settings.model_prices_file))
+    async with aiohttp.ClientSession(**upstream_session_options()) as http, \
+            running_model_gateway(model_gateway_config(settings), routes, book, http) as gateway:
+        yield gateway
 
 
 @asynccontextmanager

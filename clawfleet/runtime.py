@@ -32,13 +32,15 @@ class RuntimeUnavailable(Exception):
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, given: Runtime | None = None) -> AsyncIterator[Runtime]:
-    """`given` (tests bring their own) is used as it is and left to its maker to close."""
+async def open_runtime(settings: Settings, given: Runtime | None = None,
+                       model_gateway_port: int | None = None) -> AsyncIterator[Runtime]:
+    """`given` (tests bring their own) is used as it is and left to its maker to close.
+    `model_gateway_port`: the port the model gateway got, when not the settings' own (0 there)."""
     if given is not None:
         yield given
         return
     try:
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(settings, model_gateway_port)
     except RuntimeUnavailable as exc:
         log.error("no runtime: deploys are refused until this is fixed", reason=str(exc))
         runtime = UnavailableRuntime(str(exc))
@@ -48,7 +50,7 @@ async def open_runtime(settings: Settings, given: Runtime | None = None) -> Asyn
         await runtime.close()
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings, model_gateway_port: int | None = None) -> Runtime:
     if settings.runtime == "process":
         from provisioner.openclaw.install import find_install
         from provisioner.runtimes.process import ProcessRuntime
@@ -64,10 +66,10 @@ async def build_runtime(settings: Settings) -> Runtime:
             "use it to try ClawFleet or for a single trusted operator, and the docker runtime for production"
         )
         return ProcessRuntime(settings.data_dir, install)
-    return await _docker_runtime(settings)
+    return await _docker_runtime(settings, model_gateway_port)
 
 
-async def _docker_runtime(settings: Settings) -> Runtime:
+async def _docker_runtime(settings: Settings, model_gateway_port: int | None) -> Runtime:
     """One engine client for the process; refused with the reason when the engine or the image
     is not there."""
     import aiodocker
@@ -88,21 +90,21 @@ async def _docker_runtime(settings: Settings) -> Runtime:
         raise RuntimeUnavailable(f"the image {settings.openclaw_image} is not on the Docker engine: "
                                  "run `clawfleet image build` (or --offline)") from None
     try:
-        await guard_egress(settings)
+        await guard_egress(settings, model_gateway_port)
     except RuntimeUnavailable:
         await docker.close()
         raise
     return DockerRuntime(docker, docker_config(settings))
 
 
-async def guard_egress(settings: Settings) -> None:
+async def guard_egress(settings: Settings, model_gateway_port: int | None = None) -> None:
     """Install the host firewall rules when the platform can; otherwise say plainly that they are
     not enforced (or refuse to run gateways, with CLAWFLEET_DOCKER_EGRESS_GUARD=required)."""
     if settings.docker_egress_guard == "off":
         log.warning("egress guard off (CLAWFLEET_DOCKER_EGRESS_GUARD=off): instances can reach the metadata "
                     "service and the host's own addresses")
         return
-    rules = egress_rules(settings)
+    rules = egress_rules(settings, model_gateway_port)
     reason = egress.unsupported_reason(settings.docker_url)
     if reason is None:
         try:
@@ -130,5 +132,8 @@ def docker_config(settings: Settings) -> DockerConfig:
                         subnet_pool=settings.docker_subnet_pool, join_container=join)
 
 
-def egress_rules(settings: Settings) -> egress.EgressRules:
-    return egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny))
+def egress_rules(settings: Settings, model_gateway_port: int | None = None) -> egress.EgressRules:
+    """The guard's rules; instances may reach the host on the model gateway's port alone."""
+    port = model_gateway_port or settings.model_gateway_port
+    return egress.EgressRules(settings.docker_subnet_pool, tuple(settings.docker_egress_deny),
+                              open_ports=(port,) if port else ())

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from accounts.delivery import smtp_server
 from billing.plans import Plans, PlansError, load_plans
 from db.keyfile import read_key_file
+from model_gateway.prices import PricesError, load_prices
 from provisioner.instance_urls import InstanceUrls, valid_domain
 
 TELEGRAM_API_URL = "https://api.telegram.org"
@@ -89,7 +90,14 @@ class Settings(BaseSettings):
     telegram_setup_timeout_s: float = Field(15 * 60, gt=0)  # an abandoned setup forgets what it was sent
     telegram_pacing: bool = True  # messages at Telegram's flood limits (bot/pacing.py); off only against a fake
 
+    # the providers' base URLs the model gateway forwards to, when not their own (a company proxy, a test fake)
     provider_urls: Annotated[dict[str, str], NoDecode] = {}
+    # The platform's model gateway (model_gateway/), which instances call their models through.
+    # Host empty: loopback for the process runtime, every address for docker (instances come from
+    # their own networks; the gateway answers only loopback and the instance pool). Port 0: any free one.
+    model_gateway_host: str = ""
+    model_gateway_port: int = Field(8090, ge=0, le=65535)
+    model_prices_file: Path | None = None  # USD per million tokens per model; empty: the shipped table
     provider_check_urls: Annotated[dict[str, str], NoDecode] = {}  # a cheap authenticated GET per provider
 
     access: Literal["open", "allowlist", "invite"] = "open"
@@ -253,6 +261,11 @@ class Settings(BaseSettings):
                 load_plans(self.plans_file)
             except PlansError as problem:
                 raise ValueError(f"CLAWFLEET_PLANS_FILE: {problem}") from None
+        if self.model_prices_file is not None:
+            try:
+                load_prices(self.model_prices_file)
+            except PricesError as problem:
+                raise ValueError(f"CLAWFLEET_MODEL_PRICES_FILE: {problem}") from None
         dashboard_host = urlsplit(self.public_url).netloc
         if InstanceUrls(self.public_url, self.instance_domain).subdomain_of(dashboard_host) is not None:
             raise ValueError(f"CLAWFLEET_PUBLIC_URL's host {dashboard_host} would be an instance's host under "
@@ -274,6 +287,10 @@ class Settings(BaseSettings):
     @property
     def resolved_runtime_dir(self) -> Path:
         return self.runtime_dir or self.data_dir / "runtime"
+
+    @property
+    def resolved_model_gateway_host(self) -> str:
+        return self.model_gateway_host or ("127.0.0.1" if self.runtime == "process" else "0.0.0.0")
 
     @property
     def billing_enabled(self) -> bool:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -93,6 +94,11 @@ class User(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # The monthly model spending cap the user set, in micro-dollars (None: none of their own);
+    # the month (YYYY-MM) they were last told they neared it and reached it, so each is said once.
+    spend_cap_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
+    spend_warned_month: Mapped[str | None] = mapped_column(String(7))
+    spend_stopped_month: Mapped[str | None] = mapped_column(String(7))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -133,6 +139,11 @@ class Instance(Base):
     api_key_sealed: Mapped[str] = mapped_column(Text, nullable=False, info=SEALED)
     gateway_secret_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
     telegram_bot_token_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    # The instance's credential for the platform's model gateway (model_gateway/), which holds
+    # the provider key instead: sealed so every start can write it into the instance again,
+    # and hashed for the gateway to check without opening anything. Worthless anywhere else.
+    model_credential_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    model_credential_hash: Mapped[str | None] = mapped_column(String(64))
     # From getMe. Unique: tokens are sealed (not comparable), but one bot serves one instance.
     telegram_bot_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     telegram_bot_username: Mapped[str | None] = mapped_column(String(64))
@@ -237,6 +248,32 @@ class OutboxEffect(Base):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = _created()
+
+
+class ModelUsage(Base):
+    """Model calls through the platform's model gateway, summed per instance, day (UTC) and
+    model. Kept when the instance goes (a spending cap is the user's, across instances); gone
+    with the user."""
+
+    __tablename__ = "model_usage"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "day", "model", name="uq_model_usage_instance_day_model"),
+        Index("ix_model_usage_user_id_day", "user_id", "day"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    instance_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    provider: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str] = mapped_column(String(128), nullable=False)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    requests: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    errors: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
 
 
 class AuditLog(Base):

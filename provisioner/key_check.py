@@ -15,13 +15,16 @@ from provisioner.providers import Provider
 
 log = structlog.get_logger(__name__)
 
-ANTHROPIC_VERSION = "2023-06-01"
+ANTHROPIC_VERSION = "2023-06-01"  # what Anthropic's API wants named; the gateways send their own
 
 
 def auth_headers(provider: Provider, key: SecretStr) -> dict[str, str]:
+    """The key as the model gateway injects it (Provider.auth_headers), plus the version header
+    Anthropic's Messages API requires of every caller."""
+    headers = provider.auth_headers(key.get_secret_value())
     if provider.api == "anthropic-messages":
-        return {"x-api-key": key.get_secret_value(), "anthropic-version": ANTHROPIC_VERSION}
-    return {"Authorization": f"Bearer {key.get_secret_value()}"}
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+    return headers
 
 
 async def key_refused(http: aiohttp.ClientSession, provider: Provider, url: str, key: SecretStr,

@@ -43,6 +43,7 @@ from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
+from provisioner.model_access import issue_credential, route_url
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.openclaw.config import PROBE_HEADERS
 from provisioner.ports import PortAllocator
@@ -59,7 +60,9 @@ class ManagerConfig:
     stop_grace_s: float = 10
     max_concurrent_starts: int = 2
     telegram_api_root: str | None = None  # set when not Telegram's own (a proxy, or a test fake)
-    provider_urls: dict[str, str] | None = None
+    # the port of the platform's model gateway (model_gateway/), which every gateway calls its
+    # models through; None: no model gateway runs, and starts are refused
+    model_gateway_port: int | None = None
     lease_ttl_s: float = 30  # renewed while an action runs; a dead holder's lease lapses this fast
     backoff: Backoff = Backoff(10, 300)
     # Crash tests only: the platform kills itself (SIGKILL) at this point of a deploy.
@@ -523,19 +526,24 @@ class InstanceManager:
             owner = await session.get(User, instance.user_id)
             allowance = await self.entitlements.allowance(owner)
             row.memory_mb, row.cpus = allowance.memory_mb, allowance.cpus
+            credential = open_from(self.keyring, row, "model_credential_sealed")
+            if credential is None:  # made before the model gateway: it gets its credential now
+                credential = issue_credential(self.keyring, row)
             await session.commit()
-        provider_urls = self.config.provider_urls or {}
+        if self.config.model_gateway_port is None:
+            raise StartFailed("The platform's model gateway is not running, so the assistant could not reach "
+                              "its model. Tell the operator.")
         return LaunchRequest(
             instance_id=instance.id,
             port=port,
             provider=instance.model_provider,
             model=instance.model,
-            api_key=open_from(self.keyring, instance, "api_key_sealed"),
+            model_credential=credential,
             gateway_token=open_from(self.keyring, instance, "gateway_secret_sealed"),
             bot_token=open_from(self.keyring, instance, "telegram_bot_token_sealed"),
             telegram_allow_from=instance.telegram_allow_from,
             telegram_api_root=self.config.telegram_api_root,
-            provider_base_url=provider_urls.get(instance.model_provider),
+            model_url=route_url(self.config.model_gateway_port, instance.id),
             memory_mb=allowance.memory_mb,
             cpus=allowance.cpus,
             owner_id=instance.user_id,

@@ -35,7 +35,7 @@ class Lookalike:
 class Provider:
     id: str  # ClawFleet's id (API, database); OpenClaw's id or one of its aliases
     display_name: str
-    key_env: str  # the environment variable the gateway reads the key from
+    key_env: str  # where OpenClaw itself would look for the key; ClawFleet never sets it (model_gateway/ holds keys)
     key_pattern: re.Pattern[str]  # fullmatch: loose enough for real keys
     key_hint: str  # what a key looks like and where to get one, for error messages
     default_model: str
@@ -53,6 +53,15 @@ class Provider:
     def model_ref(self, model: str) -> str:
         """`<provider>/<model>` as OpenClaw's agents.defaults.model.primary wants it."""
         return f"{self.openclaw_id}/{model}"
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        """How a request to this provider carries its key, by API style: Anthropic's Messages API
+        (Anthropic itself and Kimi Coding's Anthropic-compatible endpoint) takes `x-api-key`, the
+        OpenAI-style APIs (OpenAI, Moonshot) a Bearer token. The model gateway and the key check
+        both send keys this way, so a key is checked exactly as it will be used."""
+        if self.api == "anthropic-messages":
+            return {"x-api-key": key}
+        return {"Authorization": f"Bearer {key}"}
 
     def check_key_shape(self, key: str) -> str | None:
         """A readable problem with the key's shape, or None. Never quotes the key."""

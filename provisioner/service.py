@@ -39,6 +39,7 @@ from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartChec
 from provisioner.entitlements import Entitlements, limit_message
 from provisioner.instance_urls import InstanceUrls
 from provisioner.key_check import key_refused
+from provisioner.model_access import issue_credential, revoke_credential
 from provisioner.manager import InstanceManager, probe
 from provisioner.openclaw.pairing import CODE_LENGTH, normalized_code
 from provisioner.progress import ProgressEvent, resume_after
@@ -83,7 +84,7 @@ class ConfigUpdate:
 
 
 # Masked by value in an instance's logs, whatever their shape.
-SEALED_SECRETS = ("api_key_sealed", "gateway_secret_sealed", "telegram_bot_token_sealed")
+SEALED_SECRETS = ("api_key_sealed", "gateway_secret_sealed", "telegram_bot_token_sealed", "model_credential_sealed")
 
 
 class InstanceService:
@@ -177,6 +178,7 @@ class InstanceService:
             )
             seal_into(self.keyring, instance, "api_key_sealed", key)
             seal_into(self.keyring, instance, "gateway_secret_sealed", SecretStr(secrets.token_urlsafe(32)))
+            issue_credential(self.keyring, instance)
             if bot is not None:
                 token, identity = bot
                 seal_into(self.keyring, instance, "telegram_bot_token_sealed", token)
@@ -223,12 +225,16 @@ class InstanceService:
             if row.model_provider != provider.id:
                 row.model_provider = provider.id
                 changed.append("model_provider")
+                revoke_credential(row)  # its route now leads to another provider: refused until restarted
             if row.model != model_id:
                 row.model = model_id
                 changed.append("model")
             if key is not None:
                 seal_into(self.keyring, row, "api_key_sealed", key)
                 changed.append("api_key")
+                # The model gateway uses the new key from the next call on; the instance's
+                # credential is replaced at its next start (the running one keeps working).
+                row.model_credential_sealed = None
             if allow_from != row.telegram_allow_from:
                 row.telegram_allow_from = allow_from
                 changed.append("telegram_user_id")

@@ -19,6 +19,9 @@ from db.sealing import KeyRing, generate_key
 from tests.support.services import empty_database
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every platform a test starts, in this process or a child, gives its model gateway a free
+# port: several run at once, and the default port may be taken by a platform outside the tests.
+os.environ.setdefault("CLAWFLEET_MODEL_GATEWAY_PORT", "0")
 
 pytest_plugins = [
     "tests.support.platform_fixtures",  # the fake Bot API, settings over the test's database

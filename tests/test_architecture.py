@@ -13,15 +13,16 @@ import pytest
 from tests.support.platform_image import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("db", "accounts", "provisioner", "billing", "bot", "web", "clawfleet")
+LAYERS = ("db", "accounts", "provisioner", "billing", "model_gateway", "bot", "web", "clawfleet")
 # what each layer may import from the project: nothing imports clawfleet, the composition root
 ALLOWED = {
     "db": {"db"},
     "accounts": {"db", "accounts"},
     "provisioner": {"db", "provisioner"},
     "billing": {"db", "accounts", "provisioner", "billing"},
-    "bot": {"db", "accounts", "provisioner", "billing", "bot"},
-    "web": {"db", "accounts", "provisioner", "billing", "web"},
+    "model_gateway": {"db", "provisioner", "model_gateway"},
+    "bot": {"db", "accounts", "provisioner", "billing", "model_gateway", "bot"},
+    "web": {"db", "accounts", "provisioner", "billing", "model_gateway", "web"},
     "clawfleet": set(LAYERS),
 }
 # what only the composition root calls: the resources it opens and the services it wires

@@ -11,10 +11,10 @@ instance's secrets directory, which the runtime writes before every start:
     the gateway's user, mode 0600 (measured: 0644 stops the start), with one hard link.
   - Telegram bot token: `channels.telegram.tokenFile` -> `telegram-bot-token` (a regular file;
     OpenClaw rejects symlinks).
-  - provider API key: still the provider's own variable (ANTHROPIC_API_KEY, ...), read by the
-    bundled provider plugins by themselves; explicit (non-bundled) provider entries reference it
-    as an `env` SecretRef `apiKey`. Provider keys leave the instances once the platform's model
-    gateway holds them.
+  - no provider API key at all: the provider's `baseUrl` is the instance's route on the
+    platform's model gateway, which holds the key (provisioner.model_access), and `apiKey` is a
+    file SecretRef to `model-credential`, the instance's credential for that route alone. So
+    every provider, bundled or not, is an explicit entry with its API style and models.
 Files are readable by whatever runs as the gateway's user, agent tools included; isolation
 between instances comes from the runtime (the process runtime runs every gateway as one user).
 
@@ -57,10 +57,11 @@ from pydantic import SecretStr
 from db.private_files import make_missing_dirs, open_private, private_dir
 from provisioner.providers import Provider, get_provider
 
-SECRET_PROVIDER = "clawfleet"  # the env secret provider's alias inside openclaw.json
+SECRET_PROVIDER = "clawfleet"  # the prefix of the file secret providers' aliases inside openclaw.json
 GATEWAY_TOKEN_FILE = "gateway-token"  # file names inside the secrets directory
 GATEWAY_PASSWORD_FILE = "gateway-password"  # the same gateway secret, for owner sign-in's internal callers
 BOT_TOKEN_FILE = "telegram-bot-token"
+MODEL_CREDENTIAL_FILE = "model-credential"  # the instance's credential for its model gateway route
 LOG_MAX_FILE_BYTES = 10 * 1024 * 1024
 # Always allowed: it owns the agent's memory slot and loads even when not listed. Listing it also
 # keeps plugins.allow non-empty, because an empty list means "no restriction" (40 plugins, measured).
@@ -87,7 +88,9 @@ class GatewaySpec:
     telegram: bool = False  # the instance has a Telegram bot token
     telegram_allow_from: int | None = None  # owner's Telegram user id -> allowlist; None -> pairing
     telegram_api_root: str | None = None  # Bot API base when not Telegram's own (tests: a loopback fake)
-    provider_base_url: str | None = None  # models.providers.<id>.baseUrl override (tests: a fake model)
+    # models.providers.<id>.baseUrl: the instance's model gateway route (or, in runtime tests,
+    # a fake model); None: the provider's own endpoint
+    model_url: str | None = None
     control_ui: bool = True
     control_ui_origins: tuple[str, ...] = ()  # browser origins of the Control UI behind a proxy
     owner: str | None = None  # the owner's id as the proxy names it (OWNER_HEADER); None: token auth
@@ -193,17 +196,11 @@ def _named_client(address: str | None) -> str:
 
 
 class _SecretRefs:
-    """Makes SecretRefs and the secret providers that resolve exactly them: one env provider
-    whose allowlist holds the variables referenced, one single-value file provider per file."""
+    """Makes SecretRefs and the secret providers that resolve exactly them: one single-value
+    file provider per file."""
 
     def __init__(self) -> None:
-        self.variables: list[str] = []
         self.files: dict[str, Path] = {}  # provider alias -> file
-
-    def env(self, variable: str) -> dict[str, str]:
-        if variable not in self.variables:
-            self.variables.append(variable)
-        return {"source": "env", "provider": SECRET_PROVIDER, "id": variable}
 
     def file(self, path: Path) -> dict[str, str]:
         alias = f"{SECRET_PROVIDER}-{path.name}"
@@ -212,8 +209,6 @@ class _SecretRefs:
 
     def providers(self) -> dict[str, Any]:
         providers: dict[str, Any] = {}
-        if self.variables:
-            providers[SECRET_PROVIDER] = {"source": "env", "allowlist": self.variables}
         for alias, path in self.files.items():
             providers[alias] = {"source": "file", "path": str(path), "mode": "singleValue"}
         return providers
@@ -227,19 +222,17 @@ def _plugins(spec: GatewaySpec, provider: Provider) -> list[str]:
 
 
 def _provider_entry(spec: GatewaySpec, provider: Provider, refs: _SecretRefs) -> dict[str, Any]:
-    # OpenClaw's own agent runtime, always: left implicit, OpenAI's official endpoint selects the
-    # Codex harness, whose plugin the lean profile does not load.
-    entry: dict[str, Any] = {"agentRuntime": {"id": "openclaw"}}
-    if provider.bundled and spec.provider_base_url is None:
-        return entry  # an overlay on the bundled provider: its endpoint, catalog and env key stay
-    entry["baseUrl"] = spec.provider_base_url or provider.base_url
-    entry["api"] = provider.api
-    if not provider.bundled:
-        entry["apiKey"] = refs.env(provider.key_env)
-    # A provider with its own baseUrl must list its models (the schema says so for custom
-    # providers, and a bundled provider's catalog does not follow it to another endpoint).
-    entry["models"] = [{"id": model, "name": model} for model in _offered(provider, spec.model)]
-    return entry
+    return {
+        # OpenClaw's own agent runtime, always: left implicit, OpenAI's official endpoint selects
+        # the Codex harness, whose plugin the lean profile does not load.
+        "agentRuntime": {"id": "openclaw"},
+        "baseUrl": spec.model_url or provider.base_url,
+        "api": provider.api,
+        "apiKey": refs.file(spec.secrets_dir / MODEL_CREDENTIAL_FILE),
+        # A provider with its own baseUrl must list its models (the schema says so for custom
+        # providers, and a bundled provider's catalog does not follow it to another endpoint).
+        "models": [{"id": model, "name": model} for model in _offered(provider, spec.model)],
+    }
 
 
 def _offered(provider: Provider, model: str) -> tuple[str, ...]:
@@ -264,15 +257,12 @@ def _telegram(spec: GatewaySpec) -> dict[str, Any]:
     return telegram
 
 
-def secret_env(spec: GatewaySpec, api_key: SecretStr) -> dict[str, str]:
-    """The environment variable that carries the provider's API key (see the module docstring)."""
-    return {get_provider(spec.provider).key_env: api_key.get_secret_value()}
-
-
-def secret_files(spec: GatewaySpec, gateway_token: SecretStr, bot_token: SecretStr | None) -> dict[str, str]:
+def secret_files(spec: GatewaySpec, gateway_token: SecretStr, bot_token: SecretStr | None,
+                 model_credential: SecretStr) -> dict[str, str]:
     """The gateway's secret files (name in `secrets_dir` -> content), each referenced by the config."""
     gateway_file = GATEWAY_TOKEN_FILE if spec.owner is None else GATEWAY_PASSWORD_FILE
-    files = {gateway_file: gateway_token.get_secret_value()}
+    files = {gateway_file: gateway_token.get_secret_value(),
+             MODEL_CREDENTIAL_FILE: model_credential.get_secret_value()}
     if spec.telegram:
         if bot_token is None:
             raise ValueError("a Telegram channel needs its bot token")

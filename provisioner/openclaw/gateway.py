@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioner.openclaw.config import GatewaySpec, render_config, secret_env, secret_files
+from provisioner.model_access import with_platform_host
+from provisioner.openclaw.config import GatewaySpec, render_config, secret_files
 from provisioner.runtimes.base import LaunchRequest
 
 SEMI_SPACE_MB = 8  # lean profile: Node's young generation kept small
@@ -30,15 +31,16 @@ class Placement:
     secrets_dir: Path  # where the runtime puts `Gateway.secret_files` before each start
     heap_mb: int  # Node's old space (--max-old-space-size)
     port: int | None = None  # the port it listens on; None: the request's own (nothing in between)
-    # The address the platform's proxy reaches the gateway from, when known: then the owner is
-    # signed in to the Control UI by the proxy (trusted-proxy auth); None keeps token auth.
+    # The platform's address as the gateway sees it, when known: the proxy's connections come
+    # from it (then the owner is signed in to the Control UI by the proxy, trusted-proxy auth;
+    # None keeps token auth), and the gateway reaches the platform's model gateway at it.
     proxy_address: str | None = None
 
 
 @dataclass(frozen=True)
 class Gateway:
     config: dict[str, Any]  # openclaw.json, with no secret in it
-    env: dict[str, str]  # every variable the gateway reads (the provider key among them)
+    env: dict[str, str]  # every variable the gateway reads: none holds a secret
     secret_files: dict[str, str]  # file name in the placement's secrets_dir -> content
     port: int  # the port it listens on
 
@@ -74,10 +76,11 @@ def build_gateway(request: LaunchRequest, place: Placement) -> Gateway:
         telegram=request.bot_token is not None,
         telegram_allow_from=request.telegram_allow_from,
         telegram_api_root=request.telegram_api_root,
-        provider_base_url=request.provider_base_url,
+        model_url=with_platform_host(request.model_url, place.proxy_address) if request.model_url else None,
         control_ui_origins=(request.control_ui_origin,) if request.control_ui_origin else (),
         owner=_owner(request, place),
         proxy_address=place.proxy_address if _owner(request, place) else None,
     )
-    return Gateway(config=render_config(spec), env=placement_env(place) | secret_env(spec, request.api_key),
-                   secret_files=secret_files(spec, request.gateway_token, request.bot_token), port=port)
+    return Gateway(config=render_config(spec), env=placement_env(place),
+                   secret_files=secret_files(spec, request.gateway_token, request.bot_token, request.model_credential),
+                   port=port)

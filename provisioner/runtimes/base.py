@@ -36,12 +36,14 @@ class LaunchRequest:
     port: int
     provider: str
     model: str
-    api_key: SecretStr
+    model_credential: SecretStr  # for the instance's model gateway route (provisioner.model_access)
     gateway_token: SecretStr
     bot_token: SecretStr | None = None
     telegram_allow_from: int | None = None
     telegram_api_root: str | None = None
-    provider_base_url: str | None = None
+    # the provider base URL the gateway calls: its model gateway route (model_access.route_url,
+    # the host filled in by the runtime); runtime tests give a fake model's URL instead
+    model_url: str | None = None
     memory_mb: int = 1536
     cpus: float = 1.0
     owner_id: uuid.UUID | None = None  # labels the docker runtime's objects; the Control UI's signed-in owner

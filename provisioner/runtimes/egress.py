@@ -6,7 +6,7 @@ table), in the two places Docker leaves to us, and matches the instance subnet p
 
     DOCKER-USER -s POOL -j CLAWFLEET-EGRESS   forwarded traffic: the denied ranges are refused
     INPUT       -s POOL -j CLAWFLEET-HOST     to the host itself (every bridge gateway included):
-                                              replies and DNS only
+                                              replies, DNS and the model gateway's port only
 
 Replies to connections the host opened (the platform's health checks, the published port) pass:
 both chains return on ESTABLISHED first. The chains' contents are replaced atomically with
@@ -39,6 +39,8 @@ class EgressGuardError(Exception):
 class EgressRules:
     pool: str  # the instance networks' address pool
     denied: tuple[str, ...] = DEFAULT_DENIED
+    # TCP ports of the host's that instances may connect to: the platform's model gateway
+    open_ports: tuple[int, ...] = ()
     prefix: str = "CLAWFLEET"  # chain names: tests use their own, to stay apart from a running platform
 
     @property
@@ -54,7 +56,9 @@ class EgressRules:
         return {
             self.egress_chain: [REPLIES, *(["-d", network, *REFUSE] for network in self.denied)],
             self.host_chain: [REPLIES, ["-p", "udp", "--dport", "53", "-j", "RETURN"],
-                              ["-p", "tcp", "--dport", "53", "-j", "RETURN"], REFUSE],
+                              ["-p", "tcp", "--dport", "53", "-j", "RETURN"],
+                              *(["-p", "tcp", "--dport", str(port), "-j", "RETURN"] for port in self.open_ports),
+                              REFUSE],
         }
 
     def jumps(self) -> list[tuple[str, list[str]]]:

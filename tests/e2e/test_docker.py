@@ -213,7 +213,7 @@ async def test_the_reconciler_restarts_a_killed_container_readopts_and_removes_o
 
             stray = DockerRuntime(other, DockerConfig(image=settings.openclaw_image, version="test"))
             await stray.start(LaunchRequest(orphan, free_port(), "openai", get_provider("openai").default_model,
-                                            SecretStr(OPENAI_KEY), SecretStr("t" * 32), provider_base_url=NOWHERE), {})
+                                            SecretStr(OPENAI_KEY), SecretStr("t" * 32), model_url=NOWHERE), {})
         async with running_api(settings) as api:  # re-adopted by label, the orphan removed
             async with asyncio.timeout(60):
                 while await docker.containers.list(filters=json.dumps(label_filter(instance=str(orphan)))):

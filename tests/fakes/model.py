@@ -30,7 +30,8 @@ envelope and appends a user item of internal context; `ModelRequest.user_text` d
 
 Known gaps: no tool calls, images, logprobs, n > 1 or reasoning items; no stored responses
 (previous_response_id is ignored) or legacy completions; any model id is accepted (ids change
-too often to check); token counts are rough (4 characters a token); no mid-stream errors.
+too often to check); token counts are rough (4 characters a token); a stream fails mid-answer only
+by its connection being cut (`drop_next_stream`), never with an error event.
 """
 
 from __future__ import annotations
@@ -186,6 +187,7 @@ class FakeModel:
         self.anthropic_models: list[str] = list(DEFAULT_ANTHROPIC_MODELS)
         self.requests: list[ModelRequest] = []
         self._failures: list[tuple[int, str | None]] = []
+        self._drops: list[int] = []  # streams to cut after this many events
         self._arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -208,6 +210,11 @@ class FakeModel:
     def fail_next(self, status: int = 500, *, times: int = 1, message: str | None = None) -> None:
         """The next `times` completion requests answer `status` in the provider's error shape."""
         self._failures.extend([(status, message)] * times)
+
+    def drop_next_stream(self, after_events: int = 3) -> None:
+        """The next streamed answer stops after `after_events` events: its connection is cut, as a
+        provider's that fails mid-answer is."""
+        self._drops.append(after_events)
 
     async def wait_for_request(self, predicate: Callable[[ModelRequest], bool] | None = None,
                                timeout: float = 10.0) -> ModelRequest:
@@ -318,8 +325,13 @@ class FakeModel:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)
+        cut_after = self._drops.pop(0) if self._drops else None
         try:
-            for event in events:
+            for number, event in enumerate(events):
+                if number == cut_after:
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
                 await response.write(event)
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)

@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from provisioner.openclaw.config import (
     GatewaySpec,
     render_config,
-    secret_env,
     secret_files,
     write_config,
     write_secret_files,
@@ -28,7 +27,7 @@ from provisioner.openclaw.config import (
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.providers import PROVIDERS, get_provider
 
-CANARY_KEY = "sk-canary0config0key0123456789abcdef"
+CANARY_CREDENTIAL = "cf-model-canary0credential0123456789"
 CANARY_BOT = "555000111:CANARYcanaryCANARYcanaryCANARYcanary"
 CANARY_GATEWAY = "gateway-canary-token-0123456789"
 FAKE_BOT_API = "http://127.0.0.1:9999"
@@ -46,8 +45,13 @@ def _spec(tmp: Path, **fields: Any) -> GatewaySpec:
     return GatewaySpec(**values)
 
 
-def _ref(variable: str) -> dict[str, str]:
-    return {"source": "env", "provider": "clawfleet", "id": variable}
+def _credential_ref() -> dict[str, str]:
+    return {"source": "file", "provider": "clawfleet-model-credential", "id": "value"}
+
+
+def _credential_provider(tmp: Path) -> dict[str, Any]:
+    return {"clawfleet-model-credential": {"source": "file", "path": str(tmp / "secrets" / "model-credential"),
+                                           "mode": "singleValue"}}
 
 
 def _gateway_token_provider(tmp: Path) -> dict[str, Any]:
@@ -71,13 +75,18 @@ def test_the_plainest_instance_in_full(tmp_path) -> None:
                                 "workspace": str(tmp_path / "state" / "workspace")}},
         "models": {
             "catalogRefresh": {"enabled": False},
-            "providers": {"openai": {"agentRuntime": {"id": "openclaw"}}},  # never the Codex harness
+            "providers": {"openai": {
+                "agentRuntime": {"id": "openclaw"},  # never the Codex harness
+                "baseUrl": "https://api.openai.com/v1",
+                "api": "openai-responses",
+                "apiKey": _credential_ref(),  # the instance's model gateway credential, never a provider key
+                "models": [{"id": m, "name": m} for m in get_provider("openai").models],
+            }},
         },
         "logging": {"file": str(tmp_path / "logs" / "openclaw.log"), "maxFileBytes": 10 * 1024 * 1024},
         "plugins": {"allow": ["openai", "memory-core"]},
         "update": {"checkOnStart": False},
-        # no env provider: a bundled provider's plugin reads its key variable itself
-        "secrets": {"providers": _gateway_token_provider(tmp_path)},
+        "secrets": {"providers": {**_gateway_token_provider(tmp_path), **_credential_provider(tmp_path)}},
     }
 
 
@@ -92,7 +101,7 @@ def test_known_owner_is_allowlisted_and_the_bot_api_is_pointed_at(tmp_path) -> N
         "apiRoot": FAKE_BOT_API,
     }}
     assert config["plugins"]["allow"] == ["openai", "telegram", "memory-core"]
-    assert config["secrets"]["providers"] == _gateway_token_provider(tmp_path)
+    assert config["secrets"]["providers"] == {**_gateway_token_provider(tmp_path), **_credential_provider(tmp_path)}
 
 
 def test_unknown_owner_means_pairing_and_telegrams_own_api(tmp_path) -> None:
@@ -108,22 +117,23 @@ def test_no_telegram_means_no_channel_even_if_an_owner_is_known(tmp_path) -> Non
 
 def test_a_bundled_provider_pointed_elsewhere_lists_its_offered_models(tmp_path) -> None:
     config = render_config(_spec(tmp_path, provider="anthropic", model="claude-haiku-4-5",
-                                 provider_base_url=FAKE_MODEL))
+                                 model_url=FAKE_MODEL))
     assert config["models"]["providers"] == {"anthropic": {
         "agentRuntime": {"id": "openclaw"},
         "baseUrl": FAKE_MODEL,
         "api": "anthropic-messages",
-        # no apiKey: the bundled plugin reads ANTHROPIC_API_KEY itself
+        "apiKey": _credential_ref(),
         "models": [{"id": m, "name": m} for m in get_provider("anthropic").models],
     }}
     assert config["agents"]["defaults"]["model"] == {"primary": "anthropic/claude-haiku-4-5"}
 
 
 @pytest.mark.parametrize(("provider", "openclaw_id", "endpoint", "api"), [
+    ("anthropic", "anthropic", "https://api.anthropic.com", "anthropic-messages"),
     ("moonshot", "moonshot", "https://api.moonshot.ai/v1", "openai-completions"),
     ("kimi-coding", "kimi", "https://api.kimi.com/coding", "anthropic-messages"),
 ])
-def test_external_providers_are_declared_with_their_key_by_reference(
+def test_every_provider_is_declared_with_the_model_gateway_credential_by_reference(
         tmp_path, provider: str, openclaw_id: str, endpoint: str, api: str) -> None:
     table = get_provider(provider)
     config = render_config(_spec(tmp_path, provider=provider, model=table.default_model))
@@ -131,14 +141,14 @@ def test_external_providers_are_declared_with_their_key_by_reference(
         "agentRuntime": {"id": "openclaw"},
         "baseUrl": endpoint,
         "api": api,
-        "apiKey": _ref(table.key_env),
+        "apiKey": _credential_ref(),
         "models": [{"id": m, "name": m} for m in table.models],
     }}
     assert config["agents"]["defaults"]["model"]["primary"] == f"{openclaw_id}/{table.default_model}"
-    assert config["plugins"]["allow"] == ["memory-core"]  # never empty: empty means "load all 40"
-    assert config["secrets"]["providers"] == {"clawfleet": {"source": "env", "allowlist": [table.key_env]},
-                                              **_gateway_token_provider(tmp_path)}
-    pointed = render_config(_spec(tmp_path, provider=provider, model=table.default_model, provider_base_url=FAKE_MODEL))
+    # never empty: empty means "load all 40"
+    assert config["plugins"]["allow"] == ([provider] if table.bundled else []) + ["memory-core"]
+    assert config["secrets"]["providers"] == {**_gateway_token_provider(tmp_path), **_credential_provider(tmp_path)}
+    pointed = render_config(_spec(tmp_path, provider=provider, model=table.default_model, model_url=FAKE_MODEL))
     assert pointed["models"]["providers"][openclaw_id]["baseUrl"] == FAKE_MODEL
 
 
@@ -176,28 +186,19 @@ def _refs(node: object, source: str) -> list[dict[str, str]]:
     return []
 
 
-def _secrets(spec: GatewaySpec) -> dict[str, str]:
-    return secret_env(spec, SecretStr(CANARY_KEY))
-
-
 def _files(spec: GatewaySpec) -> dict[str, str]:
-    return secret_files(spec, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT) if spec.telegram else None)
+    return secret_files(spec, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT) if spec.telegram else None,
+                        SecretStr(CANARY_CREDENTIAL))
 
 
 def test_no_variant_holds_a_secret_and_every_ref_is_supplied(tmp_path) -> None:
     for spec in every_variant(tmp_path):
         config = render_config(spec)
         text = json.dumps(config)
-        for canary in (CANARY_KEY, CANARY_BOT, CANARY_GATEWAY, "sk-canary", "CANARY"):
+        for canary in (CANARY_CREDENTIAL, CANARY_BOT, CANARY_GATEWAY, "canary", "CANARY"):
             assert canary not in text
-        env, files, providers = _secrets(spec), _files(spec), config["secrets"]["providers"]
-        referenced = [ref["id"] for ref in _refs(config, "env")]
-        if referenced:  # the env provider may read these and no others
-            assert sorted(referenced) == sorted(providers["clawfleet"]["allowlist"])
-        assert set(referenced) <= set(env)  # and the runtime supplies every one of them
-        # the only variable not referenced is a bundled provider's key, which its plugin reads itself
-        provider = get_provider(spec.provider)
-        assert set(env) - set(referenced) <= ({provider.key_env} if provider.bundled else set())
+        files, providers = _files(spec), config["secrets"]["providers"]
+        assert _refs(config, "env") == []  # no secret is read from the environment
         # every file the config reads is one the runtime writes into the secrets dir, and no other
         read = [Path(providers[ref["provider"]]["path"]) for ref in _refs(config, "file")]
         if spec.telegram:
@@ -216,14 +217,15 @@ def test_write_config_is_private_and_atomic(tmp_path) -> None:
     assert CANARY_BOT not in path.read_text()
 
 
-def test_only_the_provider_key_is_in_the_environment_the_tokens_are_files(tmp_path) -> None:
+def test_every_secret_is_a_file(tmp_path) -> None:
     spec = _spec(tmp_path, provider="kimi-coding", model="kimi-for-coding", telegram=True)
-    assert _secrets(spec) == {"KIMI_API_KEY": CANARY_KEY}
-    assert _files(spec) == {"gateway-token": CANARY_GATEWAY, "telegram-bot-token": CANARY_BOT}
+    assert _files(spec) == {"gateway-token": CANARY_GATEWAY, "telegram-bot-token": CANARY_BOT,
+                            "model-credential": CANARY_CREDENTIAL}
     plain = _spec(tmp_path)  # no channel, no bot token
-    assert secret_files(plain, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT)) == {"gateway-token": CANARY_GATEWAY}
+    assert secret_files(plain, SecretStr(CANARY_GATEWAY), SecretStr(CANARY_BOT), SecretStr(CANARY_CREDENTIAL)) \
+        == {"gateway-token": CANARY_GATEWAY, "model-credential": CANARY_CREDENTIAL}
     with pytest.raises(ValueError, match="bot token"):
-        secret_files(spec, SecretStr(CANARY_GATEWAY), None)
+        secret_files(spec, SecretStr(CANARY_GATEWAY), None, SecretStr(CANARY_CREDENTIAL))
 
 
 def test_secret_files_are_private_single_linked_and_exactly_todays(tmp_path, permissive_umask) -> None:
@@ -251,7 +253,7 @@ def every_variant(tmp: Path) -> list[GatewaySpec]:
         n = len(variants)
         variants.append(_spec(
             tmp / f"v{n:03d}", provider=provider.id, model=provider.models[n % len(provider.models)],
-            telegram=telegram, telegram_allow_from=owner, telegram_api_root=api_root, provider_base_url=base_url,
+            telegram=telegram, telegram_allow_from=owner, telegram_api_root=api_root, model_url=base_url,
             control_ui=control_ui, bind=("loopback", "lan")[n % 2], port=20000 + n,
             control_ui_origins=("https://i1.fleet.example",) if n % 3 == 0 else (),
         ))
@@ -268,8 +270,7 @@ async def _run_openclaw(install: OpenClawInstall, specs: list[GatewaySpec], *arg
         write_config(render_config(spec), home / "openclaw.json")
         write_secret_files(spec.secrets_dir, _files(spec) if with_secrets else {})
         env = {**install.env(), "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), "LANG": "C.UTF-8",
-               "OPENCLAW_STATE_DIR": str(spec.state_dir), "OPENCLAW_CONFIG_PATH": str(home / "openclaw.json"),
-               **(_secrets(spec) if with_secrets else {})}
+               "OPENCLAW_STATE_DIR": str(spec.state_dir), "OPENCLAW_CONFIG_PATH": str(home / "openclaw.json")}
         async with slots:
             process = await asyncio.create_subprocess_exec(
                 *install.argv(*args), env=env, cwd=home, stdin=asyncio.subprocess.DEVNULL,
@@ -321,7 +322,7 @@ async def test_config_validate_does_reject_a_broken_file(tmp_path, openclaw_inst
 async def test_every_secret_resolves_from_its_variable_or_file_and_none_is_plaintext(
         tmp_path, openclaw_install) -> None:
     # `secrets audit --check` resolves every SecretRef and looks for plaintext secrets: clean with
-    # exactly secret_env's variables and secret_files' files, unresolved without them.
+    # exactly secret_files' files, unresolved without them.
     # With Telegram on, each provider's config holds every kind of ref it can have.
     specs = [_spec(tmp_path / provider.id, provider=provider.id, model=provider.default_model,
                    telegram=True, telegram_allow_from=OWNER, telegram_api_root=FAKE_BOT_API)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
+from provisioner.model_access import route_url
 from provisioner.openclaw.gateway import Gateway, build_gateway, placement_env
 from provisioner.providers import get_provider
 from provisioner.runtimes import docker_spec, process
@@ -17,12 +19,14 @@ INSTANCE = uuid.UUID("5b0d6f2e-8a51-4a07-9a52-2f3c1c7e9d10")
 FAKE_MODEL = "http://127.0.0.1:8888/v1"
 FAKE_BOT_API = "http://127.0.0.1:9999"
 TOKEN_REF = {"source": "file", "provider": "clawfleet-gateway-token", "id": "value"}
+CREDENTIAL_REF = {"source": "file", "provider": "clawfleet-model-credential", "id": "value"}
 OPENAI_MODELS = [{"id": model, "name": model} for model in get_provider("openai").models]
 
 
 def _request(**fields) -> LaunchRequest:
-    return LaunchRequest(INSTANCE, 20007, "openai", "gpt-5.5", SecretStr("sk-proj-x"), SecretStr("gw-token"),
-                         provider_base_url=FAKE_MODEL, **fields)
+    fields.setdefault("model_url", FAKE_MODEL)
+    return LaunchRequest(INSTANCE, 20007, "openai", "gpt-5.5", SecretStr("cf-model-x"), SecretStr("gw-token"),
+                         **fields)
 
 
 def test_the_process_runtimes_gateway_listens_on_loopback_in_its_instance_dir() -> None:
@@ -34,20 +38,22 @@ def test_the_process_runtimes_gateway_listens_on_loopback_in_its_instance_dir() 
             "agents": {"defaults": {"model": {"primary": "openai/gpt-5.5"}, "workspace": f"{home}/state/workspace"}},
             "models": {"catalogRefresh": {"enabled": False}, "providers": {"openai": {
                 "agentRuntime": {"id": "openclaw"}, "baseUrl": FAKE_MODEL, "api": "openai-responses",
-                "models": OPENAI_MODELS}}},
+                "apiKey": CREDENTIAL_REF, "models": OPENAI_MODELS}}},
             "logging": {"file": f"{home}/logs/openclaw.log", "maxFileBytes": 10 * 1024 * 1024},
             "plugins": {"allow": ["openai", "memory-core"]},
             "update": {"checkOnStart": False},
-            "secrets": {"providers": {"clawfleet-gateway-token": {
-                "source": "file", "path": f"{home}/secrets/gateway-token", "mode": "singleValue"}}},
+            "secrets": {"providers": {
+                "clawfleet-gateway-token": {
+                    "source": "file", "path": f"{home}/secrets/gateway-token", "mode": "singleValue"},
+                "clawfleet-model-credential": {
+                    "source": "file", "path": f"{home}/secrets/model-credential", "mode": "singleValue"}}},
         },
         env={
             "OPENCLAW_STATE_DIR": f"{home}/state",
             "OPENCLAW_CONFIG_PATH": f"{home}/openclaw.json",  # beside the state dir, not in it
             "NODE_OPTIONS": "--max-old-space-size=384 --max-semi-space-size=8",  # lean, whatever the memory
-            "OPENAI_API_KEY": "sk-proj-x",
-        },
-        secret_files={"gateway-token": "gw-token"},
+        },  # no secret: no provider key at all, the tokens and the credential are files
+        secret_files={"gateway-token": "gw-token", "model-credential": "cf-model-x"},
         port=20007,
     )
 
@@ -62,29 +68,42 @@ def test_the_docker_runtimes_gateway_listens_on_the_containers_own_port() -> Non
                                     "workspace": "/home/node/.openclaw/workspace"}},
             "models": {"catalogRefresh": {"enabled": False}, "providers": {"openai": {
                 "agentRuntime": {"id": "openclaw"}, "baseUrl": FAKE_MODEL, "api": "openai-responses",
-                "models": OPENAI_MODELS}}},
+                "apiKey": CREDENTIAL_REF, "models": OPENAI_MODELS}}},
             "logging": {"file": "/home/node/.openclaw/logs/openclaw.log", "maxFileBytes": 10 * 1024 * 1024},
             "plugins": {"allow": ["openai", "telegram", "memory-core"]},
             "update": {"checkOnStart": False},
             "channels": {"telegram": {
                 "enabled": True, "tokenFile": "/run/secrets/telegram-bot-token",
                 "groupPolicy": "disabled", "dmPolicy": "allowlist", "allowFrom": [4242], "apiRoot": FAKE_BOT_API}},
-            "secrets": {"providers": {"clawfleet-gateway-token": {
-                "source": "file", "path": "/run/secrets/gateway-token", "mode": "singleValue"}}},
+            "secrets": {"providers": {
+                "clawfleet-gateway-token": {
+                    "source": "file", "path": "/run/secrets/gateway-token", "mode": "singleValue"},
+                "clawfleet-model-credential": {
+                    "source": "file", "path": "/run/secrets/model-credential", "mode": "singleValue"}}},
         },
         env={
             "OPENCLAW_STATE_DIR": "/home/node/.openclaw",
             "OPENCLAW_CONFIG_PATH": "/home/node/.openclaw/openclaw.json",
             "NODE_OPTIONS": "--max-old-space-size=1152 --max-semi-space-size=8",  # 3/4 of the container's memory
-            "OPENAI_API_KEY": "sk-proj-x",  # until the platform's model gateway holds provider keys
         },
-        secret_files={"gateway-token": "gw-token", "telegram-bot-token": "555:bot"},
+        secret_files={"gateway-token": "gw-token", "telegram-bot-token": "555:bot", "model-credential": "cf-model-x"},
         port=18789,  # inside; the request's port is the host's side of the publication
     )
 
 
-def test_the_cli_gets_the_gateways_variables_without_its_secrets() -> None:
+def test_the_cli_gets_the_gateways_own_variables() -> None:
     place = process.placement(Path("/data/instances/x"))
-    gateway = build_gateway(_request(), place)
-    assert placement_env(place) == {name: value for name, value in gateway.env.items()
-                                    if name != "OPENAI_API_KEY"}
+    assert placement_env(place) == build_gateway(_request(), place).env
+
+
+def test_the_model_route_gets_the_platforms_address_as_each_runtime_sees_it() -> None:
+    route = route_url(8090, INSTANCE)
+
+    def base_url(place) -> str:
+        return build_gateway(_request(model_url=route), place).config["models"]["providers"]["openai"]["baseUrl"]
+
+    assert base_url(process.placement(Path("/data/instances/x"))) == f"http://127.0.0.1:8090/i/{INSTANCE}"
+    assert base_url(docker_spec.placement(1536, "10.213.0.1")) == f"http://10.213.0.1:8090/i/{INSTANCE}"
+    assert base_url(docker_spec.placement(1536, "fd00::1")) == f"http://[fd00::1]:8090/i/{INSTANCE}"
+    with pytest.raises(ValueError, match="platform's address"):
+        base_url(docker_spec.placement(1536, None))  # a network that names no address: no start

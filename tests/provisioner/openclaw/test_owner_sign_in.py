@@ -48,7 +48,7 @@ GATEWAY_SECRET = "gateway-secret-owner-sign-in-0123456789"
 def _spec(tmp: Path, **fields: Any) -> GatewaySpec:
     values: dict[str, Any] = dict(port=20001, provider="openai", model="gpt-5.5", state_dir=tmp / "state",
                                   log_file=tmp / "logs" / "openclaw.log", secrets_dir=tmp / "secrets",
-                                  provider_base_url="http://127.0.0.1:9/v1", control_ui_origins=(ORIGIN,),
+                                  model_url="http://127.0.0.1:9/v1", control_ui_origins=(ORIGIN,),
                                   owner=OWNER, proxy_address="127.0.0.1")
     values.update(fields)
     return GatewaySpec(**values)

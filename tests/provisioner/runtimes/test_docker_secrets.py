@@ -38,7 +38,7 @@ async def runtime(docker, openclaw_image):
 
 def _request(instance_id: uuid.UUID, bot_token: str | None, **fields) -> LaunchRequest:
     fields.setdefault("telegram_api_root", NOWHERE.removesuffix("/v1"))
-    fields.setdefault("provider_base_url", NOWHERE)
+    fields.setdefault("model_url", NOWHERE)
     return LaunchRequest(instance_id, free_port(), "openai", "gpt-5.5", SecretStr(OPENAI_KEY), SecretStr(GATEWAY_TOKEN),
                          bot_token=SecretStr(bot_token) if bot_token else None, telegram_allow_from=OWNER,
                          owner_id=uuid.uuid4(), **fields)
@@ -64,7 +64,7 @@ async def test_inspect_shows_no_token_and_the_bot_still_answers(docker, runtime)
             model.reply = lambda text: f"fake model heard: {text}"
             bot = telegram.add_bot(username="docker_secrets_bot")
             started = await runtime.start(_request(instance_id, bot.token, telegram_api_root=bot_api,
-                                                   provider_base_url=f"{model_api}/v1"), {})
+                                                   model_url=f"{model_api}/v1"), {})
             container = docker.containers.container(started.state["id"])
             shown = await container.show()
             everything = json.dumps(shown)  # Env, Cmd, Labels, Mounts and the rest

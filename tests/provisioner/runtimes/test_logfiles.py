@@ -136,7 +136,7 @@ async def test_a_running_gateways_log_is_rotated_by_size(tmp_path: Path) -> None
         'n=0; while true; do n=$((n+1)); echo "line $n $line"; [ $((n % 100)) = 0 ] && sleep 0.1; done\n')
     instance_id = uuid.uuid4()
     request = LaunchRequest(instance_id=instance_id, port=free_port(), provider="openai", model="gpt-5.5",
-                            api_key=SecretStr("sk-proj-" + "a" * 30), gateway_token=SecretStr("g" * 32))
+                            model_credential=SecretStr("sk-proj-" + "a" * 30), gateway_token=SecretStr("g" * 32))
     started = await runtime.start(request, {})
     log_path = runtime.gateway_log(instance_id)
     try:

@@ -46,7 +46,7 @@ async def test_the_gateways_environment_holds_no_token_and_its_bot_still_answers
         model.reply = lambda text: f"fake model heard: {text}"
         bot = telegram.add_bot(username="process_secrets_bot")
         request = _request(instance_id, bot.token, telegram_api_root=telegram.api_url,
-                           provider_base_url=f"{model.url}/v1")
+                           model_url=f"{model.url}/v1")
         started = await runtime.start(request, {})
         log = runtime.gateway_log(instance_id)
         try:

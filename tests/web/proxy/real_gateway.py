@@ -42,7 +42,7 @@ async def running_gateway(data_dir: Path, install: OpenClawInstall) -> AsyncIter
     instance_id = uuid.uuid4()
     async with FakeModel() as model:
         request = LaunchRequest(instance_id, free_port(), "openai", "gpt-5.5", SecretStr("sk-proj-proxy0proxy0proxy0proxy0"),
-                                SecretStr(GATEWAY_TOKEN), provider_base_url=f"{model.url}/v1")
+                                SecretStr(GATEWAY_TOKEN), model_url=f"{model.url}/v1")
         started = await runtime.start(request, {})
         try:
             log = runtime.gateway_log(instance_id)
