@@ -24,4 +24,5 @@ class PlanEntitlements:
         if plan is None:
             default = self.plans.get(self.plans.default)
             return Allowance(default.instances, default.memory_mb, default.cpus, payment_required=True)
-        return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name)
+        return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name,
+                         spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None)

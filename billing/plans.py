@@ -12,7 +12,7 @@ from pathlib import Path
 
 PLAN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # kept in subscriptions.plan (32 characters)
 FIELDS = {"name", "stripe_price", "price_label", "instances", "memory_mb", "cpus", "trial_days",
-          "included_usage_usd", "backup_retention_days"}
+          "included_usage_usd", "spend_cap_ceiling_usd", "backup_retention_days"}
 REQUIRED = ("name", "stripe_price", "instances", "memory_mb", "cpus")
 
 
@@ -26,6 +26,8 @@ class Plan:
     cpus: float
     trial_days: int = 0
     price_label: str = ""  # what people read next to the name ("€9 / month"); Stripe bills the price
+    # The most a subscriber's monthly model spending cap may be (model_gateway.caps); 0: no ceiling.
+    spend_cap_ceiling_usd: float = 0.0
     # Room for what later parts of the platform enforce; read and kept, not acted on yet.
     included_usage_usd: float = 0.0
     backup_retention_days: int = 0
@@ -123,6 +125,7 @@ def _plan(plan_id: str, fields: object, fail) -> Plan:
                 price_label=text("price_label", required=False), instances=whole("instances", 1, 1000),
                 memory_mb=whole("memory_mb", 256, 1 << 20), cpus=cpus, trial_days=whole("trial_days", 0, 730),
                 included_usage_usd=number("included_usage_usd", 0, 1e6),
+                spend_cap_ceiling_usd=number("spend_cap_ceiling_usd", 0, 1e6),
                 backup_retention_days=whole("backup_retention_days", 0, 3650))
 
 

@@ -56,10 +56,12 @@ from db.engine import create_engine, create_session_factory
 from db.keyfile import load_keyring
 from db.leases import every_as_singleton
 from db.sealing import KeyRing
+from model_gateway.caps import SpendCaps
 from model_gateway.prices import load_prices
 from model_gateway.routes import Routes
 from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
 from model_gateway.usage_book import UsageBook
+from provisioner.entitlements import Entitlements
 from provisioner.manager import InstanceManager
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
@@ -133,8 +135,11 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         keyring = load_keyring(settings.data_dir, [key.get_secret_value() for key in settings.secret_keys])
         http = await stack.enter_async_context(aiohttp.ClientSession())
         proxy = ReverseProxy(await stack.enter_async_context(aiohttp.ClientSession(**client_session_options())))
+        entitlements = PlanEntitlements(sessions, settings.plans) if settings.billing_enabled \
+            else operator_defaults(settings)
         # before the runtime: the egress guard lets instances reach the port it gets
-        model_gateway = await stack.enter_async_context(open_model_gateway(settings, sessions, keyring))
+        model_gateway = await stack.enter_async_context(
+            open_model_gateway(settings, sessions, keyring, entitlements, notifier or NullNotifier()))
         runtime = await stack.enter_async_context(open_runtime(settings, runtime, model_gateway.port))
 
         accounts = Accounts(sessions, throttle_config(settings), read_cache_ttl_s=settings.read_cache_ttl_s)
@@ -146,8 +151,6 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                             telegram=notifier.notify if bot is not None else None)
         account_links = await stack.enter_async_context(
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
-        entitlements = PlanEntitlements(sessions, settings.plans) if settings.billing_enabled \
-            else operator_defaults(settings)
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements)))
@@ -203,13 +206,14 @@ def web_services(platform: Platform) -> WebServices:
 
 
 @asynccontextmanager
-async def open_model_gateway(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                             keyring: KeyRing) -> AsyncIterator[ModelGateway]:
-    """The model gateway's listener over its own client to the providers."""
+async def open_model_gateway(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
+                             entitlements: Entitlements, notifier: Notifier) -> AsyncIterator[ModelGateway]:
+    """The model gateway's listener over its own client to the providers, with spending caps."""
     routes = Routes(sessions, keyring, dict(settings.provider_urls), read_cache_ttl_s=settings.read_cache_ttl_s)
     book = UsageBook(sessions, load_prices(settings.model_prices_file))
+    caps = SpendCaps(sessions, book, entitlements, notifier, read_cache_ttl_s=settings.read_cache_ttl_s)
     async with aiohttp.ClientSession(**upstream_session_options()) as http, \
-            running_model_gateway(model_gateway_config(settings), routes, book, http) as gateway:
+            running_model_gateway(model_gateway_config(settings), routes, book, http, caps) as gateway:
         yield gateway
 
 

@@ -105,9 +105,17 @@ def unreachable(route: Route) -> web.Response:
                           f"ClawFleet could not reach {route.provider.display_name}. Try again in a moment.")
 
 
-def error_response(style: str, status: int, kind: str, message: str) -> web.Response:
+def error_response(style: str, status: int, kind: str, message: str, code: str | None = None) -> web.Response:
+    """An error of the platform's own, in the shape the provider's clients read."""
     if style == "anthropic-messages":
         body = {"type": "error", "error": {"type": kind, "message": message}}
     else:
-        body = {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+        body = {"error": {"message": message, "type": kind, "param": None, "code": code or kind}}
     return web.json_response(body, status=status)
+
+
+def cap_reached(route: Route, text: str) -> web.Response:
+    """The refusal of a call past the owner's spending cap (model_gateway.caps says why a 429)."""
+    anthropic = route.provider.api == "anthropic-messages"
+    return error_response(route.provider.api, 429, "rate_limit_error" if anthropic else "rate_limit_exceeded", text,
+                          code="spend_cap_reached")

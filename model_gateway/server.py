@@ -21,7 +21,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from model_gateway.forward import forward
+from model_gateway.caps import SpendCaps
+from model_gateway.forward import cap_reached, forward
 from model_gateway.routes import Routes
 from model_gateway.usage_book import Call, UsageBook
 from provisioner.model_access import ROUTE_PREFIX
@@ -50,6 +51,7 @@ class ModelGateway:
     port: int
     book: UsageBook
     app: web.Application = field(repr=False)
+    caps: SpendCaps | None = None
 
 
 def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
@@ -58,8 +60,8 @@ def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
 
 class Handler:
     def __init__(self, routes: Routes, book: UsageBook, http: aiohttp.ClientSession,
-                 peers: tuple[Network, ...]) -> None:
-        self.routes, self.book, self.http, self.peers = routes, book, http, peers
+                 peers: tuple[Network, ...], caps: SpendCaps | None = None) -> None:
+        self.routes, self.book, self.http, self.peers, self.caps = routes, book, http, peers, caps
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self._peer_allowed(request):
@@ -74,10 +76,16 @@ class Handler:
             # The style is not known before the route is: both shapes' fields in one body.
             return web.json_response({"type": "error", "error": {
                 "type": "authentication_error", "message": "invalid model gateway credential"}}, status=401)
+        if self.caps is not None:
+            refused = await self.caps.refusal(route.user_id)
+            if refused is not None:
+                return cap_reached(route, refused)
         body = await request.read()
         response, outcome = await forward(self.http, request, route, request.match_info["tail"], body)
         self.book.record(Call(route.instance_id, route.user_id, route.provider.id,
                               outcome.model or "unknown", outcome.usage, outcome.failed))
+        if self.caps is not None:  # the answer is out already: this holds nothing up
+            await self.caps.after_call(route.user_id)
         return response
 
     def _peer_allowed(self, request: web.Request) -> bool:
@@ -113,10 +121,11 @@ def upstream_session_options() -> dict:
 
 @asynccontextmanager
 async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book: UsageBook,
-                                http: aiohttp.ClientSession) -> AsyncIterator[ModelGateway]:
+                                http: aiohttp.ClientSession, caps: SpendCaps | None = None) -> AsyncIterator[ModelGateway]:
     """The listener and the usage book's flusher, from start to close (what is not flushed yet
-    is written on the way out). `http`: the client to the providers (upstream_session_options)."""
-    app = create_model_gateway_app(Handler(routes, book, http, config.peers))
+    is written on the way out). `http`: the client to the providers (upstream_session_options);
+    `caps`: the spending caps enforced (None: none)."""
+    app = create_model_gateway_app(Handler(routes, book, http, config.peers, caps))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     try:
@@ -126,8 +135,10 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
         log.info("model gateway listening", host=config.host, port=port)
         book.start()
         try:
-            yield ModelGateway(port, book, app)
+            yield ModelGateway(port, book, app, caps)
         finally:
             await book.close()
+            if caps is not None:
+                await caps.close()
     finally:
         await runner.cleanup()

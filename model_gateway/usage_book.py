@@ -110,6 +110,7 @@ class UsageBook:
                     for (instance_id, day, model), entry in self._flushing.items():
                         await session.execute(_upsert(session, instance_id, day, model, entry))
                     await session.commit()
+                    self._flushing = {}  # in the database now: never counted twice by pending_micro_usd
             except BaseException:
                 for key, entry in self._flushing.items():  # back in, merged with what came meanwhile
                     self._merge(key, entry)

@@ -18,6 +18,7 @@ class Allowance:
     # max_instances of them) and nothing at rest may start.
     payment_required: bool = False
     plan_name: str | None = None  # what refusals name ("Your Personal plan allows…"); None: no plan
+    spend_cap_ceiling_usd: float | None = None  # the most a monthly model spending cap may be; None: no ceiling
 
 
 def limit_message(allowance: Allowance) -> str:

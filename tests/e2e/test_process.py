@@ -10,12 +10,13 @@ import asyncio
 import json
 import signal
 import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from clawfleet.settings import Settings
-from db.models import Instance
+from db.models import Instance, User
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
 from tests.fakes.model import FakeModel
@@ -70,6 +71,23 @@ async def _row(api: Api, instance_id: str) -> Instance:
 async def _get(url: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as http, http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
         return response.status, await response.text()
+
+
+def _environment(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
+def _from_bot(bot, chat_id: int) -> list[dict]:
+    return [message for message in bot.messages(chat_id) if message.get("from", {}).get("is_bot")]
+
+
+async def _set_cap(api: Api, user_id: uuid.UUID, usd: float) -> None:
+    async with api.platform.sessions() as session:
+        user = await session.get(User, user_id)
+    await api.platform.model_gateway.caps.set_cap(user, usd)
 
 
 async def test_deploy_reconfigure_restart_stop_start_delete(api: Api, settings: Settings) -> None:
@@ -144,9 +162,32 @@ async def test_the_users_bot_answers_through_openclaw(api: Api, fakes, settings:
         raise AssertionError(f"{exc}; model requests: {[(r.method, r.path, r.status) for r in model.requests]}; "
                              f"gateway log: {log[-6000:]}") from None
     assert "you said: ping from the test" in answer["text"]
-    assert any(r.api_key == OPENAI_KEY for r in model.requests)  # the key reached the provider, not the log
+    # The key went out from the platform's model gateway, in the provider's own header; the
+    # instance sent only its credential, and holds the key nowhere: not in its processes'
+    # environments, its config or any file of its state.
+    assert model.requests and all(r.headers["authorization"] == f"Bearer {OPENAI_KEY}" for r in model.requests)
     home = settings.data_dir / "instances" / created["id"]
     assert bot.token not in (home / "openclaw.json").read_text()
+    row = await _row(api, created["id"])
+    for pid in procfs.session_members(row.runtime_state["pid"]):
+        assert OPENAI_KEY.encode() not in _environment(pid)
+    holding = [path for path in home.rglob("*") if path.is_file() and OPENAI_KEY.encode() in path.read_bytes()]
+    assert holding == []
+    assert (home / "secrets" / "model-credential").read_text().startswith("cf-model-")
+
+    # Past the owner's spending cap the model gateway refuses, before the provider, and the
+    # owner reads why in their bot, once; a raised cap lets the next message through.
+    await _set_cap(api, row.user_id, 0.000001)  # one micro-dollar: already spent
+    forwarded, answers = len(model.requests), len(_from_bot(bot, user_id))
+    await bot.user_sends(user, "one more, please")
+    refused = await bot.wait_for_message(user_id, lambda m: "spending cap" in m.get("text", ""), timeout=120)
+    assert "is reached; it resets on" in refused["text"]
+    await asyncio.sleep(5)  # OpenClaw would retry within this if it did
+    assert len(_from_bot(bot, user_id)) == answers + 1 and len(model.requests) == forwarded
+    await _set_cap(api, row.user_id, 50)
+    await bot.user_sends(user, "and now?")
+    again = await bot.wait_for_message(user_id, lambda m: "you said: and now?" in m.get("text", ""), timeout=60)
+    assert again["text"]
 
     assert (await api.call("DELETE", f"/api/instances/{created['id']}?purge=true"))[0] == 202
     assert (await api.progress(created["id"]))[-1]["done"]

@@ -1,0 +1,195 @@
+"""Monthly spending caps: what a user's model calls may cost in a calendar month (UTC), counted
+across all their instances from the usage the model gateway records.
+
+The cap is the user's own (they set it) within their plan's ceiling, if it has one; with no cap
+of their own the ceiling is their cap. Checked before a call is forwarded: a call that would
+start at or past the cap is refused, one that starts under it runs to its end (a stream that
+crosses the cap finishes). The owner is told in their chat once a month at 80% and once when
+calls start being refused, and the refusal itself says why in the words OpenClaw shows them.
+
+The refusal is a 429 in the provider's own error shape with "resets" in its text: measured on
+OpenClaw 2026.9.6, a 429 is surfaced after one attempt (no retries, no cooldown of the
+credential, so a raised cap works on the very next message) and a message with a time hint
+("resets", "try again in") is shown to the user verbatim on OpenAI-style routes; Anthropic-style
+routes show OpenClaw's own "rate-limited" line, which is why the chat notice matters. A 402 is
+classified as billing ("your API key has run out of credits", and a 10-minute disable), a 403
+as "re-authenticate", a 400 as a schema error: each would mislead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.errors import InvalidInput
+from db.models import ModelUsage, User
+from db.read_cache import ReadCache
+from model_gateway.usage_book import UsageBook
+from provisioner.entitlements import Entitlements
+from provisioner.notify import Notifier, NullNotifier, Offer
+
+log = structlog.get_logger(__name__)
+
+WARN_SHARE = 0.8
+MAX_CAP_USD = 1_000_000
+MICRO = 1_000_000
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month_start(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def dollars(micro_usd: int) -> str:
+    return f"${micro_usd / MICRO:,.2f}"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a user is this month."""
+
+    spent_micro_usd: int
+    cap_micro_usd: int | None  # None: no cap
+    own_cap_micro_usd: int | None  # what they set
+    ceiling_micro_usd: int | None  # their plan's
+
+    @property
+    def reached(self) -> bool:
+        return self.cap_micro_usd is not None and self.spent_micro_usd >= self.cap_micro_usd
+
+    @property
+    def near(self) -> bool:
+        return self.cap_micro_usd is not None and self.spent_micro_usd >= self.cap_micro_usd * WARN_SHARE
+
+
+def refusal_text(standing: Standing, today: date) -> str:
+    """What the owner reads when a call is refused (shown verbatim by OpenClaw on OpenAI-style
+    routes: under 300 characters, with "resets" in it, and no billing words)."""
+    resets = next_month_start(today)
+    return (f"ClawFleet: your monthly spending cap of {dollars(standing.cap_micro_usd or 0)} is reached; it resets "
+            f"on {resets:%B} 1. Raise it in the dashboard or with /usage in the ClawFleet bot.")
+
+
+class SpendCaps:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], book: UsageBook, entitlements: Entitlements,
+                 notifier: Notifier | None = None, read_cache_ttl_s: float = 2.0) -> None:
+        self.sessions = sessions
+        self.book = book
+        self.entitlements = entitlements
+        self.notifier = notifier or NullNotifier()
+        # What was spent before this process's unwritten sums, and each user's cap: read again
+        # after a write here at once, after another process's within the time to live.
+        self._spent: ReadCache[tuple[uuid.UUID, date], int] = ReadCache(sessions, {"model_usage"},
+                                                                         ttl_s=read_cache_ttl_s)
+        self._caps: ReadCache[uuid.UUID, tuple[int | None, int | None]] = ReadCache(
+            sessions, {"users", "subscriptions"}, ttl_s=read_cache_ttl_s)
+        self._telling: set[asyncio.Task[None]] = set()
+
+    async def standing(self, user_id: uuid.UUID, today: date | None = None) -> Standing:
+        today = today or datetime.now(UTC).date()
+        since = month_start(today)
+        written = await self._spent.get((user_id, since), lambda: self._written_since(user_id, since))
+        own, ceiling = await self._caps.get(user_id, lambda: self._caps_of(user_id)) or (None, None)
+        cap = own if ceiling is None else ceiling if own is None else min(own, ceiling)
+        return Standing((written or 0) + self.book.pending_micro_usd(user_id, since), cap, own, ceiling)
+
+    async def refusal(self, user_id: uuid.UUID) -> str | None:
+        """Why the user's next call may not go out, or None. Tells the owner in chat the first time
+        this month."""
+        today = datetime.now(UTC).date()
+        standing = await self.standing(user_id, today)
+        if not standing.reached:
+            return None
+        self._tell_once(user_id, "spend_stopped_month", today,
+                        f"Your assistant has stopped answering: this month's model spending reached your cap "
+                        f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on "
+                        f"{next_month_start(today):%B} 1, or as soon as you raise the cap (/usage).")
+        return refusal_text(standing, today)
+
+    async def after_call(self, user_id: uuid.UUID) -> None:
+        """Warn the owner once a month when a call took them past 80% of their cap."""
+        today = datetime.now(UTC).date()
+        standing = await self.standing(user_id, today)
+        if standing.near and not standing.reached:
+            self._tell_once(user_id, "spend_warned_month", today,
+                            f"Heads-up: this month's model spending is {dollars(standing.spent_micro_usd)}, "
+                            f"over 80% of your {dollars(standing.cap_micro_usd or 0)} cap. At the cap your assistant "
+                            "stops answering until the month ends or you raise it (/usage).")
+
+    async def set_cap(self, user: User, usd: object) -> Standing:
+        """Set the user's own monthly cap in US dollars (None or "": none of their own)."""
+        own = _cap_micro_usd(usd)
+        _, ceiling = await self._caps_of(user.id)
+        if own is not None and ceiling is not None and own > ceiling:
+            raise InvalidInput(f"Your plan allows a monthly cap of at most {dollars(ceiling)}.", field="spend_cap_usd")
+        async with self.sessions() as session:
+            row = await session.get(User, user.id)
+            row.spend_cap_micro_usd = own
+            # A new cap is a new start: its warnings are due again when it is neared.
+            row.spend_warned_month = row.spend_stopped_month = None
+            await session.commit()
+        return await self.standing(user.id)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._telling, return_exceptions=True)
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _written_since(self, user_id: uuid.UUID, since: date) -> int:
+        async with self.sessions() as session:
+            total = await session.scalar(select(func.coalesce(func.sum(ModelUsage.cost_micro_usd), 0))
+                                         .where(ModelUsage.user_id == user_id, ModelUsage.day >= since))
+        return int(total or 0)
+
+    async def _caps_of(self, user_id: uuid.UUID) -> tuple[int | None, int | None]:
+        async with self.sessions() as session:
+            user = await session.get(User, user_id)
+        if user is None:
+            return None, None
+        allowance = await self.entitlements.allowance(user)
+        ceiling = allowance.spend_cap_ceiling_usd
+        return user.spend_cap_micro_usd, round(ceiling * MICRO) if ceiling else None
+
+    def _tell_once(self, user_id: uuid.UUID, column: str, today: date, text: str) -> None:
+        task = asyncio.create_task(self._tell(user_id, column, month_of(today), text))
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
+
+    async def _tell(self, user_id: uuid.UUID, column: str, month: str, text: str) -> None:
+        try:
+            async with self.sessions() as session:
+                # One UPDATE decides who tells: the first process (and call) to mark the month.
+                marked = await session.execute(
+                    User.__table__.update().where(User.id == user_id)
+                    .where((getattr(User, column).is_(None)) | (getattr(User, column) != month))
+                    .values({column: month}))
+                await session.commit()
+            if marked.rowcount:
+                await self.notifier.notify(user_id, text, (Offer("Usage and cap", "usage"),))
+        except Exception:
+            log.exception("could not tell a user about their spending cap", user_id=str(user_id))
+
+
+def _cap_micro_usd(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        usd = float(value.strip().lstrip("$")) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput("Give the cap in US dollars, like 20 or 12.50.", field="spend_cap_usd") from None
+    if isinstance(value, bool) or not math.isfinite(usd) or not 0 < usd <= MAX_CAP_USD:
+        raise InvalidInput(f"A monthly cap is more than $0 and at most ${MAX_CAP_USD:,}.", field="spend_cap_usd")
+    return round(usd * MICRO)
