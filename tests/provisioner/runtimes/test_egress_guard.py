@@ -49,6 +49,11 @@ def test_the_rules_send_only_the_pools_traffic_into_our_chains() -> None:
                              ("INPUT", ["-s", "10.213.0.0/16", "-j", "CLAWFLEET-HOST"])]
 
 
+def test_the_model_gateways_port_is_the_one_host_port_instances_may_reach() -> None:
+    host = EgressRules("10.213.0.0/16", open_ports=(8090,)).chains()["CLAWFLEET-HOST"]
+    assert host[-2:] == [["-p", "tcp", "--dport", "8090", "-j", "RETURN"], REFUSE]
+
+
 def test_the_restore_input_declares_and_fills_our_chains_only() -> None:
     text = EgressRules("10.213.0.0/16").restore_input()
     lines = text.splitlines()
@@ -72,7 +77,8 @@ def test_the_command_prints_the_rules_of_the_configured_pool(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "clawfleet.cli", "egress-guard", "--print"], env=env, cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == EgressRules("10.77.0.0/16", ("169.254.0.0/16", "10.0.0.0/8")).script()
+    # the model gateway's default port is the one host port left open to instances
+    assert done.stdout == EgressRules("10.77.0.0/16", ("169.254.0.0/16", "10.0.0.0/8"), open_ports=(8090,)).script()
     bad = subprocess.run([sys.executable, "-m", "clawfleet.cli", "egress-guard", "--print"], cwd=tmp_path,
                          env={**env, "CLAWFLEET_DOCKER_EGRESS_DENY": "the metadata service"}, capture_output=True,
                          text=True)
@@ -189,11 +195,11 @@ async def _host_listener(address: str, port: int) -> asyncio.Server:
 async def test_the_guard_refuses_metadata_and_the_host_but_not_the_world(docker, openclaw_image,
                                                                           outside_world, pool_network) -> None:
     network, gateway = pool_network
-    listeners = [await _host_listener(gateway, 0), await _host_listener(gateway, 53)]
-    host_port = listeners[0].sockets[0].getsockname()[1]
+    listeners = [await _host_listener(gateway, 0), await _host_listener(gateway, 53), await _host_listener(gateway, 0)]
+    host_port, model_port = (listeners[i].sockets[0].getsockname()[1] for i in (0, 2))
     targets = {"metadata": f"{METADATA}:80", "elsewhere": f"{ELSEWHERE}:80", "host": f"{gateway}:{host_port}",
-               "host_dns": f"{gateway}:53"}
-    rules = EgressRules(SUBNET, prefix="CFTEST")
+               "host_dns": f"{gateway}:53", "model_gateway": f"{gateway}:{model_port}"}
+    rules = EgressRules(SUBNET, prefix="CFTEST", open_ports=(model_port,))
     try:
         assert set((await _probe(docker, openclaw_image, network, targets)).values()) == {"CONNECTED"}
         try:
@@ -204,6 +210,7 @@ async def test_the_guard_refuses_metadata_and_the_host_but_not_the_world(docker,
             assert docker_user.count("-j CFTEST-EGRESS") == 1
             guarded = await _probe(docker, openclaw_image, network, targets)
             assert guarded["elsewhere"] == "CONNECTED" and guarded["host_dns"] == "CONNECTED", guarded
+            assert guarded["model_gateway"] == "CONNECTED", guarded  # the one host port left open
             # refused at once (REJECT), not left to time out
             assert guarded["metadata"].startswith("ERROR") and guarded["host"].startswith("ERROR"), guarded
         finally:
