@@ -25,4 +25,5 @@ class PlanEntitlements:
             default = self.plans.get(self.plans.default)
             return Allowance(default.instances, default.memory_mb, default.cpus, payment_required=True)
         return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name,
-                         spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None)
+                         spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None,
+                         included_usage_usd=plan.included_usage_usd or None)

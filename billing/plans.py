@@ -12,7 +12,8 @@ from pathlib import Path
 
 PLAN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # kept in subscriptions.plan (32 characters)
 FIELDS = {"name", "stripe_price", "price_label", "instances", "memory_mb", "cpus", "trial_days",
-          "included_usage_usd", "spend_cap_ceiling_usd", "backup_retention_days"}
+          "included_usage_usd", "overage", "spend_cap_ceiling_usd", "backup_retention_days"}
+OVERAGE = ("stop",)  # what happens once a plan's included usage is spent: calls on the platform's key stop
 REQUIRED = ("name", "stripe_price", "instances", "memory_mb", "cpus")
 
 
@@ -28,8 +29,11 @@ class Plan:
     price_label: str = ""  # what people read next to the name ("€9 / month"); Stripe bills the price
     # The most a subscriber's monthly model spending cap may be (model_gateway.caps); 0: no ceiling.
     spend_cap_ceiling_usd: float = 0.0
-    # Room for what later parts of the platform enforce; read and kept, not acted on yet.
+    # Model usage a month on the operator's keys (CLAWFLEET_PLATFORM_KEYS) the plan includes; 0:
+    # subscribers bring their own key. Past it, `overage` ("stop": calls on the platform's key stop).
     included_usage_usd: float = 0.0
+    overage: str = "stop"
+    # Room for what later parts of the platform enforce; read and kept, not acted on yet.
     backup_retention_days: int = 0
 
 
@@ -120,11 +124,20 @@ def _plan(plan_id: str, fields: object, fail) -> Plan:
             raise fail(f"plans.{plan_id}.{key} must be a number from {low:g} to {high:g}", plan_id, key)
         return float(value)
 
+    def overage() -> str:
+        value = fields.get("overage", "stop")
+        if value == "bill":
+            raise fail(f'plans.{plan_id}.overage: "bill" (metered Stripe billing past the included usage) is not '
+                       'supported by this release; use "stop"', plan_id, "overage")
+        if value not in OVERAGE:
+            raise fail(f'plans.{plan_id}.overage must be "stop"', plan_id, "overage")
+        return value
+
     cpus = number("cpus", 0.1, 64)
     return Plan(id=plan_id, name=text("name"), stripe_price=text("stripe_price"),
                 price_label=text("price_label", required=False), instances=whole("instances", 1, 1000),
                 memory_mb=whole("memory_mb", 256, 1 << 20), cpus=cpus, trial_days=whole("trial_days", 0, 730),
-                included_usage_usd=number("included_usage_usd", 0, 1e6),
+                included_usage_usd=number("included_usage_usd", 0, 1e6), overage=overage(),
                 spend_cap_ceiling_usd=number("spend_cap_ceiling_usd", 0, 1e6),
                 backup_retention_days=whole("backup_retention_days", 0, 3650))
 

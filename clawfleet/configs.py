@@ -45,7 +45,10 @@ def mail_config(settings: Settings) -> Mail | None:
 
 def operator_defaults(settings: Settings) -> OperatorDefaults:
     """What each user may run while billing is off."""
-    return OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb, settings.instance_cpus)
+    users = frozenset(int(user) if user.isdigit() else user for user in settings.platform_key_users)
+    return OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb, settings.instance_cpus,
+                            platform_key_usd=settings.platform_key_usd if settings.platform_keys else 0.0,
+                            platform_key_users=users)
 
 
 def manager_config(settings: Settings, model_gateway_port: int | None = None) -> ManagerConfig:
@@ -71,6 +74,7 @@ def service_config(settings: Settings) -> ServiceConfig:
         instance_domain=settings.instance_domain,
         provider_check_urls=dict(settings.provider_check_urls),
         read_cache_ttl_s=settings.read_cache_ttl_s,
+        platform_key_providers=frozenset(settings.platform_keys),
     )
 
 

@@ -209,7 +209,8 @@ def web_services(platform: Platform) -> WebServices:
 async def open_model_gateway(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
                              entitlements: Entitlements, notifier: Notifier) -> AsyncIterator[ModelGateway]:
     """The model gateway's listener over its own client to the providers, with spending caps."""
-    routes = Routes(sessions, keyring, dict(settings.provider_urls), read_cache_ttl_s=settings.read_cache_ttl_s)
+    routes = Routes(sessions, keyring, dict(settings.provider_urls), read_cache_ttl_s=settings.read_cache_ttl_s,
+                    platform_keys=dict(settings.platform_keys))
     book = UsageBook(sessions, load_prices(settings.model_prices_file))
     caps = SpendCaps(sessions, book, entitlements, notifier, read_cache_ttl_s=settings.read_cache_ttl_s)
     async with aiohttp.ClientSession(**upstream_session_options()) as http, \

@@ -16,6 +16,7 @@ from billing.plans import Plans, PlansError, load_plans
 from db.keyfile import read_key_file
 from model_gateway.prices import PricesError, load_prices
 from provisioner.instance_urls import InstanceUrls, valid_domain
+from provisioner.providers import PROVIDERS, get_provider
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_OPENCLAW_VERSION = "2026.9.6"
@@ -98,6 +99,11 @@ class Settings(BaseSettings):
     model_gateway_host: str = ""
     model_gateway_port: int = Field(8090, ge=0, le=65535)
     model_prices_file: Path | None = None  # USD per million tokens per model; empty: the shipped table
+    # The operator's own provider keys (provider=key,...), for plans that include usage (and,
+    # with billing off, for CLAWFLEET_PLATFORM_KEY_USERS, each up to CLAWFLEET_PLATFORM_KEY_USD a month).
+    platform_keys: Annotated[dict[str, SecretStr], NoDecode] = {}
+    platform_key_users: Annotated[list[str], NoDecode] = []  # Telegram user ids and emails
+    platform_key_usd: float = Field(5.0, ge=0, le=1e6)
     provider_check_urls: Annotated[dict[str, str], NoDecode] = {}  # a cheap authenticated GET per provider
 
     access: Literal["open", "allowlist", "invite"] = "open"
@@ -168,6 +174,34 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected provider=http(s)://url pairs separated by commas; item {position} is not")
             urls[provider.strip()] = url.strip().rstrip("/")
         return urls
+
+    @field_validator("platform_keys", mode="before")
+    @classmethod
+    def _platform_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys: dict[str, SecretStr] = {}
+        for position, item in enumerate(_split_csv(value), start=1):
+            provider_id, sep, key = item.partition("=")
+            try:
+                provider = get_provider(provider_id.strip())
+            except ValueError:
+                raise ValueError(f"item {position} does not start with a provider id ({', '.join(p.id for p in PROVIDERS)})"
+                                 "=") from None
+            problem = provider.check_key_shape(key.strip()) if sep else "expected provider=key"
+            if problem:  # the key itself is never echoed
+                raise ValueError(f"item {position} ({provider.id}): {problem}")
+            keys[provider.id] = SecretStr(key.strip())
+        return keys
+
+    @field_validator("platform_key_users", mode="before")
+    @classmethod
+    def _platform_key_users(cls, value: object) -> object:
+        users = [str(user).strip().lower() for user in _split_csv(value)] if value else []
+        for position, user in enumerate(users, start=1):
+            if not (user.isdigit() or "@" in user):
+                raise ValueError(f"item {position} is neither a Telegram user id (digits) nor an email address")
+        return users
 
     @field_validator("docker_subnet_pool")
     @classmethod

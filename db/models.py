@@ -37,6 +37,9 @@ NAMING_CONVENTION = {
 }
 
 SEALED = {"sealed": True}  # column info marker: the value is a db.sealing ciphertext
+# Whose provider key an instance's model calls go out with: its owner's, or the platform's own
+# (CLAWFLEET_PLATFORM_KEYS, for plans that include usage).
+KEY_OWN, KEY_PLATFORM = "own", "platform"
 
 
 
@@ -95,10 +98,12 @@ class User(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # The monthly model spending cap the user set, in micro-dollars (None: none of their own);
-    # the month (YYYY-MM) they were last told they neared it and reached it, so each is said once.
+    # the month (YYYY-MM) they were last told they neared it, reached it, and spent their plan's
+    # included usage, so each is said once.
     spend_cap_micro_usd: Mapped[int | None] = mapped_column(BigInteger)
     spend_warned_month: Mapped[str | None] = mapped_column(String(7))
     spend_stopped_month: Mapped[str | None] = mapped_column(String(7))
+    included_stopped_month: Mapped[str | None] = mapped_column(String(7))  # the plan's included usage spent
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -136,7 +141,9 @@ class Instance(Base):
 
     model_provider: Mapped[str] = mapped_column(String(64), nullable=False)
     model: Mapped[str] = mapped_column(String(128), nullable=False)
-    api_key_sealed: Mapped[str] = mapped_column(Text, nullable=False, info=SEALED)
+    # The owner's provider key; None when the instance runs on the platform's key (key_source).
+    api_key_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    key_source: Mapped[str] = mapped_column(String(16), default=KEY_OWN, server_default=KEY_OWN, nullable=False)
     gateway_secret_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
     telegram_bot_token_sealed: Mapped[str | None] = mapped_column(Text, info=SEALED)
     # The instance's credential for the platform's model gateway (model_gateway/), which holds
@@ -257,7 +264,7 @@ class ModelUsage(Base):
 
     __tablename__ = "model_usage"
     __table_args__ = (
-        UniqueConstraint("instance_id", "day", "model", name="uq_model_usage_instance_day_model"),
+        UniqueConstraint("instance_id", "day", "model", "key_source", name="uq_model_usage_instance_day_model"),
         Index("ix_model_usage_user_id_day", "user_id", "day"),
     )
 
@@ -267,6 +274,7 @@ class ModelUsage(Base):
     day: Mapped[date] = mapped_column(Date, nullable=False)
     provider: Mapped[str] = mapped_column(String(64), nullable=False)
     model: Mapped[str] = mapped_column(String(128), nullable=False)
+    key_source: Mapped[str] = mapped_column(String(16), nullable=False)  # whose key paid: KEY_OWN, KEY_PLATFORM
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)

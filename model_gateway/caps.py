@@ -2,7 +2,9 @@
 across all their instances from the usage the model gateway records.
 
 The cap is the user's own (they set it) within their plan's ceiling, if it has one; with no cap
-of their own the ceiling is their cap. Checked before a call is forwarded: a call that would
+of their own the ceiling is their cap. Calls on the platform's key (an instance that uses
+ClawFleet's key, included in the plan) also stop when the month's included usage is spent: the
+plan's overage policy is "stop". Checked before a call is forwarded: a call that would
 start at or past the cap is refused, one that starts under it runs to its end (a stream that
 crosses the cap finishes). The owner is told in their chat once a month at 80% and once when
 calls start being refused, and the refusal itself says why in the words OpenClaw shows them.
@@ -29,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.errors import InvalidInput
-from db.models import ModelUsage, User
+from db.models import KEY_OWN, KEY_PLATFORM, ModelUsage, User
 from db.read_cache import ReadCache
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
@@ -66,6 +68,12 @@ class Standing:
     cap_micro_usd: int | None  # None: no cap
     own_cap_micro_usd: int | None  # what they set
     ceiling_micro_usd: int | None  # their plan's
+    included_micro_usd: int | None = None  # usage on the platform's key their plan includes; None: none
+    platform_spent_micro_usd: int = 0  # of spent_micro_usd, what went on the platform's key
+
+    @property
+    def included_used_up(self) -> bool:
+        return self.platform_spent_micro_usd >= (self.included_micro_usd or 0)
 
     @property
     def reached(self) -> bool:
@@ -84,6 +92,13 @@ def refusal_text(standing: Standing, today: date) -> str:
             f"on {resets:%B} 1. Raise it in the dashboard or with /usage in the ClawFleet bot.")
 
 
+@dataclass(frozen=True)
+class _Caps:
+    own: int | None
+    ceiling: int | None
+    included: int | None
+
+
 class SpendCaps:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], book: UsageBook, entitlements: Entitlements,
                  notifier: Notifier | None = None, read_cache_ttl_s: float = 2.0) -> None:
@@ -93,32 +108,43 @@ class SpendCaps:
         self.notifier = notifier or NullNotifier()
         # What was spent before this process's unwritten sums, and each user's cap: read again
         # after a write here at once, after another process's within the time to live.
-        self._spent: ReadCache[tuple[uuid.UUID, date], int] = ReadCache(sessions, {"model_usage"},
-                                                                         ttl_s=read_cache_ttl_s)
-        self._caps: ReadCache[uuid.UUID, tuple[int | None, int | None]] = ReadCache(
-            sessions, {"users", "subscriptions"}, ttl_s=read_cache_ttl_s)
+        self._spent: ReadCache[tuple[uuid.UUID, date], tuple[int, int]] = ReadCache(
+            sessions, {"model_usage"}, ttl_s=read_cache_ttl_s)
+        self._caps: ReadCache[uuid.UUID, _Caps] = ReadCache(sessions, {"users", "subscriptions"},
+                                                            ttl_s=read_cache_ttl_s)
         self._telling: set[asyncio.Task[None]] = set()
 
     async def standing(self, user_id: uuid.UUID, today: date | None = None) -> Standing:
         today = today or datetime.now(UTC).date()
         since = month_start(today)
-        written = await self._spent.get((user_id, since), lambda: self._written_since(user_id, since))
-        own, ceiling = await self._caps.get(user_id, lambda: self._caps_of(user_id)) or (None, None)
+        written, on_platform = await self._spent.get(
+            (user_id, since), lambda: self._written_since(user_id, since)) or (0, 0)
+        caps = await self._caps.get(user_id, lambda: self._caps_of(user_id)) or _Caps(None, None, None)
+        own, ceiling = caps.own, caps.ceiling
         cap = own if ceiling is None else ceiling if own is None else min(own, ceiling)
-        return Standing((written or 0) + self.book.pending_micro_usd(user_id, since), cap, own, ceiling)
+        return Standing(written + self.book.pending_micro_usd(user_id, since), cap, own, ceiling, caps.included,
+                        on_platform + self.book.pending_micro_usd(user_id, since, KEY_PLATFORM))
 
-    async def refusal(self, user_id: uuid.UUID) -> str | None:
-        """Why the user's next call may not go out, or None. Tells the owner in chat the first time
-        this month."""
+    async def refusal(self, user_id: uuid.UUID, key_source: str = KEY_OWN) -> str | None:
+        """Why the user's next call (on a key of `key_source`) may not go out, or None. Tells the
+        owner in chat the first time this month."""
         today = datetime.now(UTC).date()
         standing = await self.standing(user_id, today)
-        if not standing.reached:
-            return None
-        self._tell_once(user_id, "spend_stopped_month", today,
-                        f"Your assistant has stopped answering: this month's model spending reached your cap "
-                        f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on "
-                        f"{next_month_start(today):%B} 1, or as soon as you raise the cap (/usage).")
-        return refusal_text(standing, today)
+        resets = f"{next_month_start(today):%B} 1"
+        if standing.reached:
+            self._tell_once(user_id, "spend_stopped_month", today,
+                            f"Your assistant has stopped answering: this month's model spending reached your cap "
+                            f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on {resets}, or as soon as "
+                            "you raise the cap (/usage).")
+            return refusal_text(standing, today)
+        if key_source == KEY_PLATFORM and standing.included_used_up:
+            self._tell_once(user_id, "included_stopped_month", today,
+                            f"Your assistant has stopped answering: the {dollars(standing.included_micro_usd or 0)} "
+                            f"of model usage your plan includes this month is used up. It starts again on {resets}; "
+                            "to go on before, give it your own API key (/settings) or change plan (/plan).")
+            return (f"ClawFleet: the {dollars(standing.included_micro_usd or 0)} of model usage included in your "
+                    f"plan this month is used up; it resets on {resets}. Add your own API key or change plan.")
+        return None
 
     async def after_call(self, user_id: uuid.UUID) -> None:
         """Warn the owner once a month when a call took them past 80% of their cap."""
@@ -133,7 +159,7 @@ class SpendCaps:
     async def set_cap(self, user: User, usd: object) -> Standing:
         """Set the user's own monthly cap in US dollars (None or "": none of their own)."""
         own = _cap_micro_usd(usd)
-        _, ceiling = await self._caps_of(user.id)
+        ceiling = (await self._caps_of(user.id)).ceiling
         if own is not None and ceiling is not None and own > ceiling:
             raise InvalidInput(f"Your plan allows a monthly cap of at most {dollars(ceiling)}.", field="spend_cap_usd")
         async with self.sessions() as session:
@@ -148,20 +174,24 @@ class SpendCaps:
         await asyncio.gather(*self._telling, return_exceptions=True)
 
     # -- helpers ------------------------------------------------------------------------------
-    async def _written_since(self, user_id: uuid.UUID, since: date) -> int:
+    async def _written_since(self, user_id: uuid.UUID, since: date) -> tuple[int, int]:
+        """What the user's calls since `since` cost, in all and on the platform's key."""
         async with self.sessions() as session:
-            total = await session.scalar(select(func.coalesce(func.sum(ModelUsage.cost_micro_usd), 0))
-                                         .where(ModelUsage.user_id == user_id, ModelUsage.day >= since))
-        return int(total or 0)
+            rows = (await session.execute(
+                select(ModelUsage.key_source, func.sum(ModelUsage.cost_micro_usd))
+                .where(ModelUsage.user_id == user_id, ModelUsage.day >= since).group_by(ModelUsage.key_source))).all()
+        by_source = {source: int(total or 0) for source, total in rows}
+        return sum(by_source.values()), by_source.get(KEY_PLATFORM, 0)
 
-    async def _caps_of(self, user_id: uuid.UUID) -> tuple[int | None, int | None]:
+    async def _caps_of(self, user_id: uuid.UUID) -> _Caps:
         async with self.sessions() as session:
             user = await session.get(User, user_id)
         if user is None:
-            return None, None
+            return _Caps(None, None, None)
         allowance = await self.entitlements.allowance(user)
-        ceiling = allowance.spend_cap_ceiling_usd
-        return user.spend_cap_micro_usd, round(ceiling * MICRO) if ceiling else None
+        ceiling, included = allowance.spend_cap_ceiling_usd, allowance.included_usage_usd
+        return _Caps(user.spend_cap_micro_usd, round(ceiling * MICRO) if ceiling else None,
+                     round(included * MICRO) if included else None)
 
     def _tell_once(self, user_id: uuid.UUID, column: str, today: date, text: str) -> None:
         task = asyncio.create_task(self._tell(user_id, column, month_of(today), text))

@@ -77,13 +77,13 @@ class Handler:
             return web.json_response({"type": "error", "error": {
                 "type": "authentication_error", "message": "invalid model gateway credential"}}, status=401)
         if self.caps is not None:
-            refused = await self.caps.refusal(route.user_id)
+            refused = await self.caps.refusal(route.user_id, route.key_source)
             if refused is not None:
                 return cap_reached(route, refused)
         body = await request.read()
         response, outcome = await forward(self.http, request, route, request.match_info["tail"], body)
         self.book.record(Call(route.instance_id, route.user_id, route.provider.id,
-                              outcome.model or "unknown", outcome.usage, outcome.failed))
+                              outcome.model or "unknown", outcome.usage, outcome.failed, route.key_source))
         if self.caps is not None:  # the answer is out already: this holds nothing up
             await self.caps.after_call(route.user_id)
         return response

@@ -1,5 +1,5 @@
 """Usage written down: every model call the gateway forwards is added to its instance's row for
-the day (UTC) and model, in batches, so recording never holds up a stream.
+the day (UTC), model and key (the owner's or the platform's), in batches, so recording never holds up a stream.
 
 Calls are summed in memory and flushed every `flush_interval_s` (and on close) as one upsert
 per row that changed: additions, never overwrites, so several platform processes flushing
@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import ModelUsage
+from db.models import KEY_OWN, ModelUsage
 from db.types import utcnow
 from model_gateway.prices import PriceTable
 from model_gateway.usage import Usage
@@ -27,6 +27,7 @@ from model_gateway.usage import Usage
 log = structlog.get_logger(__name__)
 
 MAX_MODEL_NAME = 128  # the column's width
+_Key = tuple[uuid.UUID, date, str, str]  # instance, day, model, key source: one row of model_usage
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Call:
     model: str
     usage: Usage | None  # None: the provider reported none (an error, a cut stream)
     failed: bool
+    key_source: str = KEY_OWN  # whose key it went out with
 
 
 @dataclass
@@ -57,15 +59,15 @@ class UsageBook:
         self.sessions = sessions
         self.prices = prices
         self.flush_interval_s = flush_interval_s
-        self._sums: dict[tuple[uuid.UUID, date, str], _Sum] = {}
-        self._flushing: dict[tuple[uuid.UUID, date, str], _Sum] = {}  # taken by a flush under way
+        self._sums: dict[_Key, _Sum] = {}
+        self._flushing: dict[_Key, _Sum] = {}  # taken by a flush under way
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def record(self, call: Call) -> int:
         """Count the call (no I/O); what it cost, in micro-dollars."""
         model = (call.model or "unknown")[:MAX_MODEL_NAME]
-        key = (call.instance_id, utcnow().date(), model)
+        key = (call.instance_id, utcnow().date(), model, call.key_source)
         entry = self._sums.get(key)
         if entry is None:
             entry = self._sums[key] = _Sum(call.user_id, call.provider)
@@ -77,10 +79,12 @@ class UsageBook:
         entry.cost_micro_usd += cost
         return cost
 
-    def pending_micro_usd(self, user_id: uuid.UUID, since: date) -> int:
-        """What the user's calls since `since` cost that is not in the database yet."""
+    def pending_micro_usd(self, user_id: uuid.UUID, since: date, key_source: str | None = None) -> int:
+        """What the user's calls since `since` (on keys of `key_source`; None: any) cost that is
+        not in the database yet."""
         return sum(entry.cost_micro_usd for sums in (self._sums, self._flushing)
-                   for (_, day, _), entry in sums.items() if entry.user_id == user_id and day >= since)
+                   for (_, day, _, source), entry in sums.items()
+                   if entry.user_id == user_id and day >= since and key_source in (None, source))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="model-usage-flush")
@@ -107,8 +111,8 @@ class UsageBook:
             self._flushing, self._sums = self._sums, {}
             try:
                 async with self.sessions() as session:
-                    for (instance_id, day, model), entry in self._flushing.items():
-                        await session.execute(_upsert(session, instance_id, day, model, entry))
+                    for key, entry in self._flushing.items():
+                        await session.execute(_upsert(session, key, entry))
                     await session.commit()
                     self._flushing = {}  # in the database now: never counted twice by pending_micro_usd
             except BaseException:
@@ -118,7 +122,7 @@ class UsageBook:
             finally:
                 self._flushing = {}
 
-    def _merge(self, key: tuple[uuid.UUID, date, str], entry: _Sum) -> None:
+    def _merge(self, key: _Key, entry: _Sum) -> None:
         current = self._sums.get(key)
         if current is None:
             self._sums[key] = entry
@@ -129,7 +133,8 @@ class UsageBook:
         current.cost_micro_usd += entry.cost_micro_usd
 
 
-def _upsert(session: AsyncSession, instance_id: uuid.UUID, day: date, model: str, entry: _Sum):
+def _upsert(session: AsyncSession, key: _Key, entry: _Sum):
+    instance_id, day, model, key_source = key
     dialect = session.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     added = {
@@ -138,8 +143,9 @@ def _upsert(session: AsyncSession, instance_id: uuid.UUID, day: date, model: str
         "requests": entry.requests, "errors": entry.errors, "cost_micro_usd": entry.cost_micro_usd,
     }
     statement = insert(ModelUsage).values(id=uuid.uuid4(), user_id=entry.user_id, instance_id=instance_id, day=day,
-                                          provider=entry.provider, model=model, **added)
+                                          provider=entry.provider, model=model, key_source=key_source,
+                                          **added)
     table = ModelUsage.__table__
     return statement.on_conflict_do_update(
-        index_elements=[table.c.instance_id, table.c.day, table.c.model],
+        index_elements=[table.c.instance_id, table.c.day, table.c.model, table.c.key_source],
         set_={name: table.c[name] + statement.excluded[name] for name in added})

@@ -19,6 +19,9 @@ class Allowance:
     payment_required: bool = False
     plan_name: str | None = None  # what refusals name ("Your Personal plan allows…"); None: no plan
     spend_cap_ceiling_usd: float | None = None  # the most a monthly model spending cap may be; None: no ceiling
+    # Model usage a month on the platform's keys (CLAWFLEET_PLATFORM_KEYS) included; None: the
+    # platform's key is not offered to this user
+    included_usage_usd: float | None = None
 
 
 def limit_message(allowance: Allowance) -> str:
@@ -36,11 +39,21 @@ class Entitlements(Protocol):
 
 @dataclass(frozen=True)
 class OperatorDefaults:
-    """The operator's figures (CLAWFLEET_MAX_INSTANCES_PER_USER, _INSTANCE_MEMORY_MB, _INSTANCE_CPUS)."""
+    """The operator's figures (CLAWFLEET_MAX_INSTANCES_PER_USER, _INSTANCE_MEMORY_MB, _INSTANCE_CPUS),
+    and who may use the operator's own model keys, up to how much a month
+    (CLAWFLEET_PLATFORM_KEY_USERS, CLAWFLEET_PLATFORM_KEY_USD)."""
 
     max_instances_per_user: int
     memory_mb: int = 1536
     cpus: float = 1.0
+    platform_key_usd: float = 0.0
+    platform_key_users: frozenset[int | str] = frozenset()  # Telegram ids and (verified) emails
 
     async def allowance(self, user: User) -> Allowance:
-        return Allowance(self.max_instances_per_user, self.memory_mb, self.cpus)
+        return Allowance(self.max_instances_per_user, self.memory_mb, self.cpus,
+                         included_usage_usd=self.platform_key_usd or None if self._on_platform_key(user) else None)
+
+    def _on_platform_key(self, user: User) -> bool:
+        if user.telegram_user_id is not None and user.telegram_user_id in self.platform_key_users:
+            return True
+        return bool(user.email and user.email_verified_at and user.email.lower() in self.platform_key_users)

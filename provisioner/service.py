@@ -29,14 +29,14 @@ from db.errors import (
     Unavailable,
 )
 from db.leases import lock_for_transaction
-from db.models import Instance, User
+from db.models import KEY_OWN, KEY_PLATFORM, Instance, User
 from db.read_cache import READ_CACHE_TTL_S, ReadCache
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
 from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
-from provisioner.entitlements import Entitlements, limit_message
+from provisioner.entitlements import Allowance, Entitlements, limit_message
 from provisioner.instance_urls import InstanceUrls
 from provisioner.key_check import key_refused
 from provisioner.model_access import issue_credential, revoke_credential
@@ -59,6 +59,7 @@ class ServiceConfig:
     instance_domain: str = "localhost"
     provider_check_urls: dict[str, str] = field(default_factory=dict)  # provider id -> a cheap GET
     read_cache_ttl_s: float = READ_CACHE_TTL_S
+    platform_key_providers: frozenset[str] = frozenset()  # providers the operator's own keys are offered for
 
 
 @dataclass
@@ -139,17 +140,26 @@ class InstanceService:
         return self.urls.url(instance.subdomain)
 
     # -- create ---------------------------------------------------------------------------
-    async def create(self, user: User, *, model_provider: object, api_key: object, model: object = None,
-                     telegram_bot_token: object = None, telegram_user_id: object = None) -> Instance:
+    async def create(self, user: User, *, model_provider: object, api_key: object = None, model: object = None,
+                     telegram_bot_token: object = None, telegram_user_id: object = None,
+                     use_platform_key: object = False) -> Instance:
+        """`use_platform_key`: run on the operator's key for the provider (CLAWFLEET_PLATFORM_KEYS),
+        which the owner's plan includes usage of, instead of a key of their own."""
         await self.admission.check(user)
         self._check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
-        key = await self._checked_key(provider, _api_key(provider, api_key))
+        allowance = await self.entitlements.allowance(user)
+        if use_platform_key is True:
+            self._check_platform_key(provider, allowance)
+            key = None
+        elif use_platform_key not in (False, None):
+            raise InvalidInput("use_platform_key is true or false.", field="use_platform_key")
+        else:
+            key = await self._checked_key(provider, _api_key(provider, api_key))
         allow_from = _telegram_user_id(telegram_user_id, default=user.telegram_user_id)
         bot = await self._checked_bot(telegram_bot_token) if telegram_bot_token not in (None, "") else None
 
-        allowance = await self.entitlements.allowance(user)
         async with self.sessions() as session:
             await lock_for_transaction(session, ADMISSION_LOCK)
             owned = await session.scalar(
@@ -177,6 +187,7 @@ class InstanceService:
                 telegram_allow_from=allow_from,
             )
             seal_into(self.keyring, instance, "api_key_sealed", key)
+            instance.key_source = KEY_OWN if key is not None else KEY_PLATFORM
             seal_into(self.keyring, instance, "gateway_secret_sealed", SecretStr(secrets.token_urlsafe(32)))
             issue_credential(self.keyring, instance)
             if bot is not None:
@@ -188,7 +199,7 @@ class InstanceService:
             session.add(instance)
             audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
                          details={"provider": provider.id, "model": model_id, "telegram": bot is not None,
-                                  "awaiting_payment": waits})
+                                  "awaiting_payment": waits, "key": instance.key_source})
             await session.commit()
         if holder is not None:
             await self.manager.deploy(instance.id, holder=holder)
@@ -209,7 +220,8 @@ class InstanceService:
             model_id = instance.model
         key = await self._checked_key(provider, _api_key(provider, changes.api_key)) \
             if changes.api_key is not UNCHANGED else None
-        if key is None and provider.id != instance.model_provider:
+        on_platform_key = instance.key_source == KEY_PLATFORM and provider.id in self.config.platform_key_providers
+        if key is None and provider.id != instance.model_provider and not on_platform_key:
             raise InvalidInput(f"Switching to {provider.display_name} needs its API key too.", field="api_key")
         allow_from = _telegram_user_id(changes.telegram_user_id, default=None) \
             if changes.telegram_user_id is not UNCHANGED else instance.telegram_allow_from
@@ -231,6 +243,7 @@ class InstanceService:
                 changed.append("model")
             if key is not None:
                 seal_into(self.keyring, row, "api_key_sealed", key)
+                row.key_source = KEY_OWN  # a key of their own replaces the platform's
                 changed.append("api_key")
                 # The model gateway uses the new key from the next call on; the instance's
                 # credential is replaced at its next start (the running one keeps working).
@@ -461,6 +474,18 @@ class InstanceService:
                 f"This server is full: another assistant would need {memory_mb} MB, and {given} MB of its "
                 f"memory budget ({self.config.memory_budget_mb} MB) are given already. Please try again later."
             )
+
+    def platform_key_offered(self, provider_id: str, allowance: Allowance) -> bool:
+        """Whether this user may run an assistant of this provider on the operator's key."""
+        return provider_id in self.config.platform_key_providers and bool(allowance.included_usage_usd)
+
+    def _check_platform_key(self, provider: Provider, allowance: Allowance) -> None:
+        if provider.id not in self.config.platform_key_providers:
+            raise InvalidInput(f"ClawFleet has no key of its own for {provider.display_name}: send your API key.",
+                               field="use_platform_key")
+        if not allowance.included_usage_usd:
+            raise InvalidInput("Your plan includes no model usage on ClawFleet's key: send your own API key, or "
+                               "choose a plan that includes usage.", field="use_platform_key")
 
     async def check_api_key(self, provider_id: object, key: object) -> SecretStr:
         """The key, once its shape fits the provider and (when a check URL is configured) the

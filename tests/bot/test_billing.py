@@ -18,6 +18,7 @@ from provisioner.providers import get_provider
 from tests.support.billing import WEBHOOK_SECRET, with_example_prices
 from tests.support.bot_chat import Chat, buttons, collapse, running_platform
 from tests.support.waiting import eventually
+from tests.support.model_keys import key_sent_for, keyring_of
 
 OPENAI_KEY = "sk-proj-billingBILLING0123456789abcd"
 
@@ -86,7 +87,7 @@ async def _onboard_subscribed(chat: Chat, own_bot) -> dict:
 
 # -- onboarding --------------------------------------------------------------------------------
 async def test_onboarding_chooses_a_plan_pays_with_stripe_and_then_deploys(
-        billed, chat: Chat, telegram, sessions, runtime, stripe_fake) -> None:
+        billed, chat: Chat, telegram, sessions, runtime, stripe_fake, settings) -> None:
     own_bot = telegram.add_bot(username="billed_bot")
     await chat.send("/start")
     welcome = await chat.reply("Welcome to ClawFleet")
@@ -131,7 +132,7 @@ async def test_onboarding_chooses_a_plan_pays_with_stripe_and_then_deploys(
     assert buttons(ready) == {"https://t.me/billed_bot": "Open @billed_bot"}
     [instance] = await _instances(sessions)
     assert instance.status == "running"
-    assert runtime.starts[0].api_key.get_secret_value() == OPENAI_KEY
+    assert await key_sent_for(sessions, keyring_of(settings), runtime.starts[0]) == OPENAI_KEY
 
 
 async def test_back_from_and_to_the_plan_step(billed, chat: Chat, telegram) -> None:
@@ -153,7 +154,7 @@ async def test_back_from_and_to_the_plan_step(billed, chat: Chat, telegram) -> N
 
 
 async def test_stripe_down_at_checkout_keeps_the_assistant_and_try_again_asks_again(
-        billed, chat: Chat, telegram, sessions, stripe_fake, runtime) -> None:
+        billed, chat: Chat, telegram, sessions, stripe_fake, runtime, settings) -> None:
     await _to_token_step(chat)
     await chat.send(telegram.add_bot(username="patient_bot").token)
     await chat.press(await chat.reply("Choose a plan"), "pickplan:personal")
@@ -175,7 +176,7 @@ async def test_stripe_down_at_checkout_keeps_the_assistant_and_try_again_asks_ag
     assert "/billing" in (await chat.reply("waits for payment"))["text"]
     await stripe_fake.pay(_pay_url(pay))
     await chat.reply("Write to your bot", timeout=15)
-    assert runtime.starts[0].api_key.get_secret_value() == OPENAI_KEY
+    assert await key_sent_for(sessions, keyring_of(settings), runtime.starts[0]) == OPENAI_KEY
 
 
 async def test_a_subscriber_onboards_as_without_billing(billed, chat: Chat, telegram, sessions,

@@ -12,6 +12,7 @@ from clawfleet.platform import PLATFORM
 from db.models import Instance
 from provisioner.providers import get_provider
 from tests.support.bot_chat import Chat, button_starting, buttons, collapse, onboard
+from tests.support.model_keys import key_sent_for, keyring_of
 
 OPENAI_KEY = "sk-proj-manageMANAGE0123456789abcdef"
 NEW_OPENAI_KEY = "sk-proj-replacedREPLACED0123456789wxyz"
@@ -112,7 +113,7 @@ async def test_switching_provider_asks_for_its_key(deployed: Instance, chat: Cha
 
 
 async def test_key_and_token_are_replaced_and_their_messages_deleted(deployed: Instance, chat: Chat, sessions,
-                                                                      telegram, runtime) -> None:
+                                                                      telegram, runtime, settings) -> None:
     await chat.send("/key")
     await chat.reply("new OpenAI API key")
     message = await chat.send(NEW_OPENAI_KEY)
@@ -133,7 +134,8 @@ async def test_key_and_token_are_replaced_and_their_messages_deleted(deployed: I
     await chat.press(offer, button_starting(offer, "act:restart:"))
     await chat.reply("Write to your bot", timeout=15)
     launch = runtime.starts[-1]
-    assert launch.api_key.get_secret_value() == NEW_OPENAI_KEY and launch.bot_token.get_secret_value() == new_bot.token
+    assert await key_sent_for(sessions, keyring_of(settings), launch) == NEW_OPENAI_KEY
+    assert launch.bot_token.get_secret_value() == new_bot.token
     assert NEW_OPENAI_KEY not in chat.transcript() and new_bot.token not in chat.transcript()
 
     await chat.send("/key")

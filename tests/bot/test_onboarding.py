@@ -13,6 +13,7 @@ from db.models import BotState, Instance
 from provisioner.providers import get_provider
 from tests.support.bot_chat import Chat, buttons, collapse, running_platform
 from tests.support.waiting import eventually
+from tests.support.model_keys import key_sent_for, keyring_of
 
 OPENAI_KEY = "sk-proj-onboardONBOARD0123456789abcd"
 ANTHROPIC_KEY = "sk-ant-api03-onboardONBOARDonboardONBOARD0123456789"
@@ -50,7 +51,7 @@ async def _stored_conversation_data(sessions) -> str:
 
 
 async def test_onboarding_deploys_an_assistant_that_answers_its_owner(
-        platform, chat: Chat, telegram, sessions, runtime) -> None:
+        platform, chat: Chat, telegram, sessions, runtime, settings) -> None:
     own_bot = telegram.add_bot(username="ada_assistant_bot")
     await chat.send("/start")
     welcome = await chat.reply("Welcome to ClawFleet")
@@ -85,7 +86,7 @@ async def test_onboarding_deploys_an_assistant_that_answers_its_owner(
     assert instance.telegram_allow_from == chat.user.id  # their bot answers them with no pairing
     [launch] = runtime.starts
     assert launch.telegram_allow_from == chat.user.id and launch.bot_token.get_secret_value() == own_bot.token
-    assert launch.api_key.get_secret_value() == OPENAI_KEY
+    assert await key_sent_for(sessions, keyring_of(settings), launch) == OPENAI_KEY
     transcript = chat.transcript()
     assert OPENAI_KEY not in transcript and own_bot.token not in transcript
     await eventually(lambda: _forgotten(sessions), timeout=5)  # nothing pending is kept
@@ -187,7 +188,7 @@ async def test_a_platform_restart_keeps_the_users_place(settings, sessions, runt
         await chat.reply("Write to your bot", timeout=15)
     [instance] = await _instances(sessions)
     assert instance.telegram_bot_username == "patient_bot"
-    assert runtime.starts[0].api_key.get_secret_value() == OPENAI_KEY  # the sealed key survived
+    assert await key_sent_for(sessions, keyring_of(settings), runtime.starts[0]) == OPENAI_KEY  # the sealed key survived
 
 
 async def test_someone_with_an_assistant_is_sent_to_status(platform, chat: Chat, telegram) -> None:

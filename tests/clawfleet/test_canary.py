@@ -80,5 +80,14 @@ def test_canary_stays_out_of_error_texts(keyring, monkeypatch) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings()
     errors.append(str(info.value))
+    monkeypatch.delenv("CLAWFLEET_PROVIDER_URLS")
+    for platform_keys in (f"anthropic={CANARY_KEY}", f"skynet={CANARY_KEY}", CANARY_KEY):  # wrong shape, provider, form
+        monkeypatch.setenv("CLAWFLEET_PLATFORM_KEYS", platform_keys)
+        with pytest.raises(SettingsError) as info:
+            load_settings()
+        assert "CLAWFLEET_PLATFORM_KEYS: item 1" in str(info.value)
+        errors.append(str(info.value))
+    monkeypatch.setenv("CLAWFLEET_PLATFORM_KEYS", f"openai=sk-proj-{CANARY_KEY}")
+    assert CANARY_KEY not in repr(load_settings())  # kept as a secret: never in a repr or a log line
     for message in errors:
         assert CANARY_KEY not in message

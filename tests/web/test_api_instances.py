@@ -13,6 +13,7 @@ from db.models import AuditLog, Instance, User
 from db.sealing import open_from
 from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
+from tests.support.model_keys import key_sent_for
 
 OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
 ANTHROPIC_KEY = "sk-ant-api03-canaryCANARYcanary0123456789"
@@ -90,7 +91,7 @@ async def test_create_deploys_and_streams_progress(api: Api, sessions, telegram)
     assert status == 200 and shown["status"] == "running"
     assert shown["telegram_bot_username"] == "ada_assistant_bot" and shown["telegram_user_id"] == 4242
     launched = api.runtime.starts[-1]
-    assert launched.api_key.get_secret_value() == OPENAI_KEY
+    assert await key_sent_for(sessions, api.platform.keyring, launched) == OPENAI_KEY
     assert launched.bot_token.get_secret_value() == bot.token
     assert launched.telegram_allow_from == 4242
     assert launched.telegram_api_root == telegram.api_url  # not Telegram's own: passed to the gateway

@@ -71,7 +71,7 @@ async def test_operations_say_their_bodies_answers_errors_and_parameters(api: Ap
     create = paths["/api/instances"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InstanceRequest"}
-    assert set(schemas["InstanceRequest"]["required"]) == {"model_provider", "api_key"}
+    assert set(schemas["InstanceRequest"]["required"]) == {"model_provider"}  # api_key unless use_platform_key
     assert schemas["InstanceRequest"]["additionalProperties"] is False
     assert {"202", "400", "401", "402", "409", "413", "503"} <= set(create["responses"])
     assert create["responses"]["409"]["content"]["application/json"]["schema"] == {

@@ -62,6 +62,7 @@ def instance_info(service: InstanceService, instance: Instance) -> InstanceInfo:
         url=service.public_url(instance),
         model_provider=instance.model_provider,
         model=instance.model,
+        key=instance.key_source,
         telegram_bot_username=instance.telegram_bot_username,
         telegram_user_id=instance.telegram_allow_from,
         runtime=instance.runtime,

@@ -171,7 +171,11 @@ TelegramUserId = Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(
 class InstanceRequest(RequestBody):
     model_provider: str = Field(description="anthropic, openai, moonshot or kimi-coding.")
     model: str | None = Field(None, description="One of the provider's models; its default when left out.")
-    api_key: str = Field(description="The provider's API key. Never shown again.")
+    api_key: str | None = Field(None, description="The provider's API key. Never shown again. Needed unless "
+                                                  "use_platform_key.")
+    use_platform_key: bool = Field(False, description="Run on ClawFleet's own key for the provider, when the "
+                                                      "platform offers one and your plan includes usage (no "
+                                                      "api_key then); usage counts against the plan's allowance.")
     telegram_bot_token: str | None = Field(None, description="The token of your own bot, from @BotFather.")
     telegram_user_id: TelegramUserId = Field(None, description="Your Telegram user id: the bot answers you "
                                                                "at once.")
@@ -182,6 +186,7 @@ class InstanceRequest(RequestBody):
                 "plan": "plan must be the id of one of the plans (GET /api/billing/plans).",
                 "model": "model must be the name of one of the provider's models.",
                 "api_key": "Send your model provider's API key as text.",
+                "use_platform_key": "use_platform_key must be true or false.",
                 "telegram_bot_token": "Send your bot's token (from @BotFather) as text.",
                 "telegram_user_id": TELEGRAM_USER_ID}
 
@@ -208,6 +213,8 @@ class InstanceInfo(ResponseBody):
     url: str
     model_provider: str
     model: str
+    key: str = Field(description="Whose provider key its model calls go out with: own (yours) or platform "
+                                 "(ClawFleet's, included in your plan).")
     telegram_bot_username: str | None
     telegram_user_id: int | None
     runtime: str

@@ -8,6 +8,7 @@ import re
 
 from db.status import Status
 from tests.web.pages.owned_instances import ANOTHER_KEY, OPENAI_KEY, created, offered_actions, settled, signed_up
+from tests.support.model_keys import key_sent_for
 
 
 async def _sse(person, path: str) -> tuple[int, str]:
@@ -140,7 +141,8 @@ async def test_a_saved_change_offers_the_restart_that_applies_it(browser_for, si
 
     await person.submit(f"/instances/{instance.id}", {}, action=f"/instances/{instance.id}/restart")
     await settled(site, user, instance.id, Status.RUNNING)
-    assert site.platform.runtime.starts[-1].api_key.get_secret_value() == ANOTHER_KEY
+    assert await key_sent_for(site.platform.sessions, site.platform.keyring, site.platform.runtime.starts[-1]) \
+        == ANOTHER_KEY
     assert site.platform.runtime.starts[-1].model == "gpt-6-sol"
 
 
