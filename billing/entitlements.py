@@ -23,7 +23,11 @@ class PlanEntitlements:
         plan = self.plans.get(standing.plan) if standing.entitled and standing.plan else None
         if plan is None:
             default = self.plans.get(self.plans.default)
-            return Allowance(default.instances, default.memory_mb, default.cpus, payment_required=True)
+            # Before paying, the platform's key is offered if a plan includes usage on it (the
+            # plan step then offers only those plans).
+            included = max((plan.included_usage_usd for plan in self.plans), default=0.0)
+            return Allowance(default.instances, default.memory_mb, default.cpus, payment_required=True,
+                             included_usage_usd=included or None)
         return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name,
                          spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None,
                          included_usage_usd=plan.included_usage_usd or None)

@@ -138,7 +138,7 @@ async def model_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> st
     if model not in provider.models:
         return MODEL
     _answers(context)["model"] = model
-    await edit(query.message, _key_prompt(_answers(context), provider, model))
+    await edit(query.message, *await _key_step(context, provider, model))
     return API_KEY
 
 
@@ -146,10 +146,33 @@ def _model_question(answers: dict, provider: Provider) -> str:
     return f"{_step(answers, 2)} {escape(provider.display_name)}: which model?"
 
 
-def _key_prompt(answers: dict, provider: Provider, model: str) -> str:
+def _key_prompt(answers: dict, provider: Provider, model: str, platform_key: bool = False) -> str:
+    included = ("\n\nOr use ClawFleet's key, with model usage included in your plan: no API key of your own "
+                "needed." if platform_key else "")
     return (f"{_step(answers, 3)} {escape(provider.display_name)}, {escape(model)}.\n\n"
             f"Send me your {escape(provider.display_name)} API key. I delete your message as soon as I "
-            f"have read it and store the key encrypted.\n\n<i>{escape(provider.key_hint)}</i>")
+            f"have read it and store the key encrypted.\n\n<i>{escape(provider.key_hint)}</i>{included}")
+
+
+async def _key_step(context: ContextTypes.DEFAULT_TYPE, provider: Provider,
+                    model: str) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The key question, with the platform's key as a button when this user may use it."""
+    offered = await services(context).instances.offers_platform_key(current_user(context), provider.id)
+    markup = InlineKeyboardMarkup([[InlineKeyboardButton("Use ClawFleet's key (included in your plan)",
+                                                         callback_data="platformkey")]]) if offered else None
+    return _key_prompt(_answers(context), provider, model, offered), markup
+
+
+async def platform_key_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    query = update.callback_query
+    await query.answer()
+    answers = _answers(context)
+    if not await services(context).instances.offers_platform_key(current_user(context), answers["provider"]):
+        return API_KEY  # no longer offered (the operator's key removed meanwhile): the question stands
+    answers.pop("api_key", None)
+    answers.update(platform_key=True, key_tail=None)
+    await edit(query.message, f"ClawFleet's key it is: usage counts against your plan.\n\n{_howto(answers)}")
+    return BOT_TOKEN
 
 
 async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
@@ -163,7 +186,7 @@ async def api_key_received(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return API_KEY
     answers = _answers(context)
     answers["api_key"] = seal_pending(services(context).keyring, update.effective_user.id, "api_key", key)
-    answers["key_tail"] = key[-4:]
+    answers.update(key_tail=key[-4:], platform_key=False)
     await message.chat.send_message(f"Key received (ending in …{escape(key[-4:])}).{note}\n\n{_howto(answers)}")
     return BOT_TOKEN
 
@@ -195,9 +218,15 @@ def _plan_question(context: ContextTypes.DEFAULT_TYPE) -> str:
             f"assistant starts as soon as the payment goes through.\n\n{plans_text(services(context).billing)}")
 
 
+def _offered_plans(context: ContextTypes.DEFAULT_TYPE) -> list:
+    """Every plan; only those that include usage for an assistant on ClawFleet's key."""
+    plans = list(services(context).billing.plans)
+    return [plan for plan in plans if plan.included_usage_usd] if _answers(context).get("platform_key") else plans
+
+
 def _plan_buttons(context: ContextTypes.DEFAULT_TYPE) -> InlineKeyboardMarkup:
     rows = [[InlineKeyboardButton(plan_label(plan)[:64], callback_data=f"pickplan:{plan.id}")]
-            for plan in services(context).billing.plans]
+            for plan in _offered_plans(context)]
     return InlineKeyboardMarkup([*rows, [InlineKeyboardButton("« Back", callback_data="back")]])
 
 
@@ -206,7 +235,7 @@ async def plan_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str
     await query.answer()
     billing = services(context).billing
     plan = billing.plans.get(query.data.removeprefix("pickplan:")) if billing is not None else None
-    if plan is None:
+    if plan is None or plan not in _offered_plans(context):
         return PLAN
     answers = _answers(context)
     answers["plan"] = plan.id
@@ -222,8 +251,12 @@ def _summary(context: ContextTypes.DEFAULT_TYPE) -> str:
     paying = f"Plan: {escape(plan_label(plan))}\n" if plan is not None else ""
     return ("<b>Ready to deploy.</b>\n\n"
             f"Provider: {escape(provider.display_name)}\nModel: {escape(answers['model'])}\n"
-            f"API key: …{escape(answers['key_tail'])}\nBot: @{escape(answers['bot_username'])}\n{paying}\n"
+            f"API key: {_key_shown(answers)}\nBot: @{escape(answers['bot_username'])}\n{paying}\n"
             "Only you will be able to talk to it.")
+
+
+def _key_shown(answers: dict) -> str:
+    return "ClawFleet's, included in your plan" if answers.get("platform_key") else f"…{escape(answers['key_tail'])}"
 
 
 def _confirm_buttons(answers: dict) -> InlineKeyboardMarkup:
@@ -239,15 +272,17 @@ async def deploy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | in
     the = services(context)
     answers = _answers(context)
     sender = update.effective_user.id
-    api_key = open_pending(the.keyring, sender, "api_key", answers.get("api_key"))
+    platform_key = bool(answers.get("platform_key"))
+    api_key = None if platform_key else open_pending(the.keyring, sender, "api_key", answers.get("api_key"))
     bot_token = open_pending(the.keyring, sender, "bot_token", answers.get("bot_token"))
-    if api_key is None or bot_token is None:  # sealed under a key since dropped: ask again
+    if (api_key is None and not platform_key) or bot_token is None:  # sealed under a key since dropped: ask again
         await edit(query.message, "I no longer have your key and token. Send /start to enter them again.")
         context.user_data.pop(SETUP, None)
         return END
     try:
         instance = await the.instances.create(
-            user, model_provider=answers["provider"], model=answers["model"], api_key=api_key.get_secret_value(),
+            user, model_provider=answers["provider"], model=answers["model"],
+            api_key=api_key.get_secret_value() if api_key is not None else None, use_platform_key=platform_key,
             telegram_bot_token=bot_token.get_secret_value(), telegram_user_id=sender,
         )
     except ServiceError as problem:
@@ -284,7 +319,8 @@ async def back(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | int:
             await chat.send_message(_model_question(answers, provider), reply_markup=_model_buttons(provider))
             return MODEL
         if state == BOT_TOKEN:
-            await chat.send_message(_key_prompt(answers, provider, answers["model"]))
+            text, markup = await _key_step(context, provider, answers["model"])
+            await chat.send_message(text, reply_markup=markup)
             return API_KEY
         if state == CONFIRM and answers.get("plan") and services(context).billing is not None:
             answers.pop("plan")
@@ -344,6 +380,7 @@ def onboarding_handler(timeout_s: float) -> ConversationHandler:
             MODEL: [CallbackQueryHandler(_tracked(MODEL, model_chosen), pattern="^model:"), back_button,
                     MessageHandler(~filters.COMMAND, use_buttons)],
             API_KEY: [MessageHandler(text, _tracked(API_KEY, api_key_received)),
+                      CallbackQueryHandler(_tracked(API_KEY, platform_key_chosen), pattern="^platformkey$"),
                       MessageHandler(~filters.COMMAND, not_text)],
             BOT_TOKEN: [MessageHandler(text, _tracked(BOT_TOKEN, bot_token_received)),
                         MessageHandler(~filters.COMMAND, not_text)],

@@ -45,6 +45,9 @@ class Provider:
     base_url: str  # the provider's own endpoint (explicit entries need it)
     openclaw_id: str = ""  # the id inside openclaw.json when it differs from `id`
     lookalikes: tuple[Lookalike, ...] = ()  # keys of the wrong kind for this provider
+    # Headers OpenClaw sends only to the provider's own endpoint, put back for the model
+    # gateway's route (OpenClaw's "proxy-route shaping" drops them for any other baseUrl).
+    route_headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.openclaw_id:
@@ -111,6 +114,10 @@ PROVIDERS: tuple[Provider, ...] = (
         api="anthropic-messages",
         bundled=True,
         base_url="https://api.anthropic.com",
+        # Measured on 2026.9.6: with any other baseUrl the agent's turns lose this beta (thinking
+        # between tool calls); its helper calls still send it. Claude Code's OAuth betas stay
+        # dropped: ClawFleet refuses subscription tokens anyway.
+        route_headers=(("anthropic-beta", "interleaved-thinking-2025-05-14"),),
         lookalikes=(
             Lookalike(re.compile(r"sk-ant-admin"), "That is an Anthropic Admin key, which cannot run models."),
             Lookalike(re.compile(r"sk-ant-oat"),

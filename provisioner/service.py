@@ -475,9 +475,11 @@ class InstanceService:
                 f"memory budget ({self.config.memory_budget_mb} MB) are given already. Please try again later."
             )
 
-    def platform_key_offered(self, provider_id: str, allowance: Allowance) -> bool:
+    async def offers_platform_key(self, user: User, provider_id: str) -> bool:
         """Whether this user may run an assistant of this provider on the operator's key."""
-        return provider_id in self.config.platform_key_providers and bool(allowance.included_usage_usd)
+        if provider_id not in self.config.platform_key_providers:
+            return False
+        return bool((await self.entitlements.allowance(user)).included_usage_usd)
 
     def _check_platform_key(self, provider: Provider, allowance: Allowance) -> None:
         if provider.id not in self.config.platform_key_providers:

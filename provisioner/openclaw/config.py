@@ -222,7 +222,7 @@ def _plugins(spec: GatewaySpec, provider: Provider) -> list[str]:
 
 
 def _provider_entry(spec: GatewaySpec, provider: Provider, refs: _SecretRefs) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         # OpenClaw's own agent runtime, always: left implicit, OpenAI's official endpoint selects
         # the Codex harness, whose plugin the lean profile does not load.
         "agentRuntime": {"id": "openclaw"},
@@ -233,6 +233,9 @@ def _provider_entry(spec: GatewaySpec, provider: Provider, refs: _SecretRefs) ->
         # providers, and a bundled provider's catalog does not follow it to another endpoint).
         "models": [{"id": model, "name": model} for model in _offered(provider, spec.model)],
     }
+    if provider.route_headers:
+        entry["headers"] = dict(provider.route_headers)
+    return entry
 
 
 def _offered(provider: Provider, model: str) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ reaches the gateway)."""
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clawfleet.settings import Settings
@@ -13,9 +14,10 @@ from model_gateway.routes import Routes
 from provisioner.runtimes.base import LaunchRequest
 
 
-async def key_sent_for(sessions: async_sessionmaker[AsyncSession], keyring: KeyRing, launch: LaunchRequest) -> str:
-    route = await Routes(sessions, keyring, {}, read_cache_ttl_s=0).resolve(launch.instance_id,
-                                                                           launch.model_credential.get_secret_value())
+async def key_sent_for(sessions: async_sessionmaker[AsyncSession], keyring: KeyRing, launch: LaunchRequest,
+                       platform_keys: dict[str, SecretStr] | None = None) -> str:
+    routes = Routes(sessions, keyring, {}, read_cache_ttl_s=0, platform_keys=platform_keys)
+    route = await routes.resolve(launch.instance_id, launch.model_credential.get_secret_value())
     assert route is not None, "the launch's credential opens no route on the model gateway"
     return route.key.get_secret_value()
 

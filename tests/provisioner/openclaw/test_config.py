@@ -123,6 +123,7 @@ def test_a_bundled_provider_pointed_elsewhere_lists_its_offered_models(tmp_path)
         "baseUrl": FAKE_MODEL,
         "api": "anthropic-messages",
         "apiKey": _credential_ref(),
+        "headers": {"anthropic-beta": "interleaved-thinking-2025-05-14"},  # dropped off the direct endpoint
         "models": [{"id": m, "name": m} for m in get_provider("anthropic").models],
     }}
     assert config["agents"]["defaults"]["model"] == {"primary": "anthropic/claude-haiku-4-5"}
@@ -137,12 +138,14 @@ def test_every_provider_is_declared_with_the_model_gateway_credential_by_referen
         tmp_path, provider: str, openclaw_id: str, endpoint: str, api: str) -> None:
     table = get_provider(provider)
     config = render_config(_spec(tmp_path, provider=provider, model=table.default_model))
+    headers = {"headers": {"anthropic-beta": "interleaved-thinking-2025-05-14"}} if provider == "anthropic" else {}
     assert config["models"]["providers"] == {openclaw_id: {
         "agentRuntime": {"id": "openclaw"},
         "baseUrl": endpoint,
         "api": api,
         "apiKey": _credential_ref(),
         "models": [{"id": m, "name": m} for m in table.models],
+        **headers,
     }}
     assert config["agents"]["defaults"]["model"]["primary"] == f"{openclaw_id}/{table.default_model}"
     # never empty: empty means "load all 40"
