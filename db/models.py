@@ -432,5 +432,6 @@ class OnboardingDraft(Base):
     # approved (pairing_later); neither while the step is unanswered.
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
     pairing_later: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    use_platform_key: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()

@@ -128,6 +128,8 @@ class SpendCaps:
     async def refusal(self, user_id: uuid.UUID, key_source: str = KEY_OWN) -> str | None:
         """Why the user's next call (on a key of `key_source`) may not go out, or None. Tells the
         owner in chat the first time this month."""
+        if not await self._limited(user_id, key_source):
+            return None  # nothing to count against: no reading of the month's spending per call
         today = datetime.now(UTC).date()
         standing = await self.standing(user_id, today)
         resets = f"{next_month_start(today):%B} 1"
@@ -148,6 +150,8 @@ class SpendCaps:
 
     async def after_call(self, user_id: uuid.UUID) -> None:
         """Warn the owner once a month when a call took them past 80% of their cap."""
+        if not await self._limited(user_id, KEY_OWN):
+            return
         today = datetime.now(UTC).date()
         standing = await self.standing(user_id, today)
         if standing.near and not standing.reached:
@@ -174,6 +178,11 @@ class SpendCaps:
         await asyncio.gather(*self._telling, return_exceptions=True)
 
     # -- helpers ------------------------------------------------------------------------------
+    async def _limited(self, user_id: uuid.UUID, key_source: str) -> bool:
+        """Whether any cap applies to the user's calls on keys of `key_source`."""
+        caps = await self._caps.get(user_id, lambda: self._caps_of(user_id)) or _Caps(None, None, None)
+        return caps.own is not None or caps.ceiling is not None or key_source == KEY_PLATFORM
+
     async def _written_since(self, user_id: uuid.UUID, since: date) -> tuple[int, int]:
         """What the user's calls since `since` cost, in all and on the platform's key."""
         async with self.sessions() as session:

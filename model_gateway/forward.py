@@ -68,13 +68,12 @@ async def forward(http: aiohttp.ClientSession, request: web.Request, route: Rout
                     reason=type(exc).__name__)
         return unreachable(route), Outcome(model, None, True)
     async with upstream:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in ANSWER_DROPPED:
-                response.headers.add(name, value)
-        streamed = upstream.content_type == "text/event-stream"
-        meter = StreamMeter(style) if streamed else None
-        kept = bytearray()
+        headers = CIMultiDict((name, value) for name, value in upstream.headers.items()
+                              if name.lower() not in ANSWER_DROPPED)
+        if upstream.content_type != "text/event-stream" and (upstream.content_length or 0) <= MAX_METERED_BODY:
+            return await _answered_whole(request, upstream, headers, style, model)
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+        meter = StreamMeter(style) if upstream.content_type == "text/event-stream" else None
         whole = True
         await response.prepare(request)
         try:
@@ -82,20 +81,30 @@ async def forward(http: aiohttp.ClientSession, request: web.Request, route: Rout
                 await response.write(chunk)  # first: the meter must never hold a chunk back
                 if meter is not None:
                     meter.feed(chunk)
-                elif len(kept) + len(chunk) <= MAX_METERED_BODY:
-                    kept += chunk
         except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError):
             whole = False  # the provider went away mid-answer: so does the instance's connection
             if request.transport is not None:
                 request.transport.abort()
         else:
             await response.write_eof()
-    if meter is not None:
-        usage, model = meter.usage, meter.model or model
-        whole = whole and meter.completed
-    else:
-        usage = usage_of_body(style, bytes(kept)) if upstream.status < 400 else None
-    return response, Outcome(model, usage, failed=upstream.status >= 400 or not whole)
+    if meter is None:  # an answer too big to meter: passed on as it came
+        return response, Outcome(model, None, failed=upstream.status >= 400 or not whole)
+    return response, Outcome(meter.model or model, meter.usage, failed=upstream.status >= 400 or not whole
+                             or not meter.completed)
+
+
+async def _answered_whole(request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str],
+                          style: str, model: str | None) -> tuple[web.StreamResponse, Outcome]:
+    """A plain (not streamed) answer: read whole, metered, and passed on in one write."""
+    try:
+        body = await upstream.read()
+    except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError):
+        if request.transport is not None:
+            request.transport.abort()  # cut short by the provider: so it is for the instance
+        return web.Response(status=502), Outcome(model, None, failed=True)
+    usage = usage_of_body(style, body) if upstream.status < 400 else None
+    response = web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
+    return response, Outcome(model, usage, failed=upstream.status >= 400)
 
 
 def unreachable(route: Route) -> web.Response:

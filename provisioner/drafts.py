@@ -43,10 +43,11 @@ class DraftView:
     bot_username: str | None = None
     telegram_user_id: int | None = None
     pairing_later: bool = False
+    use_platform_key: bool = False  # ClawFleet's key, included in the plan, instead of one of their own
 
     @property
     def has_key(self) -> bool:
-        return self.key_tail is not None
+        return self.key_tail is not None or self.use_platform_key
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class OnboardingDrafts:
             bot_username=row.telegram_bot_username if token is not None else None,
             telegram_user_id=row.telegram_user_id,
             pairing_later=row.pairing_later,
+            use_platform_key=row.use_platform_key,
         )
 
     async def why_not(self, user: User) -> ServiceError | None:
@@ -105,6 +107,7 @@ class OnboardingDrafts:
             row = await self._row_for_update(session, user)
             if row.model_provider != provider.id:
                 seal_into(self.keyring, row, "api_key_sealed", None)
+                row.use_platform_key = False
             row.model_provider, row.model = provider.id, model_id
             await session.commit()
 
@@ -117,6 +120,21 @@ class OnboardingDrafts:
         async with self.sessions() as session:
             row = await self._row_for_update(session, user)
             seal_into(self.keyring, row, "api_key_sealed", checked)
+            row.use_platform_key = False
+            await session.commit()
+
+    async def use_platform_key(self, user: User) -> None:
+        """Step 2 answered with ClawFleet's key, when the user may use it for the chosen provider."""
+        draft = await self.view(user)
+        if draft.model_provider is None:
+            raise InvalidInput("Choose a model provider first.", field="model_provider")
+        if not await self.instances.offers_platform_key(user, draft.model_provider):
+            raise InvalidInput("ClawFleet's key is not offered to you for this provider: enter your own API key.",
+                               field="api_key")
+        async with self.sessions() as session:
+            row = await self._row_for_update(session, user)
+            seal_into(self.keyring, row, "api_key_sealed", None)
+            row.use_platform_key = True
             await session.commit()
 
     async def save_bot_token(self, user: User, token: object) -> str:
@@ -165,7 +183,7 @@ class OnboardingDrafts:
         token = self._open(row, "telegram_bot_token_sealed")
         if row.model_provider is None:
             raise InvalidInput("Choose a model provider first.", field="model_provider")
-        if key is None:
+        if key is None and not row.use_platform_key:
             raise InvalidInput(f"Enter your {get_provider(row.model_provider).display_name} API key.",
                                field="api_key")
         if token is None:
@@ -174,7 +192,8 @@ class OnboardingDrafts:
             return await self._deployed_meanwhile(user, row.created_at)
         try:
             return await self.instances.create(
-                user, model_provider=row.model_provider, model=row.model, api_key=key.get_secret_value(),
+                user, model_provider=row.model_provider, model=row.model,
+                api_key=key.get_secret_value() if key is not None else None, use_platform_key=row.use_platform_key,
                 telegram_bot_token=token.get_secret_value(),
                 telegram_user_id=None if row.pairing_later else row.telegram_user_id,
             )

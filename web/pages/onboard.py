@@ -91,13 +91,17 @@ async def _step_page(request: web.Request, name: str, user: User, draft: DraftVi
     # With billing on and nothing paid for yet, the review step is also the plan step.
     plans = list(billing.plans) if billing is not None and name == "review" and \
         not (await billing.view(user)).entitled else None
+    if plans is not None and draft.use_platform_key:  # on ClawFleet's key: the plans that include usage
+        plans = [plan for plan in plans if plan.included_usage_usd]
+    platform_key = name == "key" and draft.model_provider is not None and \
+        await _drafts(request).instances.offers_platform_key(user, draft.model_provider)
     response = render(request, step.template, {
         "steps": STEPS, "current": step, "reachable": STEPS.index(first_unfinished(draft, user)),
         "draft": draft, "values": values or {}, "errors": errors or {}, "refused": refused,
         "providers": PROVIDERS, "about": ABOUT, "provider": _chosen_provider(draft),
         "linked_telegram_id": user.telegram_user_id, "telegram_link": telegram_link,
         "plans": plans, "chosen_plan": (values or {}).get("plan") or (billing.plans.default if billing else None),
-        "waiting": waiting,
+        "waiting": waiting, "platform_key": platform_key,
     }, status=status)
     return allowing_stripe_forms(response, billing) if plans else response
 
@@ -146,12 +150,15 @@ async def choose_provider(request: web.Request) -> web.Response:
 @routes.post("/onboard/key")
 async def save_key(request: web.Request) -> web.Response:
     user, draft, _ = await _open_step(request, "key")
-    form = await form_fields(request, {"api_key"})
+    form = await form_fields(request, {"api_key", "use_platform_key"})
     key = form.get("api_key", "")
-    if not key.strip() and draft.has_key:
+    if not key.strip() and draft.has_key and not form.get("use_platform_key"):
         raise redirect(STEP["telegram"].path)  # the saved key is kept
     try:
-        await _drafts(request).save_api_key(user, key)
+        if form.get("use_platform_key") and not key.strip():
+            await _drafts(request).use_platform_key(user)
+        else:
+            await _drafts(request).save_api_key(user, key)
     except ServiceError as exc:
         return await _step_page(request, "key", user, draft, errors=_field_error(exc, {"api_key"}, "api_key"),
                           status=STATUS_OF.get(type(exc), 400))

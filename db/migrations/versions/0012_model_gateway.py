@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("spend_warned_month", sa.String(length=7), nullable=True))
         batch.add_column(sa.Column("spend_stopped_month", sa.String(length=7), nullable=True))
         batch.add_column(sa.Column("included_stopped_month", sa.String(length=7), nullable=True))
+    with op.batch_alter_table("onboarding_drafts") as batch:
+        batch.add_column(sa.Column("use_platform_key", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_table(
         "model_usage",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -55,6 +57,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_model_usage_user_id_day", table_name="model_usage")
     op.drop_table("model_usage")
+    with op.batch_alter_table("onboarding_drafts") as batch:
+        batch.drop_column("use_platform_key")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("included_stopped_month")
         batch.drop_column("spend_stopped_month")
