@@ -24,6 +24,7 @@ from provisioner.openclaw.config import (
     GATEWAY_PASSWORD_FILE,
     GATEWAY_TOKEN_FILE,
     LOCAL_CLIENT,
+    MODEL_CREDENTIAL_FILE,
     OWNER_HEADER,
     OWNER_SCOPES,
     PROBE_HEADERS,
@@ -43,6 +44,7 @@ from tests.support.waiting import eventually
 OWNER = "c0ffee00-0000-4000-8000-000000000001"
 ORIGIN = "http://owner1.localhost:8080"
 GATEWAY_SECRET = "gateway-secret-owner-sign-in-0123456789"
+CREDENTIAL = SecretStr("cf-model-owner-sign-in-credential")
 
 
 def _spec(tmp: Path, **fields: Any) -> GatewaySpec:
@@ -82,12 +84,13 @@ def test_without_an_owner_the_gateway_keeps_its_token(tmp_path) -> None:
     spec = _spec(tmp_path, owner=None, proxy_address=None)
     assert render_config(spec)["gateway"]["auth"]["mode"] == "token"
     assert "trustedProxies" not in render_config(spec)["gateway"]
-    assert set(secret_files(spec, SecretStr(GATEWAY_SECRET), None)) == {GATEWAY_TOKEN_FILE}
+    assert set(secret_files(spec, SecretStr(GATEWAY_SECRET), None, CREDENTIAL)) == {GATEWAY_TOKEN_FILE, MODEL_CREDENTIAL_FILE}
 
 
 def test_the_gateway_secret_becomes_the_internal_callers_password(tmp_path) -> None:
     spec = _spec(tmp_path)
-    assert secret_files(spec, SecretStr(GATEWAY_SECRET), None) == {GATEWAY_PASSWORD_FILE: GATEWAY_SECRET}
+    assert secret_files(spec, SecretStr(GATEWAY_SECRET), None, CREDENTIAL) == {
+        GATEWAY_PASSWORD_FILE: GATEWAY_SECRET, MODEL_CREDENTIAL_FILE: CREDENTIAL.get_secret_value()}
     providers = render_config(spec)["secrets"]["providers"]
     assert providers[f"clawfleet-{GATEWAY_PASSWORD_FILE}"]["path"] == str(tmp_path / "secrets" / GATEWAY_PASSWORD_FILE)
     assert f"clawfleet-{GATEWAY_TOKEN_FILE}" not in providers
@@ -136,7 +139,7 @@ async def _gateway(install: OpenClawInstall, home: Path, spec: GatewaySpec) -> A
     for sub in ("state", "home", "cache", "tmp", "logs"):
         (home / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
     write_config(render_config(spec), home / "openclaw.json")
-    write_secret_files(spec.secrets_dir, secret_files(spec, SecretStr(GATEWAY_SECRET), None))
+    write_secret_files(spec.secrets_dir, secret_files(spec, SecretStr(GATEWAY_SECRET), None, CREDENTIAL))
     log = home / "logs" / "gateway.log"
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
@@ -210,7 +213,7 @@ async def test_the_bridge_variant_passes_openclaw_config_validate(tmp_path, open
     spec = _spec(home, bind="lan", proxy_address="172.18.0.1")
     home.mkdir()
     write_config(render_config(spec), home / "openclaw.json")
-    write_secret_files(spec.secrets_dir, secret_files(spec, SecretStr(GATEWAY_SECRET), None))
+    write_secret_files(spec.secrets_dir, secret_files(spec, SecretStr(GATEWAY_SECRET), None, CREDENTIAL))
     process = await asyncio.create_subprocess_exec(
         *openclaw_install.argv("config", "validate", "--json"), cwd=home, env=_env(openclaw_install, home),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
