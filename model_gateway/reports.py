@@ -139,3 +139,17 @@ def _period(rows: list, today: date) -> Period:
     month = sum((Tally.of(row) for row in rows), Tally())
     return Period(sum((Tally.of(row) for row in rows if row.day == today), Tally()), month)
 
+
+
+def money_text(micro_usd: int) -> str:
+    """Dollars as a person reads them: cents, but a few calls' worth is not shown as $0.00."""
+    if 0 < micro_usd < 10_000:
+        return "under $0.01"
+    return f"${micro_usd / 1_000_000:,.2f}"
+
+
+def share_of_cap(spent_micro_usd: int, cap_micro_usd: int | None) -> int | None:
+    """How much of the cap is spent, in whole percent (rounded down: 79.9% is not yet 80%)."""
+    if not cap_micro_usd:
+        return None
+    return spent_micro_usd * 100 // cap_micro_usd
