@@ -30,6 +30,7 @@ from bot.onboarding import onboarding_handler
 from bot.pacing import TelegramPacing
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
+from bot.usage import usage_handlers
 from db.errors import InvalidInput
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
 
@@ -86,6 +87,7 @@ class ProvisioningBot:
             application.add_handler(onboarding_handler(self.config.conversation_timeout_s))
             application.add_handler(changes_handler(self.config.conversation_timeout_s))
         application.add_handlers(billing_handlers())  # before management's placeholder /billing
+        application.add_handlers(usage_handlers())
         application.add_handlers(management_handlers())
         application.add_error_handler(_on_error)
         return application

@@ -13,6 +13,8 @@ from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
 from billing.service import Billing
 from db.models import User
+from model_gateway.caps import SpendCaps
+from model_gateway.reports import UsageReports
 from db.sealing import KeyRing
 from provisioner.service import InstanceService
 
@@ -30,6 +32,8 @@ class BotServices:
     billing_enabled: bool = False
     account_links: AccountLinks | None = None  # Telegram links and /dashboard
     billing: Billing | None = None  # plans, Checkout and the portal; None while billing is off
+    usage: UsageReports | None = None  # what the model gateway recorded (/usage); None: no model gateway
+    caps: SpendCaps | None = None  # monthly spending caps (/usage cap); None: none enforced here
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):

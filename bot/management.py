@@ -1,6 +1,6 @@
 """Day-to-day management from chat: /status, /restart, /stop, /start_instance, /logs, /pair,
-/delete, /help, and the buttons they show (/billing and /plan: bot/billing.py). Each handler
-is a thin call into the service layer.
+/delete, /help, and the buttons they show (/billing and /plan: bot/billing.py; /usage:
+bot/usage.py). Each handler is a thin call into the service layer.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ HELP = (
     "/delete_account: delete your ClawFleet account, its assistants and their data\n"
     "/billing: your plan, payments and cancelling\n"
     "/plan: change your plan\n"
+    "/usage: model spending this month and your monthly cap (/usage cap 20, /usage cap off)\n"
     "/dashboard: a one-time login link to the dashboard\n"
     "/link CODE: sign in to your web account from here (the code is on its dashboard)\n"
     "/cancel: stop what we are doing"
@@ -57,6 +58,7 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("delete_account", "Delete your account and everything in it"),
     ("billing", "Your plan and payments"),
     ("plan", "Change your plan"),
+    ("usage", "Model spending and your monthly cap"),
     ("dashboard", "A one-time login link to the dashboard"),
     ("link", "Link this Telegram account to your web account"),
     ("help", "What I can do"),

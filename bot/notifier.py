@@ -23,7 +23,8 @@ from provisioner.service import InstanceService
 log = structlog.get_logger(__name__)
 
 INSTANCE_ACTIONS = ("restart", "stop", "start")  # bot/management.py's act:<action>:<id> buttons
-PAGES = {"billing": "billing:show", "plan": "plan:show"}  # bot/billing.py's buttons
+PAGES = {"billing": "billing:show", "plan": "plan:show",  # bot/billing.py's buttons
+         "usage": "usage:show"}  # bot/usage.py's
 
 
 def offer_buttons(offers: Sequence[Offer]) -> InlineKeyboardMarkup | None:

@@ -58,6 +58,7 @@ from db.leases import every_as_singleton
 from db.sealing import KeyRing
 from model_gateway.caps import SpendCaps
 from model_gateway.prices import load_prices
+from model_gateway.reports import UsageReports
 from model_gateway.routes import Routes
 from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
 from model_gateway.usage_book import UsageBook
@@ -172,7 +173,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
                                    billing_enabled=settings.billing_enabled, account_links=account_links,
-                                   billing=billing)
+                                   billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
                        instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox)
@@ -202,7 +203,8 @@ def web_services(platform: Platform) -> WebServices:
     feed = bot.feed if bot is not None and bot.config.mode == "webhook" else None
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
-                       proxy=platform.proxy, billing=platform.billing)
+                       proxy=platform.proxy, billing=platform.billing, usage=UsageReports(platform.sessions),
+                       caps=platform.model_gateway.caps)
 
 
 @asynccontextmanager

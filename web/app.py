@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import health, telegram_webhook
-from web.api import account_links, auth_routes, instances, me, openapi, stripe_webhook, tokens
+from web.api import account_links, auth_routes, instances, me, openapi, stripe_webhook, tokens, usage
 from web.api import billing as billing_api
 from web.auth import authenticate
 from web.csrf import forgery_guard
@@ -45,6 +45,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(instance_settings.routes)
     app.add_routes(tokens.routes)
     app.add_routes(me.routes)
+    app.add_routes(usage.routes)
     app.add_routes(openapi.routes)
     app.add_routes(pairing.routes)
     app.add_routes(onboard.routes)

@@ -16,6 +16,8 @@ from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
 from billing.service import Billing
+from model_gateway.caps import SpendCaps
+from model_gateway.reports import UsageReports
 from provisioner.service import InstanceService
 from web.proxy import ReverseProxy
 
@@ -33,6 +35,8 @@ class WebServices:
     account_links: AccountLinks | None = None  # email proofs, password resets, Telegram links
     proxy: ReverseProxy | None = None  # to the instances' gateways, on their own hosts (web.instance_site)
     billing: Billing | None = None  # None while billing is off (no CLAWFLEET_STRIPE_SECRET_KEY)
+    usage: UsageReports | None = None  # what the model gateway recorded; None: no model gateway
+    caps: SpendCaps | None = None  # monthly spending caps; None: none enforced here
 
 
 @dataclass(frozen=True)

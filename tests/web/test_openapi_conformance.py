@@ -88,7 +88,7 @@ async def test_a_real_instance_answers_as_the_document_says(api: Api) -> None:
     requests = [("GET", "/api/instances/{id}", {}), ("GET", "/api/instances/{id}/health", {}),
                 ("GET", "/api/instances/{id}/progress", {}), ("GET", "/api/instances/{id}/logs", {"tail": 5}),
                 ("PUT", "/api/instances/{id}/config", {}), ("GET", "/api/instances", {}), ("GET", "/api/me", {}),
-                ("GET", "/api/tokens", {})]
+                ("GET", "/api/tokens", {}), ("GET", "/api/instances/{id}/usage", {}), ("GET", "/api/me/usage", {})]
 
     def call_each() -> None:
         for method, path, query in requests:

@@ -11,7 +11,7 @@ otherwise one is made from the field's name and what was wrong."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
@@ -278,6 +278,81 @@ class ProgressEventData(ResponseBody):
     done: bool
     failed: bool
     reason: str | None = None
+
+
+# -- model usage -------------------------------------------------------------------------------
+Dollars = Annotated[float, Field(description="US dollars, to the micro-dollar (a number with at most 6 decimals).")]
+
+
+class UsageNumbers(ResponseBody):
+    """Model calls through the platform's model gateway, summed."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    requests: int = Field(description="Calls forwarded to the provider.")
+    errors: int = Field(description="Calls the provider answered with an error, or that were cut off.")
+    cost_usd: Dollars
+
+
+class ModelUsageNumbers(UsageNumbers):
+    model: str = Field(description="The model as the provider named it in its answer.")
+
+
+class UsageDay(UsageNumbers):
+    day: date = Field(description="A UTC day.")
+    models: list[ModelUsageNumbers] = Field(description="The day's usage per model, the costliest first; empty "
+                                                        "on a day without calls.")
+
+
+class SpendStanding(ResponseBody):
+    """This calendar month (UTC) across all of the user's instances, against their cap."""
+
+    spent_usd: Dollars
+    cap_usd: Dollars | None = Field(description="The cap in force: your own within your plan's ceiling; null: "
+                                                "no cap.")
+    own_cap_usd: Dollars | None = Field(description="The cap you set; null: none of your own.")
+    ceiling_usd: Dollars | None = Field(description="Your plan's highest cap; null: the plan has none.")
+    near: bool = Field(description="At 80% of the cap or more.")
+    reached: bool = Field(description="At the cap: model calls are refused until the month ends or the cap is "
+                                      "raised.")
+    resets_on: date = Field(description="The first day of next month (UTC), when the count starts again.")
+
+
+class InstanceUsage(ResponseBody):
+    instance_id: uuid.UUID
+    first: date = Field(serialization_alias="from")
+    last: date = Field(serialization_alias="to")
+    days: list[UsageDay] = Field(description="Every day from `from` to `to`, both included and in order; days "
+                                             "without calls are there too, with zeros (one bar each in a chart).")
+    totals: UsageNumbers = Field(description="The days summed.")
+    month: SpendStanding
+
+
+class InstanceMonthUsage(ResponseBody):
+    instance_id: uuid.UUID
+    today: UsageNumbers
+    month: UsageNumbers
+
+
+class AccountUsage(ResponseBody):
+    month_start: date = Field(description="The first day of this month (UTC).")
+    today: UsageNumbers = Field(description="Today (UTC) across your instances.")
+    month: UsageNumbers = Field(description="This month so far across your instances.")
+    instances: list[InstanceMonthUsage] = Field(description="Each instance that made calls this month, the "
+                                                            "costliest first (deleted ones too: what they spent "
+                                                            "counts toward the cap).")
+    cap: SpendStanding
+
+
+class SpendCapChange(RequestBody):
+    spend_cap_usd: float | None = Field(description="The monthly cap in US dollars, more than 0; null removes "
+                                                    "your own cap (your plan's ceiling, if any, still applies).",
+                                        examples=[20])
+
+    problems = {"spend_cap_usd": 'Send the monthly cap in US dollars as a number, like {"spend_cap_usd": 20}, '
+                                 'or null for no cap of your own.'}
 
 
 # -- billing -----------------------------------------------------------------------------------

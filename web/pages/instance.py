@@ -7,7 +7,7 @@ from aiohttp import web
 
 from datetime import timedelta
 
-from db.errors import ServiceError
+from db.errors import InvalidInput, ServiceError
 from db.models import Instance, User
 from db.status import Status
 from web.errors import STATUS_OF
@@ -20,6 +20,7 @@ from web.pages.pairing import pairing_form
 from web.pages.progress import events_so_far
 from web.pages.render import redirect, render
 from web.pages.status_words import BUTTONS, for_scripts
+from web.pages.usage_panel import usage_panel
 
 routes = web.RouteTableDef()
 
@@ -32,9 +33,12 @@ NOTICES = {
     "saved": "Saved. It is used the next time your assistant starts.",
     "saved_restart": "Saved. Restart to apply.",
     "unchanged": "Nothing changed: the settings were already these.",
+    "cap_saved": "Saved: your monthly spending cap, for all your assistants together, is updated.",
+    "cap_removed": "Your own monthly spending cap is removed.",
 }
 ACTED = {"start", "stop", "restart"}  # notices that follow an action: its progress is shown
 PURGE_CHOICES = {"keep": False, "erase": True}
+CAP_FIELD = "spend_cap_usd"
 
 
 @routes.get("/instances/{id}")
@@ -79,6 +83,23 @@ async def pay(request: web.Request) -> web.Response:
 WAITS_FOR_PAYMENT = (Status.AWAITING_PAYMENT, Status.SUSPENDED)
 
 
+@routes.post("/instances/{id}/spend-cap")
+async def save_spend_cap(request: web.Request) -> web.Response:
+    """The owner's monthly cap (across their assistants): an amount in dollars, or empty for none."""
+    user = signed_in(request)
+    instance = await request.app[SERVICES].instances.get(user, request.match_info["id"])  # another's: 404
+    form = await form_fields(request, {CAP_FIELD})
+    typed = form.get(CAP_FIELD, "").strip()
+    caps = request.app[SERVICES].caps
+    if caps is None:
+        raise web.HTTPNotFound()  # the section is not shown: nothing posts here
+    try:
+        await caps.set_cap(user, typed or None)
+    except InvalidInput as exc:
+        return await instance_response(request, user, cap_form=(typed[:32], exc.message), status=400)
+    raise redirect(f"/instances/{instance.id}?notice={'cap_saved' if typed else 'cap_removed'}")
+
+
 def payment_panel(request: web.Request, instance: Instance) -> dict | None:
     """What an assistant billing holds back says, and where to pay (with billing on only)."""
     billing = billing_of_pages(request)
@@ -91,7 +112,8 @@ def payment_panel(request: web.Request, instance: Instance) -> dict | None:
 
 
 async def instance_response(request: web.Request, user: User, *, notice: str = "", problem: str | None = None,
-                            status: int = 200) -> web.Response:
+                            cap_form: tuple[str, str] | None = None, status: int = 200) -> web.Response:
+    """The page; `cap_form`: what was typed in the cap form and why it was refused."""
     service = request.app[SERVICES].instances
     instance = await service.get(user, request.match_info["id"])
     shown = instance_view(service, instance)
@@ -112,6 +134,8 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "words": for_scripts(),
         "payment": payment_panel(request, instance),
         "payment_banner": await payment_failed(request, user),
+        "usage": await usage_panel(request, user, instance, typed=cap_form[0] if cap_form else None,
+                                   error=cap_form[1] if cap_form else None),
     }, status=status)
     return allowing_stripe_forms(response, billing_of_pages(request))
 
