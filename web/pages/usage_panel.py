@@ -62,9 +62,9 @@ def cost_chart(days: list[DayUsage], today: date) -> dict:
 
 def cap_meter(standing: Standing, today: date) -> dict:
     """The month against the cap: how full the bar is and in which state (ok, warn from 80%,
-    error once reached)."""
+    reached once it is)."""
     share = share_of_cap(standing.spent_micro_usd, standing.cap_micro_usd)
-    state = "error" if standing.reached else "warn" if standing.near else "ok"
+    state = "reached" if standing.reached else "warn" if standing.near else "ok"
     return {
         "spent": money_text(standing.spent_micro_usd),
         "cap": money_text(standing.cap_micro_usd) if standing.cap_micro_usd is not None else None,

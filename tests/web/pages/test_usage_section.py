@@ -91,7 +91,7 @@ async def test_the_cap_form_keeps_a_refused_value_and_the_bar_warns_then_stops(b
     assert re.search(r'<rect class="cap-fill" x="0" y="0" width="90"', near.text)
 
     reached = await _set_cap(person, instance_id, f"{spent / 2 / 1_000_000:.6f}")
-    assert reached.has('data-state="error"') and reached.has("The cap is reached")
+    assert reached.has('data-state="reached"') and reached.has("The cap is reached")
     assert re.search(r'<rect class="cap-fill" x="0" y="0" width="100"', reached.text)  # full, not 200%
 
     removed = await _set_cap(person, instance_id, "")
