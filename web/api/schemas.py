@@ -291,7 +291,7 @@ class UsageNumbers(ResponseBody):
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
-    requests: int = Field(description="Calls forwarded to the provider.")
+    requests: int = Field(description="Calls passed on to the provider.")
     errors: int = Field(description="Calls the provider answered with an error, or that were cut off.")
     cost_usd: Dollars
 

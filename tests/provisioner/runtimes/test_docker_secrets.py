@@ -107,10 +107,12 @@ async def test_each_start_writes_todays_tokens_and_removal_takes_them(docker, ru
     await runtime.stop(instance_id, state, timeout=5)
     state = (await runtime.start(_request(instance_id, "555:second"), state)).state  # a new token: a restart uses it
     assert (await secret_files(state)).splitlines() == [f"/run/secrets/gateway-token={GATEWAY_TOKEN}",
+                                                         f"/run/secrets/model-credential={OPENAI_KEY}",
                                                          "/run/secrets/telegram-bot-token=555:second"]
     await runtime.stop(instance_id, state, timeout=5)
     state = (await runtime.start(_request(instance_id, None), state)).state  # and then removed: its file too
-    assert (await secret_files(state)).splitlines() == [f"/run/secrets/gateway-token={GATEWAY_TOKEN}"]
+    assert (await secret_files(state)).splitlines() == [f"/run/secrets/gateway-token={GATEWAY_TOKEN}",
+                                                         f"/run/secrets/model-credential={OPENAI_KEY}"]
 
     await runtime.remove(instance_id, state, keep_data=True)
     volumes = (await docker.volumes.list(filters=label_filter(instance=str(instance_id))))["Volumes"] or []

@@ -98,7 +98,7 @@ async def test_each_start_writes_todays_tokens_and_removal_takes_them(tmp_path, 
     state = await start("555:second", state)  # the owner sent a new token: the restart uses it
     assert (secrets / "telegram-bot-token").read_text() == "555:second"
     state = await start(None, state)  # and then removed it
-    assert sorted(os.listdir(secrets)) == ["gateway-token"]
+    assert sorted(os.listdir(secrets)) == ["gateway-token", "model-credential"]
     assert stat.S_IMODE((secrets / "gateway-token").stat().st_mode) == 0o600
 
     await runtime.remove(instance_id, state, keep_data=True)
