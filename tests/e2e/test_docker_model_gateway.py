@@ -16,11 +16,9 @@ import pytest
 
 from clawfleet.settings import Settings
 from provisioner.runtimes.docker_spec import container_name, network_name, proxy_address
-from tests.e2e.test_docker import _rows
+from tests.e2e.test_docker import api  # noqa: F401 (the fixture, over this module's settings)
 from tests.fakes.model import FakeModel
 from tests.provisioner.runtimes.test_egress_guard import _host_listener, _probe
-from tests.support.api_client import migrated, running_api
-from tests.support.docker_fixtures import remove_everything_of
 
 CANARY_KEY = "sk-proj-CANARYdockerMODELgateway0123456789"
 
@@ -38,18 +36,6 @@ def settings(tmp_path, docker_engine, openclaw_image, model) -> Settings:
         runtime="docker", docker_url=docker_engine, openclaw_image=openclaw_image,
         provider_urls={"openai": f"{model.url}/v1"}, start_timeout_s=150,
     )
-
-
-@pytest.fixture
-async def api(settings, docker):
-    await migrated(settings)
-    async with running_api(settings) as api:
-        assert api.platform.runtime.name == "docker", api.platform.runtime.unavailable_reason
-        await api.sign_up()
-        try:
-            yield api
-        finally:
-            await remove_everything_of(docker, [row.id for row in await _rows(api)])
 
 
 async def _in_container(docker: aiodocker.Docker, instance_id: str, argv: list[str]) -> str:
