@@ -21,6 +21,7 @@ the execution option `READ_CACHE_EXEMPT`, so it does not clear everything each m
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Hashable
@@ -141,7 +142,12 @@ class ReadCache(Generic[K, V]):
     """Results of one kind of read, by key, from `tables`, each kept `ttl_s` seconds at most
     (0: nothing is kept). Only answers that are not None are kept, so unknown keys (a stranger's
     guesses at tokens, say) cost a read each and cannot fill it. Served values are shared by
-    every reader: treat them as read-only."""
+    every reader: treat them as read-only.
+
+    Readers of one key that miss together share one read (single flight): a busy key whose
+    entry lapses would otherwise send every request in flight to the database at once. A reader
+    joins a read only if nothing was written to `tables` since it began, so a write is still
+    seen by the very next read."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession] | None, tables: set[str] | frozenset[str], *,
                  ttl_s: float, max_entries: int = 10_000) -> None:
@@ -150,6 +156,7 @@ class ReadCache(Generic[K, V]):
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[K, _Entry[V]] = {}
+        self._reading: dict[K, tuple[tuple[int, ...], asyncio.Future[V | None]]] = {}  # key -> (stamp, read)
         self._writes: TableWrites | None = None
 
     async def get(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
@@ -162,8 +169,24 @@ class ReadCache(Generic[K, V]):
                 return entry.value
             del self._entries[key]
         stamp = writes.stamp(self.tables)
-        value = await load()
-        if value is not None and stamp is not None and writes.current(self.tables, stamp):
+        if stamp is None:  # a write is under way: read alone, keep nothing
+            return await load()
+        reading = self._reading.get(key)
+        if reading is not None and reading[0] == stamp:
+            return await asyncio.shield(reading[1])  # one reader's cancellation is not the others'
+        read = asyncio.ensure_future(self._read(key, load, stamp))
+        read.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, if all left
+        self._reading[key] = (stamp, read)
+        return await asyncio.shield(read)
+
+    async def _read(self, key: K, load: Callable[[], Awaitable[V | None]], stamp: tuple[int, ...]) -> V | None:
+        writes = self._watcher()
+        try:
+            value = await load()
+        finally:
+            if self._reading.get(key, (None, None))[1] is asyncio.current_task():
+                del self._reading[key]
+        if value is not None and writes.current(self.tables, stamp):
             self._keep(key, _Entry(value, stamp, time.monotonic() + self.ttl_s))
         return value
 

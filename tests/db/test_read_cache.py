@@ -199,3 +199,53 @@ async def test_instances_read_for_answers_see_the_managers_writes(sessions, keyr
         await session.execute(update(Instance).where(Instance.id == instance.id).values(status="running"))
         await session.commit()
     assert (await cache.get(instance.id, stored)).status == "running"
+
+
+class SlowReads(CountedReads):
+    """Reads that wait for `release` before going to the database: readers pile up on them."""
+
+    def __init__(self, sessions, user_id) -> None:
+        super().__init__(sessions, user_id)
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> str | None:
+        await self.release.wait()
+        return await super().__call__()  # counts the read
+
+
+async def test_readers_that_miss_together_share_one_read(sessions) -> None:
+    user = await _user(sessions, email="ada@example.com")
+    cache, read = ReadCache(sessions, USER_TABLES, ttl_s=60), SlowReads(sessions, user.id)
+    readers = [asyncio.create_task(cache.get(user.id, read)) for _ in range(20)]
+    await asyncio.sleep(0.05)
+    read.release.set()
+    assert await asyncio.gather(*readers) == ["ada@example.com"] * 20
+    assert read.reads == 1
+
+
+async def test_a_reader_after_a_write_does_not_join_a_read_begun_before_it(sessions) -> None:
+    user = await _user(sessions, email="ada@example.com")
+    cache, read = ReadCache(sessions, USER_TABLES, ttl_s=60), SlowReads(sessions, user.id)
+    before = asyncio.create_task(cache.get(user.id, read))
+    await asyncio.sleep(0.05)
+    async with sessions() as session:
+        await session.execute(update(User).where(User.id == user.id).values(email="new@example.com"))
+        await session.commit()
+    after = asyncio.create_task(cache.get(user.id, read))
+    await asyncio.sleep(0.05)
+    read.release.set()
+    await before
+    assert await after == "new@example.com"
+    assert read.reads == 2
+    assert await cache.get(user.id, read) == "new@example.com"
+
+
+async def test_a_cancelled_reader_leaves_the_shared_read_to_the_others(sessions) -> None:
+    user = await _user(sessions, email="ada@example.com")
+    cache, read = ReadCache(sessions, USER_TABLES, ttl_s=60), SlowReads(sessions, user.id)
+    first, second = (asyncio.create_task(cache.get(user.id, read)) for _ in range(2))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    read.release.set()
+    assert await second == "ada@example.com"
+    assert first.cancelled() and read.reads == 1
