@@ -207,7 +207,10 @@ class InstanceManager:
         state it sets (`entry`, once `check` let it) before the caller answers, then run it in
         the background."""
         holder = holder or self._new_holder()
-        if not await self._take(instance_id, holder, action):
+        # An action of this process's own still running there holds the instance even when its
+        # lease lapsed (a stalled machine renews late): the lease alone would let a second in.
+        local = self._running.get(instance_id)
+        if (local is not None and not local.task.done()) or not await self._take(instance_id, holder, action):
             found = await self._lease_of(instance_id)
             if found is None:  # the row went meanwhile: a delete finished
                 if action is Action.DELETE:
@@ -254,6 +257,8 @@ class InstanceManager:
                            latest.owner_id if latest else None)
 
     def _forget(self, instance_id: uuid.UUID, running: _Running) -> None:
+        if running.progress is not None:
+            running.progress.close()  # over, with or without its final event
         if self._running.get(instance_id) is running:
             del self._running[instance_id]
 

@@ -8,7 +8,8 @@ events are kept per instance.
 
 An action whose process died never emits its final event. Once the instance's lease has
 lapsed while the last stored event is not final, followers end the stream with an
-"interrupted" event of their own. It is derived, not stored: every reader derives the same one
+"interrupted" event of their own (except in the action's own process while it still runs
+there: a lease that lapsed under a stalled machine is not a dead holder). It is derived, not stored: every reader derives the same one
 from the same rows and lease, readers never write, and it vanishes by itself when the
 reconciler's next action on the instance replaces the interrupted one's rows.
 """
@@ -90,6 +91,10 @@ class ProgressLog:
         self.events: list[ProgressEvent] = []
         self._started = time.monotonic()
 
+    def close(self) -> None:
+        """The action is over here (its final event stored, or its task ended without one)."""
+        self.hub._live.discard((self.instance_id, self.action_seq))
+
     async def emit(self, step: str, message: str, *, done: bool = False, failed: bool = False,
                    reason: str | None = None,
                    alongside: Callable[[AsyncSession], Awaitable[Any]] | None = None) -> ProgressEvent:
@@ -112,6 +117,8 @@ class ProgressLog:
                 await alongside(session)
             await session.commit()
         self.events.append(event)
+        if event.final:
+            self.close()
         self.hub.wake(self.instance_id)
         return event
 
@@ -136,6 +143,7 @@ class ProgressHub:
         self.poll_s = poll_s
         self.gone_grace_s = gone_grace_s
         self._signals: weakref.WeakValueDictionary[uuid.UUID, asyncio.Event] = weakref.WeakValueDictionary()
+        self._live: set[tuple[uuid.UUID, int]] = set()  # actions begun here and not yet over
 
     async def begin(self, instance_id: uuid.UUID, owner_id: uuid.UUID | None = None) -> ProgressLog:
         """A new action (its caller holds the instance's lease): the older action's rows go."""
@@ -148,6 +156,7 @@ class ProgressHub:
             opening = ProgressEvent(seq=0, step="begin", message="", elapsed_ms=0, action_seq=action_seq)
             session.add(_record(instance_id, owner_id, opening))
             await session.commit()
+        self._live.add((instance_id, action_seq))
         return ProgressLog(self, instance_id, action_seq, owner_id)
 
     async def latest(self, instance_id: uuid.UUID) -> LatestAction | None:
@@ -179,7 +188,8 @@ class ProgressHub:
                 sent, elapsed_ms = max(sent, records[-1].seq), records[-1].elapsed_ms
             gone_since = (gone_since or time.monotonic()) if lease is None else None
             gone_for_s = time.monotonic() - gone_since if gone_since is not None else 0.0
-            if _lapsed(lease, records, gone_for_s, self.gone_grace_s):
+            if (instance_id, action_seq) not in self._live and _lapsed(lease, records, gone_for_s,
+                                                                           self.gone_grace_s):
                 yield ProgressEvent(seq=sent + 1, step="interrupted", message=INTERRUPTED, elapsed_ms=elapsed_ms,
                                     failed=True, reason=INTERRUPTED, action_seq=action_seq)
                 return
@@ -195,7 +205,8 @@ class ProgressHub:
         events = [_event(record) for record in records if record.seq > 0]
         if events and events[-1].final:
             return events, True
-        if lease is not None and _lapsed(lease, records, 0.0, self.gone_grace_s):
+        if (lease is not None and (instance_id, action_seq) not in self._live
+                and _lapsed(lease, records, 0.0, self.gone_grace_s)):
             last = events[-1] if events else None
             events.append(ProgressEvent(seq=(last.seq if last else 0) + 1, step="interrupted", message=INTERRUPTED,
                                         elapsed_ms=last.elapsed_ms if last else 0, failed=True, reason=INTERRUPTED,

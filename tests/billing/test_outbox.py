@@ -95,8 +95,8 @@ async def test_of_two_workers_only_the_lease_holder_carries_effects_out(sessions
         await queue(sessions, *[f"k{n}" for n in range(10)])
         for worker in (first, second):
             worker.wake()
-        for _ in range(100):
-            if len(ran) >= 10:
+        for _ in range(200):  # until every effect is recorded done, not merely run
+            if not await pending_effects(sessions):
                 break
             await asyncio.sleep(0.05)
     finally:

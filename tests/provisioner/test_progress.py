@@ -13,9 +13,12 @@ import pytest
 from sqlalchemy import delete, select
 
 from clawfleet.settings import Settings
+from db.errors import Conflict
+from db.leases import InstanceLease
 from db.models import Instance, ProgressRecord, User
 from db.types import utcnow
-from provisioner.progress import INTERRUPTED
+from provisioner.progress import INTERRUPTED, ProgressHub
+from provisioner.runtimes.base import UnavailableRuntime
 from tests.support.api_client import Api, running_api
 from tests.support.builders import new_instance
 from tests.support.memory_runtime import MemoryRuntime
@@ -116,7 +119,8 @@ async def _dead_holders_action(api: Api, sessions, lease_s: float) -> Instance:
                                 lease_holder="manager-killed/0", lease_expires_at=utcnow() + timedelta(seconds=lease_s))
         session.add(instance)
         await session.commit()
-    log = await api.platform.manager.progress.begin(instance.id, user.id)
+    died_in = ProgressHub(api.platform.manager.progress.sessions)  # another process's: not the app's own
+    log = await died_in.begin(instance.id, user.id)
     await log.emit("config", "Preparing your assistant's configuration.")
     await log.emit("starting", "Starting the OpenClaw gateway.")
     return instance
@@ -187,3 +191,37 @@ async def test_the_events_stored_so_far_are_read_without_waiting_and_end_as_the_
     events, final = await hub.stored(live.id, 1)
     assert [e.step for e in events] == ["config", "starting", "interrupted"] and final
     assert [e.as_dict() for e in events] == await first.progress(str(live.id))  # what the stream says
+
+
+async def test_a_lapsed_lease_of_an_action_still_running_in_this_process_is_no_interruption(
+        settings, sessions, monkeypatch) -> None:
+    """A stalled machine may renew a lease late. The action's own process knows it still runs:
+    its followers wait for its real end, and nothing in it starts a second action meanwhile."""
+    async def stalled(lease, session, ttl):  # renewals that never land, though the holder lives
+        return None
+
+    monkeypatch.setattr(InstanceLease, "renew", stalled)
+    runtime = MemoryRuntime(ready_after=LEASE_TTL_S * 2)
+    reader = UnavailableRuntime("this app only reads")  # no reconciler of the same runtime's
+    async with running_api(settings, runtime) as first, running_api(settings, reader) as second:
+        await first.sign_up()
+        second.token = first.token
+        _, created = await first.call("POST", "/api/instances", BODY)
+        instance_id = uuid.UUID(created["id"])
+        manager = first.platform.manager
+        async with sessions() as session:
+            while (await session.get(Instance, instance_id, populate_existing=True)).lease_expires_at > utcnow():
+                await asyncio.sleep(0.1)  # lapsed, with the deploy still waiting for its gateway
+        assert manager.action_in_progress(instance_id) is not None
+        await _local_follower_waits_out_the_lapse(first, second, manager, instance_id)
+    await runtime.close()
+
+
+async def _local_follower_waits_out_the_lapse(first, second, manager, instance_id) -> None:
+    events, final = await manager.progress.stored(instance_id, 1)
+    assert not final and "interrupted" not in [e.step for e in events]
+    with pytest.raises(Conflict):
+        await manager.recover(instance_id)
+    local = await first.progress(str(instance_id))
+    assert local[-1]["done"] and "interrupted" not in [e["step"] for e in local]
+    assert await second.progress(str(instance_id)) == local  # another process reads the same end
