@@ -3,8 +3,9 @@ across all their instances from the usage the model gateway records.
 
 The cap is the user's own (they set it) within their plan's ceiling, if it has one; with no cap
 of their own the ceiling is their cap. Calls on the platform's key (an instance that uses
-ClawFleet's key, included in the plan) also stop when the month's included usage is spent: the
-plan's overage policy is "stop". Checked before a call is forwarded: a call that would
+ClawFleet's key, included in the plan) also stop when the month's included usage is spent if the
+plan's overage policy is "stop"; with "bill" they go on (billed by billing.overage) up to the cap,
+which such a plan always has (its ceiling, billing.plans). Checked before a call is forwarded: a call that would
 start at or past the cap is refused, one that starts under it runs to its end (a stream that
 crosses the cap finishes). The owner is told in their chat once a month at 80% and once when
 calls start being refused, and the refusal itself says why in the words OpenClaw shows them.
@@ -70,6 +71,7 @@ class Standing:
     ceiling_micro_usd: int | None  # their plan's
     included_micro_usd: int | None = None  # usage on the platform's key their plan includes; None: none
     platform_spent_micro_usd: int = 0  # of spent_micro_usd, what went on the platform's key
+    overage_billed: bool = False  # past the included usage, calls on the platform's key go on, billed
 
     @property
     def included_used_up(self) -> bool:
@@ -97,6 +99,7 @@ class _Caps:
     own: int | None
     ceiling: int | None
     included: int | None
+    overage_billed: bool = False
 
 
 class SpendCaps:
@@ -123,7 +126,7 @@ class SpendCaps:
         own, ceiling = caps.own, caps.ceiling
         cap = own if ceiling is None else ceiling if own is None else min(own, ceiling)
         return Standing(written + self.book.pending_micro_usd(user_id, since), cap, own, ceiling, caps.included,
-                        on_platform + self.book.pending_micro_usd(user_id, since, KEY_PLATFORM))
+                        on_platform + self.book.pending_micro_usd(user_id, since, KEY_PLATFORM), caps.overage_billed)
 
     async def refusal(self, user_id: uuid.UUID, key_source: str = KEY_OWN) -> str | None:
         """Why the user's next call (on a key of `key_source`) may not go out, or None. Tells the
@@ -139,7 +142,7 @@ class SpendCaps:
                             f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on {resets}, or as soon as "
                             "you raise the cap (/usage).")
             return refusal_text(standing, today)
-        if key_source == KEY_PLATFORM and standing.included_used_up:
+        if key_source == KEY_PLATFORM and standing.included_used_up and not standing.overage_billed:
             self._tell_once(user_id, "included_stopped_month", today,
                             f"Your assistant has stopped answering: the {dollars(standing.included_micro_usd or 0)} "
                             f"of model usage your plan includes this month is used up. It starts again on {resets}; "
@@ -200,7 +203,7 @@ class SpendCaps:
         allowance = await self.entitlements.allowance(user)
         ceiling, included = allowance.spend_cap_ceiling_usd, allowance.included_usage_usd
         return _Caps(user.spend_cap_micro_usd, round(ceiling * MICRO) if ceiling else None,
-                     round(included * MICRO) if included else None)
+                     round(included * MICRO) if included else None, allowance.overage_billed)
 
     def _tell_once(self, user_id: uuid.UUID, column: str, today: date, text: str) -> None:
         task = asyncio.create_task(self._tell(user_id, column, month_of(today), text))
