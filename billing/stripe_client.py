@@ -131,6 +131,23 @@ class StripeApi:
             subscription_id, {"items": [{"id": item_id, "price": price}], "proration_behavior": "create_prorations"},
             {"idempotency_key": idempotency_key("change-price", subscription_id, item_id, price, since)}))
 
+    async def send_meter_event(self, event_name: str, *, customer: str, value: int, identifier: str) -> bool:
+        """Report `value` units of usage for `customer` on the meter of `event_name`; False when
+        Stripe has an event of this identifier already (it was sent before: counted once)."""
+        async def send() -> bool:
+            try:
+                await self.v1.billing.meter_events.create_async(
+                    {"event_name": event_name, "identifier": identifier,
+                     "payload": {"stripe_customer_id": customer, "value": str(value)}},
+                    {"idempotency_key": idempotency_key("meter-event", identifier)})
+            except stripe.InvalidRequestError as exc:
+                if getattr(exc, "param", None) != "identifier":
+                    raise
+                log.info("stripe has this meter event already", identifier=identifier)
+                return False
+            return True
+        return await self.call("billing.meter_events.create", send)
+
     async def cancel_now(self, subscription_id: str) -> Any:
         return await self.call("subscriptions.cancel", lambda: self.v1.subscriptions.cancel_async(
             subscription_id, options={"idempotency_key": idempotency_key("cancel", subscription_id)}))

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.errors import InvalidInput
 from db.models import KEY_OWN, KEY_PLATFORM, ModelUsage, User
+from db.months import MICRO, month_of, month_start, next_month_start
 from db.read_cache import ReadCache
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
@@ -42,19 +43,6 @@ log = structlog.get_logger(__name__)
 
 WARN_SHARE = 0.8
 MAX_CAP_USD = 1_000_000
-MICRO = 1_000_000
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month_start(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def dollars(micro_usd: int) -> str:

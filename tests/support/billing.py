@@ -3,9 +3,15 @@ point the platform at it, and a little endpoint standing in for Stripe's side of
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+from db.models import KEY_PLATFORM, ModelUsage, Subscription, User
+from db.types import utcnow
+
 from tests.fakes.stripe import FakeStripe
+from tests.support.builders import new_user
 from tests.support.stripe_fixtures import TEST_SECRET_KEY
 
 WEBHOOK_SECRET = "whsec_clawfleet_tests_0123456789"
@@ -47,3 +53,23 @@ included_usage_usd = 1.0
 spend_cap_ceiling_usd = 3.0
 """
 OVERAGE_EVENT = "clawfleet_model_overage"
+
+
+async def subscriber(sessions, plan: str, customer: str | None = None) -> User:
+    """A user with an active subscription to `plan` (of BILLED_PLANS), as billing records one."""
+    async with sessions() as session:
+        user = new_user(stripe_customer_id=customer)
+        session.add(user)
+        await session.flush()
+        session.add(Subscription(user_id=user.id, stripe_subscription_id=f"sub_{user.id.hex[:12]}", status="active",
+                                 plan=plan, stripe_price_id=f"price_{plan}", created_at=utcnow()))
+        await session.commit()
+        return user
+
+
+async def spend(sessions, user: User, usd: float, key_source: str = KEY_PLATFORM, model: str = "gpt-5.5") -> None:
+    """Model usage of `usd` today, as the model gateway writes it (a row of an instance of theirs)."""
+    async with sessions() as session:
+        session.add(ModelUsage(user_id=user.id, instance_id=uuid.uuid4(), day=datetime.now(UTC).date(), provider="openai",
+                               model=model, key_source=key_source, requests=1, cost_micro_usd=round(usd * 1e6)))
+        await session.commit()

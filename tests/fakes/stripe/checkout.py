@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.stripe import pages
-from tests.fakes.stripe.protocol import JsonDict, StripeError, missing_param, new_id, no_such, price_of
+from tests.fakes.stripe.protocol import JsonDict, StripeError, list_page, missing_param, new_id, no_such, price_of
 from tests.fakes.stripe.upstream import Upstream
 
 Notify = Callable[..., Awaitable[Any]]
@@ -94,9 +94,7 @@ class Checkout(pages.HostedSessions):
     def list(self, params: JsonDict) -> JsonDict:
         wanted = {key: params[key] for key in ("customer", "subscription", "status", "payment_intent") if key in params}
         found = [s for s in reversed(self.sessions.values()) if all(s.get(k) == v for k, v in wanted.items())]
-        limit = int(params.get("limit", 10))
-        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit,
-                "url": "/v1/checkout/sessions"}
+        return list_page(found, params, "/v1/checkout/sessions")
 
     def line_items(self, session_id: str) -> JsonDict:
         self.get(session_id)
