@@ -55,6 +55,20 @@ spend_cap_ceiling_usd = 3.0
 OVERAGE_EVENT = "clawfleet_model_overage"
 
 
+async def with_billed_overage_prices(stripe_fake: FakeStripe, directory: Path) -> dict[str, object]:
+    """BILLED_PLANS in a file under `directory` and its prices in the fake (the overage one
+    metered, a cent a unit, on a meter of OVERAGE_EVENT); the settings overrides for it."""
+    meter = await stripe_fake.create_meter(OVERAGE_EVENT)
+    await stripe_fake.create_price("Pro", 4900, currency="usd", price_id="price_pro")
+    await stripe_fake.create_price("Basic", 900, currency="usd", price_id="price_basic")
+    await stripe_fake.create_metered_price("Model usage", 1, meter["id"], price_id="price_pro_overage")
+    plans = directory / "plans.toml"
+    plans.write_text(BILLED_PLANS, encoding="utf-8")
+    return {"stripe_secret_key": TEST_SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
+            "stripe_api_url": stripe_fake.api_url, "plans_file": plans, "stripe_timeout_s": 5,
+            "stripe_meter_event": OVERAGE_EVENT}
+
+
 async def subscriber(sessions, plan: str, customer: str | None = None) -> User:
     """A user with an active subscription to `plan` (of BILLED_PLANS), as billing records one."""
     async with sessions() as session:
