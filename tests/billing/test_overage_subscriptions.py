@@ -16,16 +16,22 @@ from db.status import Status
 from tests.support.api_client import running_api
 from tests.support.billing import WEBHOOK_SECRET, spend, with_billed_overage_prices
 from tests.support.memory_runtime import MemoryRuntime
-from tests.support.waiting import RecordingNotifier
+from tests.support.waiting import RecordingNotifier, eventually
 
 KEY = "sk-proj-billingBILLING0123456789abcd"
 
 
 @pytest.fixture
-async def api(settings_for, sessions, stripe_fake, tmp_path):
+def report_interval_s() -> float:
+    return 300
+
+
+@pytest.fixture
+async def api(settings_for, sessions, stripe_fake, tmp_path, report_interval_s):
     overrides = await with_billed_overage_prices(stripe_fake, tmp_path)
     runtime = MemoryRuntime()
-    async with running_api(settings_for(**overrides, lease_ttl_s=3), runtime, RecordingNotifier()) as api:
+    settings = settings_for(**overrides, lease_ttl_s=3, overage_report_interval_s=report_interval_s)
+    async with running_api(settings, runtime, RecordingNotifier()) as api:
         stripe_fake.configure_webhook(api.url("/api/webhooks/stripe"), WEBHOOK_SECRET)
         yield api
     await runtime.close()
@@ -78,14 +84,37 @@ async def test_plan_changes_remove_and_add_the_metered_item(api, stripe_fake, st
     assert prices_of(subscription) == [("price_pro", "licensed"), ("price_pro_overage", "metered")]
 
 
+async def billed(stripe_fake, stripe_client, customer: str) -> list[float]:
+    [meter] = stripe_fake.meters.meters.values()
+    now = int(time.time())
+    summaries = await stripe_client.v1.billing.meters.event_summaries.list_async(
+        meter["id"], {"customer": customer, "start_time": now - 3600, "end_time": now + 3600})
+    return [summary.aggregated_value for summary in summaries.data]
+
+
 async def test_the_platforms_outbox_sends_the_overage_to_the_meter(api, stripe_fake, stripe_client) -> None:
     user, paid = await subscribed(api, stripe_fake, "pro")
     await spend(api.platform.sessions, user, 1.25)
     reporter = OverageReporter(api.platform.sessions, api.platform.billing.plans)
     assert [report.value for report in await reporter.run_once()] == [25]
     await api.platform.outbox.run_once()
-    [meter] = stripe_fake.meters.meters.values()
-    now = int(time.time())
-    summaries = await stripe_client.v1.billing.meters.event_summaries.list_async(
-        meter["id"], {"customer": paid["customer"], "start_time": now - 3600, "end_time": now + 3600})
-    assert [summary.aggregated_value for summary in summaries.data] == [25]
+    assert await billed(stripe_fake, stripe_client, paid["customer"]) == [25]
+
+
+@pytest.mark.parametrize("report_interval_s", [0.3])
+async def test_the_platform_reports_overage_by_itself_every_interval(api, stripe_fake, stripe_client) -> None:
+    user, paid = await subscribed(api, stripe_fake, "pro")
+    await spend(api.platform.sessions, user, 1.1)
+
+    async def reported() -> bool:
+        return await billed(stripe_fake, stripe_client, paid["customer"]) == [10]
+
+    await eventually(reported, timeout=15)
+    await spend(api.platform.sessions, user, 0.07)
+
+    async def more() -> bool:
+        return await billed(stripe_fake, stripe_client, paid["customer"]) == [17]
+
+    await eventually(more, timeout=15)
+    assert [r.params["payload"]["value"] for r in stripe_fake.requests_to("POST", "/v1/billing/meter_events")] == \
+        ["10", "7"]
