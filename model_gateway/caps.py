@@ -62,6 +62,23 @@ class Standing:
     overage_billed: bool = False  # past the included usage, calls on the platform's key go on, billed
 
     @property
+    def overage_micro_usd(self) -> int:
+        """What calls on the platform's key cost past the included usage this month (billed on a
+        plan whose overage is "bill", in whole cents as it accrues)."""
+        return max(0, self.platform_spent_micro_usd - (self.included_micro_usd or 0))
+
+    def included_text(self) -> str | None:
+        """The month's included usage in words, for the usage views; None: the plan includes none."""
+        if self.included_micro_usd is None:
+            return None
+        if self.overage_billed:
+            return (f"Included in your plan: {dollars(self.included_micro_usd)} on ClawFleet's key; beyond it, "
+                    f"billed so far this month: {dollars(self.overage_micro_usd)}.")
+        used = min(self.platform_spent_micro_usd, self.included_micro_usd)
+        return (f"Included in your plan: {dollars(self.included_micro_usd)} on ClawFleet's key, "
+                f"{dollars(used)} of it used this month.")
+
+    @property
     def included_used_up(self) -> bool:
         return self.platform_spent_micro_usd >= (self.included_micro_usd or 0)
 

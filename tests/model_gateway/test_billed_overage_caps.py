@@ -4,15 +4,20 @@ the real plan entitlements (a subscription row) and usage rows in the database."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from billing.entitlements import PlanEntitlements
+from bot.usage import standing_lines
 from billing.plans import parse_plans
 from db.models import KEY_OWN, KEY_PLATFORM
 from model_gateway.caps import SpendCaps
 from model_gateway.prices import load_prices
 from model_gateway.usage_book import UsageBook
 from tests.support.billing import BILLED_PLANS, spend, subscriber
+from web.api.usage import standing_body
+from web.pages.usage_panel import cap_meter
 
 
 @pytest.fixture
@@ -43,3 +48,21 @@ async def test_a_billed_plans_owner_cap_below_the_ceiling_stops_calls_on_the_pla
     await spend(sessions, billed, 0.5, key_source=KEY_OWN)  # their own key's calls count toward their cap too
     refused = await caps.refusal(billed.id, KEY_PLATFORM)
     assert refused is not None and "spending cap of $2.00 is reached" in refused
+
+
+async def test_the_usage_views_show_the_included_amount_and_what_is_billed_beyond_it(caps, sessions) -> None:
+    billed, stopped = await subscriber(sessions, "pro"), await subscriber(sessions, "basic")
+    for user in (billed, stopped):
+        await spend(sessions, user, 1.5)
+        await spend(sessions, user, 4.0, key_source=KEY_OWN)  # not on ClawFleet's key: neither included nor billed
+    today = datetime.now(UTC).date()
+    billed_standing, stopped_standing = await caps.standing(billed.id), await caps.standing(stopped.id)
+    assert billed_standing.overage_micro_usd == 500_000
+    billed_words = "Included in your plan: $1.00 on ClawFleet's key; beyond it, billed so far this month: $0.50."
+    assert billed_words in standing_lines(billed_standing, today)  # the bot's /usage
+    assert cap_meter(billed_standing, today)["included"] == billed_words  # the web usage panel
+    body = standing_body(billed_standing, today)  # the REST API's month
+    assert (body.included_usd, body.included_spent_usd, body.overage_billed, body.overage_usd) == (1, 1.5, True, 0.5)
+    assert not standing_body(stopped_standing, today).overage_billed
+    assert "Included in your plan: $1.00 on ClawFleet's key, $1.00 of it used this month." in \
+        standing_lines(stopped_standing, today)
