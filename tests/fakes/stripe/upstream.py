@@ -85,6 +85,8 @@ class Upstream:
         """The request as localstripe answers it (after translation and overlays)."""
         sent = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
         body, metered = await self._take_metered(method, path, body)
+        if metered is not None and not body:  # only metered items change: nothing for localstripe to do
+            method, path_qs = "GET", path
         async with self.http.request(method, self.url + path_qs, data=translate_form(method, path, body) or None,
                                      headers=sent) as response:
             answer = Answer(response.status, await response.read(), response.content_type)
