@@ -147,7 +147,13 @@ class SpendCaps:
                             f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on {resets}, or as soon as "
                             "you raise the cap (/usage).")
             return refusal_text(standing, today)
-        if key_source == KEY_PLATFORM and standing.included_used_up and not standing.overage_billed:
+        if key_source == KEY_PLATFORM and standing.included_used_up and standing.overage_billed:
+            self._tell_once(user_id, "included_stopped_month", today,
+                            f"The {dollars(standing.included_micro_usd or 0)} of model usage your plan includes this "
+                            "month is used up. Your assistant goes on: what it uses from now on is billed with your "
+                            f"subscription, up to your cap of {dollars(standing.cap_micro_usd or 0)} (/usage).")
+            return None
+        if key_source == KEY_PLATFORM and standing.included_used_up:
             self._tell_once(user_id, "included_stopped_month", today,
                             f"Your assistant has stopped answering: the {dollars(standing.included_micro_usd or 0)} "
                             f"of model usage your plan includes this month is used up. It starts again on {resets}; "

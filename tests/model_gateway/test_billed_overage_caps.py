@@ -21,16 +21,32 @@ from web.pages.usage_panel import cap_meter
 
 
 @pytest.fixture
-def caps(sessions) -> SpendCaps:
-    return SpendCaps(sessions, UsageBook(sessions, load_prices()), PlanEntitlements(sessions, parse_plans(BILLED_PLANS)),
-                     read_cache_ttl_s=0)
+def told() -> list[str]:
+    return []
 
 
-async def test_a_billed_plan_goes_on_past_the_included_usage_and_stops_at_its_ceiling(caps, sessions) -> None:
+@pytest.fixture
+async def caps(sessions, told):
+    class Chat:
+        async def notify(self, user_id, text, offers=()) -> None:
+            told.append(text)
+
+    caps = SpendCaps(sessions, UsageBook(sessions, load_prices()), PlanEntitlements(sessions, parse_plans(BILLED_PLANS)),
+                     Chat(), read_cache_ttl_s=0)
+    yield caps
+    await caps.close()
+
+
+async def test_a_billed_plan_goes_on_past_the_included_usage_and_stops_at_its_ceiling(caps, sessions, told) -> None:
     billed, stopped = await subscriber(sessions, "pro"), await subscriber(sessions, "basic")
     for user in (billed, stopped):
         await spend(sessions, user, 1.5)  # past the $1 included
     assert await caps.refusal(billed.id, KEY_PLATFORM) is None
+    assert await caps.refusal(billed.id, KEY_PLATFORM) is None
+    await caps.close()
+    assert [text for text in told if "billed with your subscription" in text] == [
+        "The $1.00 of model usage your plan includes this month is used up. Your assistant goes on: what it uses "
+        "from now on is billed with your subscription, up to your cap of $3.00 (/usage)."]  # told once
     refused = await caps.refusal(stopped.id, KEY_PLATFORM)
     assert refused is not None and "included in your plan this month is used up" in refused
 
