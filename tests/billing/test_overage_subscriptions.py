@@ -73,7 +73,7 @@ async def test_a_billed_plans_checkout_adds_its_metered_price_and_the_subscripti
         assert (await session.get(Subscription, row.id)).stripe_price_id == "price_pro"
 
 
-async def test_plan_changes_remove_and_add_the_metered_item(api, stripe_fake, stripe_client) -> None:
+async def test_plan_changes_remove_add_and_swap_the_metered_item(api, stripe_fake, stripe_client) -> None:
     user, paid = await subscribed(api, stripe_fake, "pro")
     assert (await api.platform.billing.change_plan(user, "basic")).plan.id == "basic"
     subscription = await stripe_client.v1.subscriptions.retrieve_async(paid["subscription"])
@@ -82,6 +82,12 @@ async def test_plan_changes_remove_and_add_the_metered_item(api, stripe_fake, st
     assert (await api.platform.billing.change_plan(user, "pro")).plan.id == "pro"
     subscription = await stripe_client.v1.subscriptions.retrieve_async(paid["subscription"])
     assert prices_of(subscription) == [("price_pro", "licensed"), ("price_pro_overage", "metered")]
+    metered_item = subscription["items"]["data"][1]["id"]
+
+    assert (await api.platform.billing.change_plan(user, "max")).plan.id == "max"
+    subscription = await stripe_client.v1.subscriptions.retrieve_async(paid["subscription"])
+    assert prices_of(subscription) == [("price_max", "licensed"), ("price_max_overage", "metered")]
+    assert subscription["items"]["data"][1]["id"] == metered_item  # the same item, on the new plan's price
 
 
 async def billed(stripe_fake, stripe_client, customer: str) -> list[float]:

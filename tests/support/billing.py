@@ -27,8 +27,8 @@ async def with_example_prices(stripe_fake: FakeStripe) -> dict[str, object]:
             "stripe_api_url": stripe_fake.api_url, "plans_file": EXAMPLE_PLANS, "stripe_timeout_s": 5}
 
 
-# A plan whose usage past the included amount is billed (a metered price on a meter), beside one
-# that stops there: $1 included, a $3 ceiling.
+# Plans whose usage past the included amount is billed (a metered price each, on one meter): Pro
+# ($1 included, a $3 ceiling) and Max; and Basic, which stops there ($1 included, a $3 ceiling).
 BILLED_PLANS = """\
 default = "pro"
 
@@ -42,6 +42,17 @@ included_usage_usd = 1.0
 overage = "bill"
 overage_price = "price_pro_overage"
 spend_cap_ceiling_usd = 3.0
+
+[plans.max]
+name = "Max"
+stripe_price = "price_max"
+instances = 3
+memory_mb = 1024
+cpus = 1
+included_usage_usd = 2.0
+overage = "bill"
+overage_price = "price_max_overage"
+spend_cap_ceiling_usd = 10.0
 
 [plans.basic]
 name = "Basic"
@@ -61,7 +72,9 @@ async def with_billed_overage_prices(stripe_fake: FakeStripe, directory: Path) -
     meter = await stripe_fake.create_meter(OVERAGE_EVENT)
     await stripe_fake.create_price("Pro", 4900, currency="usd", price_id="price_pro")
     await stripe_fake.create_price("Basic", 900, currency="usd", price_id="price_basic")
+    await stripe_fake.create_price("Max", 9900, currency="usd", price_id="price_max")
     await stripe_fake.create_metered_price("Model usage", 1, meter["id"], price_id="price_pro_overage")
+    await stripe_fake.create_metered_price("Model usage (Max)", 1, meter["id"], price_id="price_max_overage")
     plans = directory / "plans.toml"
     plans.write_text(BILLED_PLANS, encoding="utf-8")
     return {"stripe_secret_key": TEST_SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
