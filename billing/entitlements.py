@@ -30,4 +30,4 @@ class PlanEntitlements:
                              included_usage_usd=included or None)
         return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name,
                          spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None,
-                         included_usage_usd=plan.included_usage_usd or None)
+                         included_usage_usd=plan.included_usage_usd or None, overage_billed=plan.bills_overage)

@@ -12,8 +12,11 @@ from pathlib import Path
 
 PLAN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # kept in subscriptions.plan (32 characters)
 FIELDS = {"name", "stripe_price", "price_label", "instances", "memory_mb", "cpus", "trial_days",
-          "included_usage_usd", "overage", "spend_cap_ceiling_usd", "backup_retention_days"}
-OVERAGE = ("stop",)  # what happens once a plan's included usage is spent: calls on the platform's key stop
+          "included_usage_usd", "overage", "overage_price", "spend_cap_ceiling_usd", "backup_retention_days"}
+# What happens once a plan's included usage is spent: "stop": calls on the platform's key stop;
+# "bill": they go on, and what they cost beyond it is billed through Stripe metered usage
+# (billing.overage) on the plan's `overage_price`.
+OVERAGE = ("stop", "bill")
 REQUIRED = ("name", "stripe_price", "instances", "memory_mb", "cpus")
 
 
@@ -30,11 +33,17 @@ class Plan:
     # The most a subscriber's monthly model spending cap may be (model_gateway.caps); 0: no ceiling.
     spend_cap_ceiling_usd: float = 0.0
     # Model usage a month on the operator's keys (CLAWFLEET_PLATFORM_KEYS) the plan includes; 0:
-    # subscribers bring their own key. Past it, `overage` ("stop": calls on the platform's key stop).
+    # subscribers bring their own key. Past it, `overage` ("stop": calls on the platform's key stop;
+    # "bill": they go on, billed in cents on `overage_price`, a metered Stripe price).
     included_usage_usd: float = 0.0
     overage: str = "stop"
+    overage_price: str | None = None  # with overage "bill" only
     # Room for what later parts of the platform enforce; read and kept, not acted on yet.
     backup_retention_days: int = 0
+
+    @property
+    def bills_overage(self) -> bool:
+        return self.overage == "bill"
 
 
 class PlansError(ValueError):
@@ -88,6 +97,11 @@ def parse_plans(text: str, where: str = "plans file") -> Plans:
         if plan.stripe_price in seen:
             raise fail(f"stripe_price {plan.stripe_price!r} is used by more than one plan", plan.id, "stripe_price")
         seen.add(plan.stripe_price)
+    prices = {plan.stripe_price for plan in plans}
+    for plan in plans:  # a metered item must never be taken for the plan's own price
+        if plan.overage_price in prices:
+            raise fail(f"plans.{plan.id}.overage_price {plan.overage_price!r} is a plan's stripe_price; it must "
+                       "be a separate metered price", plan.id, "overage_price")
     default = document.get("default", plans[0].id)
     if not isinstance(default, str) or default not in tables:
         raise fail(f"default must name one of the plans ({', '.join(tables)})", None, "default")
@@ -126,20 +140,39 @@ def _plan(plan_id: str, fields: object, fail) -> Plan:
 
     def overage() -> str:
         value = fields.get("overage", "stop")
-        if value == "bill":
-            raise fail(f'plans.{plan_id}.overage: "bill" (metered Stripe billing past the included usage) is not '
-                       'supported by this release; use "stop"', plan_id, "overage")
         if value not in OVERAGE:
-            raise fail(f'plans.{plan_id}.overage must be "stop"', plan_id, "overage")
+            raise fail(f'plans.{plan_id}.overage must be "stop" or "bill"', plan_id, "overage")
         return value
 
+    policy = overage()
+    overage_price = None
+    if policy == "bill":
+        if "overage_price" not in fields:
+            raise fail(f'plans.{plan_id}: overage = "bill" needs overage_price (the id of a metered Stripe price)',
+                       plan_id, "overage")
+        overage_price = text("overage_price")
+    elif "overage_price" in fields:
+        raise fail(f'plans.{plan_id}.overage_price is only used with overage = "bill"', plan_id, "overage_price")
+    ceiling = number("spend_cap_ceiling_usd", 0, 1e6)
+    included = number("included_usage_usd", 0, 1e6)
+    if policy == "bill" and not included:
+        raise fail(f'plans.{plan_id}: overage = "bill" bills usage beyond included_usage_usd; set it above 0',
+                   plan_id, "included_usage_usd" if "included_usage_usd" in fields else "overage")
+    # A billed plan must bound what a month can cost: without a ceiling, a subscriber with no cap
+    # of their own (or an assistant in a loop) would run up a bill with no limit, found only on
+    # the invoice. The ceiling is every subscriber's cap unless they set a lower one.
+    if policy == "bill" and not ceiling:
+        raise fail(f'plans.{plan_id}: overage = "bill" needs spend_cap_ceiling_usd above 0, so no month\'s bill '
+                   "is unbounded", plan_id, "spend_cap_ceiling_usd" if "spend_cap_ceiling_usd" in fields else "overage")
+    if policy == "bill" and ceiling <= included:
+        raise fail(f"plans.{plan_id}.spend_cap_ceiling_usd must be above included_usage_usd for overage to be "
+                   "billed", plan_id, "spend_cap_ceiling_usd")
     cpus = number("cpus", 0.1, 64)
     return Plan(id=plan_id, name=text("name"), stripe_price=text("stripe_price"),
                 price_label=text("price_label", required=False), instances=whole("instances", 1, 1000),
                 memory_mb=whole("memory_mb", 256, 1 << 20), cpus=cpus, trial_days=whole("trial_days", 0, 730),
-                included_usage_usd=number("included_usage_usd", 0, 1e6), overage=overage(),
-                spend_cap_ceiling_usd=number("spend_cap_ceiling_usd", 0, 1e6),
-                backup_retention_days=whole("backup_retention_days", 0, 3650))
+                included_usage_usd=included, overage=policy, overage_price=overage_price,
+                spend_cap_ceiling_usd=ceiling, backup_retention_days=whole("backup_retention_days", 0, 3650))
 
 
 def _line_of(lines: list[str], plan_id: str | None, key: str | None) -> int | None:

@@ -139,7 +139,8 @@ class Billing:
         session = await self.stripe.create_checkout(
             customer=customer, user_id=str(user.id), price=plan.stripe_price, plan_id=plan.id,
             trial_days=plan.trial_days, success_url=f"{back}done?via={via}&session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{back}cancelled?via={via}", attempt=f"{utcnow():%Y%m%d%H}:{had}")
+            cancel_url=f"{back}cancelled?via={via}", attempt=f"{utcnow():%Y%m%d%H}:{had}",
+            overage_price=plan.overage_price)
         await self._audit(user.id, "billing.checkout", {"plan": plan.id, "via": via, "session": session.id})
         return session.url
 
@@ -184,7 +185,8 @@ class Billing:
         if facts.item_id is None:
             raise Conflict("Your subscription cannot be changed here; use Manage billing.")
         updated = await self.stripe.change_price(facts.id, facts.item_id, plan.stripe_price,
-                                                 since=row.updated_at.isoformat())
+                                                 since=row.updated_at.isoformat(),
+                                                 metered=metered_changes(facts.metered_items, plan.overage_price))
         await self._apply([read_subscription(updated)], cause=f"request-{uuid.uuid4()}", actor="user",
                           owner=user.id, told=True)
         await self._audit(user.id, "billing.change_plan", {"from": row.plan, "to": plan.id})
@@ -362,3 +364,19 @@ def _uuid(value: object) -> uuid.UUID | None:
         return uuid.UUID(str(value)) if value else None
     except ValueError:
         return None
+
+
+def metered_changes(items: tuple[tuple[str, str | None], ...], wanted: str | None) -> list[dict[str, Any]]:
+    """What a plan change does to the subscription's metered items so that it bills overage on
+    `wanted` (the new plan's overage_price), or on nothing: the first is swapped to it (or one
+    added), any other removed."""
+    changes: list[dict[str, Any]] = []
+    for n, (item_id, price) in enumerate(items):
+        if n == 0 and wanted:
+            if price != wanted:
+                changes.append({"id": item_id, "price": wanted})
+        else:
+            changes.append({"id": item_id, "deleted": True})
+    if wanted and not items:
+        changes.append({"price": wanted})
+    return changes

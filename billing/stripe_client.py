@@ -85,7 +85,8 @@ class StripeApi:
         return customer.id
 
     async def create_checkout(self, *, customer: str, user_id: str, price: str, plan_id: str, trial_days: int,
-                              success_url: str, cancel_url: str, attempt: str) -> Any:
+                              success_url: str, cancel_url: str, attempt: str, overage_price: str | None = None) -> Any:
+        """`overage_price`: a metered price, a second line item (no quantity: usage decides)."""
         subscription_data: dict[str, Any] = {"metadata": {"clawfleet_user_id": user_id, "plan": plan_id}}
         if trial_days:
             subscription_data["trial_period_days"] = trial_days
@@ -93,7 +94,7 @@ class StripeApi:
             "mode": "subscription",
             "customer": customer,
             "client_reference_id": user_id,
-            "line_items": [{"price": price, "quantity": 1}],
+            "line_items": [{"price": price, "quantity": 1}] + ([{"price": overage_price}] if overage_price else []),
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": {"clawfleet_user_id": user_id, "plan": plan_id},
@@ -126,10 +127,32 @@ class StripeApi:
             subscription_id, {"cancel_at_period_end": cancel},
             {"idempotency_key": idempotency_key("cancel-at-period-end", subscription_id, cancel, since)}))
 
-    async def change_price(self, subscription_id: str, item_id: str, price: str, *, since: str) -> Any:
+    async def change_price(self, subscription_id: str, item_id: str, price: str, *, since: str,
+                           metered: list[dict[str, Any]] | None = None) -> Any:
+        """Swap the plan's item to `price`; `metered`: the changes of metered items that go with it
+        (`{"price": p}` adds one, `{"id": i, "price": p}` swaps, `{"id": i, "deleted": True}` removes)."""
+        items = [{"id": item_id, "price": price}, *(metered or [])]
         return await self.call("subscriptions.update", lambda: self.v1.subscriptions.update_async(
-            subscription_id, {"items": [{"id": item_id, "price": price}], "proration_behavior": "create_prorations"},
-            {"idempotency_key": idempotency_key("change-price", subscription_id, item_id, price, since)}))
+            subscription_id, {"items": items, "proration_behavior": "create_prorations"},
+            {"idempotency_key": idempotency_key("change-price", subscription_id, item_id, price, since,
+                                                *(sorted(change.items()) for change in metered or []))}))
+
+    async def send_meter_event(self, event_name: str, *, customer: str, value: int, identifier: str) -> bool:
+        """Report `value` units of usage for `customer` on the meter of `event_name`; False when
+        Stripe has an event of this identifier already (it was sent before: counted once)."""
+        async def send() -> bool:
+            try:
+                await self.v1.billing.meter_events.create_async(
+                    {"event_name": event_name, "identifier": identifier,
+                     "payload": {"stripe_customer_id": customer, "value": str(value)}},
+                    {"idempotency_key": idempotency_key("meter-event", identifier)})
+            except stripe.InvalidRequestError as exc:
+                if getattr(exc, "param", None) != "identifier":
+                    raise
+                log.info("stripe has this meter event already", identifier=identifier)
+                return False
+            return True
+        return await self.call("billing.meter_events.create", send)
 
     async def cancel_now(self, subscription_id: str) -> Any:
         return await self.call("subscriptions.cancel", lambda: self.v1.subscriptions.cancel_async(

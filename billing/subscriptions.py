@@ -44,12 +44,17 @@ class StripeSubscription:
     cancel_at_period_end: bool
     ended_at: datetime | None
     user_id: uuid.UUID | None  # from the metadata ClawFleet puts on it at checkout
+    # (item id, price id) of its metered items (a plan's overage_price): never the plan's item
+    metered_items: tuple[tuple[str, str | None], ...] = ()
 
 
 def read_subscription(obj: Any) -> StripeSubscription:
+    """The plan's price and item are those of the first licensed item: a metered one (billed
+    overage) sits beside it and names no plan."""
     data = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-    items = ((data.get("items") or {}).get("data") or [{}])
-    item = items[0] or {}
+    items = [item or {} for item in (data.get("items") or {}).get("data") or []]
+    metered = [item for item in items if _metered(item)]
+    item = next((item for item in items if not _metered(item)), {})
     price = item.get("price") or item.get("plan") or data.get("plan") or {}
     period_end = item.get("current_period_end") or data.get("current_period_end")
     metadata = data.get("metadata") or {}
@@ -64,7 +69,22 @@ def read_subscription(obj: Any) -> StripeSubscription:
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         ended_at=_time(data.get("ended_at")),
         user_id=_uuid(metadata.get("clawfleet_user_id")),
+        metered_items=tuple((entry["id"], _price_id(entry)) for entry in metered),
     )
+
+
+def _price_of(item: dict) -> dict:
+    price = item.get("price") or item.get("plan") or {}
+    return price if isinstance(price, dict) else {"id": price}
+
+
+def _price_id(item: dict) -> str | None:
+    return _price_of(item).get("id")
+
+
+def _metered(item: dict) -> bool:
+    price = _price_of(item)
+    return ((price.get("recurring") or {}).get("usage_type") or price.get("usage_type")) == "metered"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ def _tally_line(tally: Tally) -> str:
 
 
 def standing_lines(standing: Standing, today: date) -> list[str]:
+    included = standing.included_text()
+    return _cap_lines(standing, today) + ([included] if included else [])
+
+
+def _cap_lines(standing: Standing, today: date) -> list[str]:
     resets = _day(next_month_start(today))
     if standing.cap_micro_usd is None:
         return ["No monthly cap: nothing stops your assistants' model calls."]

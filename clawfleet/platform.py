@@ -29,6 +29,8 @@ from accounts.users import Accounts
 from billing.effects import EffectHandlers
 from billing.entitlements import PlanEntitlements
 from billing.outbox import OutboxWorker
+from billing.overage import LEASE_NAME as OVERAGE_LEASE
+from billing.overage import MeterEvents, OverageReporter
 from billing.service import Billing
 from billing.stripe_client import StripeApi
 from billing.sync import SYNC_LEASE
@@ -182,19 +184,25 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
 @asynccontextmanager
 async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], instances: InstanceService,
                        notifier: Notifier, holder: str) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
-    """Stripe's client, the outbox worker and the periodic sync with Stripe (each a singleton
-    across platform processes), closed in reverse."""
+    """Stripe's client, the outbox worker, the periodic sync with Stripe and the overage reporter
+    (each a singleton across platform processes), closed in reverse."""
     plans = settings.plans
     stripe = StripeApi(stripe_config(settings))
-    outbox = OutboxWorker(sessions, EffectHandlers(instances, notifier, plans).table(), outbox_config(settings),
-                          holder=holder)
+    handlers = EffectHandlers(instances, notifier, plans).table() | \
+        MeterEvents(stripe, settings.stripe_meter_event).table()
+    outbox = OutboxWorker(sessions, handlers, outbox_config(settings), holder=holder)
     billing = Billing(sessions, stripe, billing_config(settings), wake=outbox.wake)
+    overage = OverageReporter(sessions, plans, wake=outbox.wake)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(stripe.close)
         await stack.enter_async_context(running(outbox.run(), "billing-outbox"))
         await stack.enter_async_context(running(every_as_singleton(
             sessions, SYNC_LEASE, f"{holder}/stripe-sync", settings.lease_ttl_s, settings.stripe_sync_interval_s,
             billing.sync_once, "stripe sync"), "stripe-sync"))
+        if any(plan.bills_overage for plan in plans):
+            await stack.enter_async_context(running(every_as_singleton(
+                sessions, OVERAGE_LEASE, f"{holder}/overage", settings.lease_ttl_s,
+                settings.overage_report_interval_s, overage.run_once, "overage report"), "overage-report"))
         yield billing, outbox
 
 

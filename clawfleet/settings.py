@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     stripe_api_url: str | None = None
     stripe_timeout_s: float = Field(10, gt=0, le=120)
     stripe_sync_interval_s: float = Field(3600, gt=0)  # re-read every open subscription (lost webhooks)
+    # Plans with overage = "bill": the event name of the Stripe meter their overage_price is on,
+    # and how often usage past the included amount is reported to it (billing.overage).
+    stripe_meter_event: str = Field("clawfleet_model_overage", min_length=1, max_length=100)
+    overage_report_interval_s: float = Field(300, gt=0)
     plans_file: Path | None = None
     retention_interval_s: float = Field(3600, gt=0)  # how often data past CLAWFLEET_DATA_RETENTION_DAYS is looked for
 

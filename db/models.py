@@ -284,6 +284,21 @@ class ModelUsage(Base):
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
 
 
+class OverageReport(Base):
+    """What was reported to Stripe's meter of a user's model usage past their plan's included amount
+    in one calendar month (UTC), in whole cents, cumulative (billing.overage). Written in the
+    transaction that queues the meter event for the difference, so each cent is sent once."""
+
+    __tablename__ = "overage_reports"
+    __table_args__ = (UniqueConstraint("user_id", "month", name="uq_overage_reports_user_id_month"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    month: Mapped[str] = mapped_column(String(7), nullable=False)  # "2026-12"
+    reported_cents: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    updated_at: Mapped[datetime] = _updated()
+
+
 class AuditLog(Base):
     """Who did what. Outlives the user and the instance it speaks of (no cascade)."""
 

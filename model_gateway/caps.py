@@ -3,8 +3,9 @@ across all their instances from the usage the model gateway records.
 
 The cap is the user's own (they set it) within their plan's ceiling, if it has one; with no cap
 of their own the ceiling is their cap. Calls on the platform's key (an instance that uses
-ClawFleet's key, included in the plan) also stop when the month's included usage is spent: the
-plan's overage policy is "stop". Checked before a call is forwarded: a call that would
+ClawFleet's key, included in the plan) also stop when the month's included usage is spent if the
+plan's overage policy is "stop"; with "bill" they go on (billed by billing.overage) up to the cap,
+which such a plan always has (its ceiling, billing.plans). Checked before a call is forwarded: a call that would
 start at or past the cap is refused, one that starts under it runs to its end (a stream that
 crosses the cap finishes). The owner is told in their chat once a month at 80% and once when
 calls start being refused, and the refusal itself says why in the words OpenClaw shows them.
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.errors import InvalidInput
 from db.models import KEY_OWN, KEY_PLATFORM, ModelUsage, User
+from db.months import MICRO, month_of, month_start, next_month_start
 from db.read_cache import ReadCache
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
@@ -41,19 +43,6 @@ log = structlog.get_logger(__name__)
 
 WARN_SHARE = 0.8
 MAX_CAP_USD = 1_000_000
-MICRO = 1_000_000
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def next_month_start(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def dollars(micro_usd: int) -> str:
@@ -70,6 +59,24 @@ class Standing:
     ceiling_micro_usd: int | None  # their plan's
     included_micro_usd: int | None = None  # usage on the platform's key their plan includes; None: none
     platform_spent_micro_usd: int = 0  # of spent_micro_usd, what went on the platform's key
+    overage_billed: bool = False  # past the included usage, calls on the platform's key go on, billed
+
+    @property
+    def overage_micro_usd(self) -> int:
+        """What calls on the platform's key cost past the included usage this month (billed on a
+        plan whose overage is "bill", in whole cents as it accrues)."""
+        return max(0, self.platform_spent_micro_usd - (self.included_micro_usd or 0))
+
+    def included_text(self) -> str | None:
+        """The month's included usage in words, for the usage views; None: the plan includes none."""
+        if self.included_micro_usd is None:
+            return None
+        if self.overage_billed:
+            return (f"Included in your plan: {dollars(self.included_micro_usd)} on ClawFleet's key; beyond it, "
+                    f"billed so far this month: {dollars(self.overage_micro_usd)}.")
+        used = min(self.platform_spent_micro_usd, self.included_micro_usd)
+        return (f"Included in your plan: {dollars(self.included_micro_usd)} on ClawFleet's key, "
+                f"{dollars(used)} of it used this month.")
 
     @property
     def included_used_up(self) -> bool:
@@ -97,6 +104,7 @@ class _Caps:
     own: int | None
     ceiling: int | None
     included: int | None
+    overage_billed: bool = False
 
 
 class SpendCaps:
@@ -123,7 +131,7 @@ class SpendCaps:
         own, ceiling = caps.own, caps.ceiling
         cap = own if ceiling is None else ceiling if own is None else min(own, ceiling)
         return Standing(written + self.book.pending_micro_usd(user_id, since), cap, own, ceiling, caps.included,
-                        on_platform + self.book.pending_micro_usd(user_id, since, KEY_PLATFORM))
+                        on_platform + self.book.pending_micro_usd(user_id, since, KEY_PLATFORM), caps.overage_billed)
 
     async def refusal(self, user_id: uuid.UUID, key_source: str = KEY_OWN) -> str | None:
         """Why the user's next call (on a key of `key_source`) may not go out, or None. Tells the
@@ -139,6 +147,12 @@ class SpendCaps:
                             f"of {dollars(standing.cap_micro_usd or 0)}. It starts again on {resets}, or as soon as "
                             "you raise the cap (/usage).")
             return refusal_text(standing, today)
+        if key_source == KEY_PLATFORM and standing.included_used_up and standing.overage_billed:
+            self._tell_once(user_id, "included_stopped_month", today,
+                            f"The {dollars(standing.included_micro_usd or 0)} of model usage your plan includes this "
+                            "month is used up. Your assistant goes on: what it uses from now on is billed with your "
+                            f"subscription, up to your cap of {dollars(standing.cap_micro_usd or 0)} (/usage).")
+            return None
         if key_source == KEY_PLATFORM and standing.included_used_up:
             self._tell_once(user_id, "included_stopped_month", today,
                             f"Your assistant has stopped answering: the {dollars(standing.included_micro_usd or 0)} "
@@ -200,7 +214,7 @@ class SpendCaps:
         allowance = await self.entitlements.allowance(user)
         ceiling, included = allowance.spend_cap_ceiling_usd, allowance.included_usage_usd
         return _Caps(user.spend_cap_micro_usd, round(ceiling * MICRO) if ceiling else None,
-                     round(included * MICRO) if included else None)
+                     round(included * MICRO) if included else None, allowance.overage_billed)
 
     def _tell_once(self, user_id: uuid.UUID, column: str, today: date, text: str) -> None:
         task = asyncio.create_task(self._tell(user_id, column, month_of(today), text))

@@ -22,6 +22,9 @@ class Allowance:
     # Model usage a month on the platform's keys (CLAWFLEET_PLATFORM_KEYS) included; None: the
     # platform's key is not offered to this user
     included_usage_usd: float | None = None
+    # Past the included usage, calls on the platform's key go on and are billed (plan overage
+    # "bill"), up to the cap; False: they stop.
+    overage_billed: bool = False
 
 
 def limit_message(allowance: Allowance) -> str:

@@ -61,6 +61,43 @@ def test_each_mistake_names_its_line_and_field(text, line, words):
         assert "(at line 3" in message  # tomllib's own position
 
 
+BILLED = GOOD + """included_usage_usd = 10
+overage = "bill"
+overage_price = "price_solo_overage"
+spend_cap_ceiling_usd = 100
+"""
+
+
+def test_a_billed_overage_plan_keeps_its_metered_price_apart_from_its_plan_price():
+    plans = parse_plans(BILLED)
+    plan = plans.get("solo")
+    assert plan.bills_overage and plan.overage_price == "price_solo_overage"
+    assert plans.by_price("price_solo") is plan and plans.by_price("price_solo_overage") is None
+    assert parse_plans(GOOD).get("solo").overage == "stop" and parse_plans(GOOD).get("solo").overage_price is None
+
+
+@pytest.mark.parametrize(("text", "line", "words"), [
+    (BILLED.replace('overage_price = "price_solo_overage"\n', ""), 10, "needs overage_price"),
+    (BILLED.replace('overage = "bill"', 'overage = "stop"'), 11, "overage_price is only used with"),
+    (BILLED.replace('overage = "bill"', 'overage = "charge"'), 10, 'overage must be "stop" or "bill"'),
+    (BILLED.replace('overage_price = "price_solo_overage"', 'overage_price = ""'), 11,
+     "overage_price must be a non-empty string"),
+    (BILLED.replace('overage_price = "price_solo_overage"', 'overage_price = "price_solo"'), 11,
+     "is a plan's stripe_price"),
+    (BILLED.replace("spend_cap_ceiling_usd = 100\n", ""), 10, "needs spend_cap_ceiling_usd above 0"),
+    (BILLED.replace("spend_cap_ceiling_usd = 100", "spend_cap_ceiling_usd = 0"), 12,
+     "needs spend_cap_ceiling_usd above 0"),
+    (BILLED.replace("spend_cap_ceiling_usd = 100", "spend_cap_ceiling_usd = 10"), 12,
+     "must be above included_usage_usd"),
+    (BILLED.replace("included_usage_usd = 10\n", ""), 9, "set it above 0"),
+])
+def test_each_billed_overage_mistake_names_its_line_and_field(text, line, words):
+    with pytest.raises(PlansError) as refused:
+        parse_plans(text, "plans.toml")
+    assert words in str(refused.value)
+    assert f"line {line}:" in str(refused.value)
+
+
 def test_a_file_with_no_plans_is_refused():
     with pytest.raises(PlansError, match="no plans"):
         parse_plans('default = "x"\n')

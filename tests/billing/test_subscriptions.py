@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from billing.plans import parse_plans
+from billing.service import metered_changes
 from billing.subscriptions import UNKNOWN_PLAN, read_subscription, record, standing_of
 from db.models import Subscription, User
 from db.types import utcnow
@@ -51,6 +52,32 @@ def test_both_layouts_read_the_same():
             ("sub_1", "cus_1", "active", "price_solo", "si_1")
         assert facts.current_period_end == datetime.fromtimestamp(PERIOD_END, tz=timezone.utc)
     assert old.cancel_at_period_end and old.ended_at is not None and not new.cancel_at_period_end
+
+
+def test_a_metered_item_is_never_taken_for_the_plans_whatever_its_place():
+    metered = {"id": "si_m", "price": {"id": "price_solo_overage", "recurring": {"usage_type": "metered"}},
+               "current_period_end": PERIOD_END}
+    subscription = today()
+    subscription["items"]["data"].insert(0, metered)
+    facts = read_subscription(subscription)
+    assert (facts.price_id, facts.item_id) == ("price_solo", "si_1")
+    assert facts.metered_items == (("si_m", "price_solo_overage"),)
+    assert read_subscription(today()).metered_items == ()
+    old = older()
+    old["items"]["data"].append({"id": "si_m", "plan": {"id": "price_solo_overage", "usage_type": "metered"}})
+    assert (read_subscription(old).item_id, read_subscription(old).metered_items) == ("si_1", (("si_m", "price_solo_overage"),))
+
+
+@pytest.mark.parametrize(("items", "wanted", "changes"), [
+    ((), "price_b", [{"price": "price_b"}]),  # to a billed plan: added
+    ((("si_m", "price_a"),), "price_b", [{"id": "si_m", "price": "price_b"}]),  # billed to billed: swapped
+    ((("si_m", "price_b"),), "price_b", []),  # already on it
+    ((("si_m", "price_a"),), None, [{"id": "si_m", "deleted": True}]),  # to a "stop" plan: removed
+    ((("si_m", "price_a"), ("si_n", "price_c")), "price_a", [{"id": "si_n", "deleted": True}]),
+    ((), None, []),
+])
+def test_a_plan_change_brings_the_metered_items_to_the_new_plans(items, wanted, changes):
+    assert metered_changes(items, wanted) == changes
 
 
 def test_the_owner_is_read_from_the_metadata_and_nonsense_is_ignored():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -348,3 +349,75 @@ async def test_requests_without_a_secret_key_are_refused(stripe_fake):
 def test_forms_are_read_as_stripe_reads_them():
     assert parse_form(b"a[b][0][c]=1&a[b][1][c]=2&m[k]=v&e=") == {"a": {"b": [{"c": "1"}, {"c": "2"}]},
                                                                   "m": {"k": "v"}, "e": ""}
+
+
+async def test_meters_take_events_once_per_identifier_and_sum_them_per_customer(stripe_client):
+    meter = await stripe_client.v1.billing.meters.create_async({
+        "display_name": "Usage", "event_name": "usage_cents", "default_aggregation": {"formula": "sum"}})
+    assert (meter.status, meter.customer_mapping.event_payload_key, meter.value_settings.event_payload_key) == \
+        ("active", "stripe_customer_id", "value")
+    assert (await stripe_client.v1.billing.meters.retrieve_async(meter.id)).event_name == "usage_cents"
+    assert [found.id for found in (await stripe_client.v1.billing.meters.list_async()).data] == [meter.id]
+    with pytest.raises(stripe.InvalidRequestError) as taken:
+        await stripe_client.v1.billing.meters.create_async({
+            "display_name": "Again", "event_name": "usage_cents", "default_aggregation": {"formula": "sum"}})
+    assert taken.value.param == "event_name"
+
+    a, b = await new_customer(stripe_client), await new_customer(stripe_client)
+    for customer, value, identifier in ((a, "12", "one"), (a, "30", "two"), (b, "5", "three")):
+        event = await stripe_client.v1.billing.meter_events.create_async({
+            "event_name": "usage_cents", "identifier": identifier,
+            "payload": {"stripe_customer_id": customer, "value": value}})
+        assert event.identifier == identifier and event.payload["value"] == value
+    with pytest.raises(stripe.InvalidRequestError) as repeated:
+        await stripe_client.v1.billing.meter_events.create_async({
+            "event_name": "usage_cents", "identifier": "one", "payload": {"stripe_customer_id": a, "value": "12"}})
+    assert (repeated.value.http_status, repeated.value.param) == (400, "identifier")
+    with pytest.raises(stripe.InvalidRequestError) as no_value:
+        await stripe_client.v1.billing.meter_events.create_async({
+            "event_name": "usage_cents", "payload": {"stripe_customer_id": a}})
+    assert no_value.value.param == "payload[value]"
+
+    now = int(time.time())
+    window = {"start_time": now - 60, "end_time": now + 60}
+    totals = [(await stripe_client.v1.billing.meters.event_summaries.list_async(
+        meter.id, {"customer": customer, **window})).data[0].aggregated_value for customer in (a, b)]
+    assert totals == [42, 5]
+    later = await stripe_client.v1.billing.meters.event_summaries.list_async(
+        meter.id, {"customer": a, "start_time": now + 60, "end_time": now + 120})
+    assert later.data[0].aggregated_value == 0
+
+
+async def test_a_metered_price_needs_a_meter_and_checkout_takes_it_without_quantity(stripe_client, stripe_fake, price):
+    with pytest.raises(stripe.InvalidRequestError) as no_meter:
+        await stripe_client.v1.prices.create_async({"currency": "usd", "unit_amount": 1, "product_data": {"name": "U"},
+                                                    "recurring": {"interval": "month", "usage_type": "metered"}})
+    assert no_meter.value.param == "recurring[meter]"
+    meter = await stripe_fake.create_meter("usage_cents")
+    metered = await stripe_client.v1.prices.create_async({
+        "currency": "usd", "unit_amount": 1, "product_data": {"name": "Usage"},
+        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter["id"]}})
+    assert (metered.recurring.usage_type, metered.recurring.meter) == ("metered", meter["id"])
+    assert (await stripe_client.v1.prices.retrieve_async(metered.id)).recurring.meter == meter["id"]
+
+    customer = await new_customer(stripe_client)
+    base = {"mode": "subscription", "customer": customer, "success_url": "https://example.com/ok"}
+    with pytest.raises(stripe.InvalidRequestError) as quantity:
+        await stripe_client.v1.checkout.sessions.create_async(
+            {**base, "line_items": [{"price": price, "quantity": 1}, {"price": metered.id, "quantity": 1}]})
+    assert quantity.value.param == "line_items[1][quantity]"
+    with pytest.raises(stripe.InvalidRequestError):  # the one licensed item is what localstripe subscribes to
+        await stripe_client.v1.checkout.sessions.create_async({**base, "line_items": [{"price": metered.id}]})
+    session = await stripe_client.v1.checkout.sessions.create_async(
+        {**base, "line_items": [{"price": metered.id}, {"price": price, "quantity": 1}]})
+    paid = await stripe_fake.pay(session.id)
+    subscription = await stripe_client.v1.subscriptions.retrieve_async(paid["subscription"])
+    items = subscription["items"]["data"]
+    assert [(item["price"]["id"], item["price"]["recurring"]["usage_type"]) for item in items] == \
+        [(price, "licensed"), (metered.id, "metered")]
+
+    updated = await stripe_client.v1.subscriptions.update_async(
+        subscription.id, {"items": [{"id": items[1]["id"], "deleted": True}]})
+    assert [item["price"]["id"] for item in updated["items"]["data"]] == [price]
+    updated = await stripe_client.v1.subscriptions.update_async(subscription.id, {"items": [{"price": metered.id}]})
+    assert [item["price"]["id"] for item in updated["items"]["data"]] == [price, metered.id]

@@ -72,7 +72,9 @@ async def test_usage_per_day_adds_up_the_calls_the_model_gateway_metered(api: Ap
     # the month is this month only, across the user's instances, with no cap set
     assert usage["month"] == {"spent_usd": _usd(cost_of(now)), "cap_usd": None, "own_cap_usd": None,
                               "ceiling_usd": None, "near": False, "reached": False,
-                              "resets_on": str((today.replace(day=28) + timedelta(days=4)).replace(day=1))}
+                              "resets_on": str((today.replace(day=28) + timedelta(days=4)).replace(day=1)),
+                              "included_usd": None, "included_spent_usd": 0, "overage_billed": False,
+                              "overage_usd": 0}  # their own key: nothing included, nothing billed
 
     status, recent = await api.call("GET", f"/api/instances/{instance_id}/usage")
     assert status == 200

@@ -318,6 +318,13 @@ class SpendStanding(ResponseBody):
     reached: bool = Field(description="At the cap: model calls are refused until the month ends or the cap is "
                                       "raised.")
     resets_on: date = Field(description="The first day of next month (UTC), when the count starts again.")
+    included_usd: Dollars | None = Field(None, description="Model usage on ClawFleet's key your plan includes "
+                                                           "each month; null: none.")
+    included_spent_usd: Dollars = Field(0, description="Of spent_usd, what went on ClawFleet's key.")
+    overage_billed: bool = Field(False, description="Past the included usage, calls on ClawFleet's key go on and "
+                                                    "are billed (up to the cap); false: they stop.")
+    overage_usd: Dollars = Field(0, description="What calls on ClawFleet's key cost this month beyond the included "
+                                                "usage; billed when overage_billed.")
 
 
 class InstanceUsage(ResponseBody):

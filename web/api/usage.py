@@ -50,7 +50,10 @@ def numbers(tally: Tally) -> dict:
 def standing_body(standing: Standing, today: date) -> SpendStanding:
     return SpendStanding(spent_usd=usd(standing.spent_micro_usd), cap_usd=usd(standing.cap_micro_usd),
                          own_cap_usd=usd(standing.own_cap_micro_usd), ceiling_usd=usd(standing.ceiling_micro_usd),
-                         near=standing.near, reached=standing.reached, resets_on=next_month_start(today))
+                         near=standing.near, reached=standing.reached, resets_on=next_month_start(today),
+                         included_usd=usd(standing.included_micro_usd),
+                         included_spent_usd=usd(standing.platform_spent_micro_usd),
+                         overage_billed=standing.overage_billed, overage_usd=usd(standing.overage_micro_usd))
 
 
 def _usage_services(request: web.Request) -> tuple[UsageReports, SpendCaps]:

@@ -74,6 +74,7 @@ def cap_meter(standing: Standing, today: date) -> dict:
         "fill": min(share, 100) if share is not None else 0,
         "state": state,
         "resets": f"{next_month_start(today):%B} 1",
+        "included": standing.included_text(),
     }
 
 

@@ -7,7 +7,10 @@ api.stripe.com (`stripe.StripeClient(key, base_addresses={"api": fake.api_url})`
   `expand`), list, line items, expire; paying makes the localstripe subscription and delivers
   `checkout.session.completed`.
 - Customer Portal sessions and the portal page (`portal`): cancel a subscription from it.
-- Prices over localstripe's plans (`prices`): a plan's id is the price's id.
+- Prices over localstripe's plans (`prices`): a plan's id is the price's id; metered prices on
+  a meter too.
+- Billing Meters (`meters`): meters, meter events (a repeated identifier refused), event
+  summaries (what Stripe would bill a customer over a window).
 Every other `/v1/...` request goes to localstripe as sent (`upstream`), with
 `items[N][price]` translated to `items[N][plan]` on subscription create and update. On top of
 both (`api_guard`), for every POST: Stripe's idempotency (`idempotency`: replay with `Idempotent-Replayed:
@@ -23,7 +26,8 @@ customers do (`lifecycle`): `fail_payment`, `renew_subscription`, `cancel_subscr
 localstripe (1.15.10) keeps the state: customers (card `pm_card_visa`), products, plans,
 subscriptions, invoices, payment intents. Known gaps, from localstripe: objects in its 2017
 layout (`plan` on the subscription and its item; the front adds each item's `price` and
-period, but nothing else of today's shape), one item per subscription, no trials that become active (the fake lays
+period, but nothing else of today's shape), one licensed item per subscription (the front keeps
+metered items beside it: `upstream`), no trials that become active (the fake lays
 `trialing` over a paid subscription), no `past_due` through its API (an overlay after a really
 declined renewal), the API version is not honoured; its own webhooks (a second late, old
 layout, no `customer.subscription.updated`, `invoice.paid` or `checkout.session.completed`)

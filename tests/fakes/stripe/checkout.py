@@ -13,8 +13,11 @@ customer's card (`pm_card_visa` when the customer has none; a customer made from
 `customer_email` otherwise), marks the session `complete`/`paid`, delivers
 `checkout.session.completed` and redirects to `success_url` with `{CHECKOUT_SESSION_ID}`
 filled in. Paying again changes nothing.
-Known gaps: only `mode=subscription` and one line item (localstripe's subscriptions hold one
-plan); no payment or setup mode, no promotion codes, taxes, embedded UI or custom fields;
+Metered prices (`recurring[usage_type]=metered`) may be line items beside the one licensed item,
+with no quantity (Stripe refuses one); they become the subscription's metered items, which the
+front keeps (`upstream`).
+Known gaps: only `mode=subscription` and one licensed line item (localstripe's subscriptions hold
+one plan); no payment or setup mode, no promotion codes, taxes, embedded UI or custom fields;
 a trial is an overlay (status `trialing`, `trial_end`) on a paid localstripe subscription,
 since localstripe's trials never become active; sessions never expire by time.
 """
@@ -29,7 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.stripe import pages
-from tests.fakes.stripe.protocol import JsonDict, StripeError, missing_param, new_id, no_such, price_of
+from tests.fakes.stripe.protocol import JsonDict, StripeError, list_page, missing_param, new_id, no_such, price_of
 from tests.fakes.stripe.upstream import Upstream
 
 Notify = Callable[..., Awaitable[Any]]
@@ -67,7 +70,7 @@ class Checkout(pages.HostedSessions):
         line_items = await self._line_items(params.get("line_items"))
         now = int(time.time())
         session_id = new_id("cs_test_", 58)
-        plan = line_items[0]["plan"]
+        plan = line_items[0]["plan"]  # the licensed one
         amount = int(plan.get("amount") or 0) * line_items[0]["quantity"]
         session = {
             "id": session_id, "object": "checkout.session", "after_expiration": None,
@@ -94,9 +97,7 @@ class Checkout(pages.HostedSessions):
     def list(self, params: JsonDict) -> JsonDict:
         wanted = {key: params[key] for key in ("customer", "subscription", "status", "payment_intent") if key in params}
         found = [s for s in reversed(self.sessions.values()) if all(s.get(k) == v for k, v in wanted.items())]
-        limit = int(params.get("limit", 10))
-        return {"object": "list", "data": found[:limit], "has_more": len(found) > limit,
-                "url": "/v1/checkout/sessions"}
+        return list_page(found, params, "/v1/checkout/sessions")
 
     def line_items(self, session_id: str) -> JsonDict:
         self.get(session_id)
@@ -128,10 +129,14 @@ class Checkout(pages.HostedSessions):
             customer = session["customer"] or (await self.upstream.call(
                 "POST", "/v1/customers", {"email": session["customer_email"]}))["id"]
             await self._ensure_card(customer)
-            item = order["line_items"][0]
+            item, *metered = order["line_items"]
             subscription = await self.upstream.call("POST", "/v1/subscriptions", {
                 "customer": customer, "items": [{"plan": item["plan"]["id"], "quantity": item["quantity"]}],
                 "metadata": order["subscription_data"].get("metadata") or {}})
+            if metered:
+                self.upstream.metered_items[subscription["id"]] = [
+                    self.upstream.metered_item(subscription["id"], extra["plan"]) for extra in metered]
+                subscription = await self.upstream.call("GET", f"/v1/subscriptions/{subscription['id']}")
             trial_days = order["subscription_data"].get("trial_period_days")
             if trial_days:
                 now = int(time.time())
@@ -156,9 +161,6 @@ class Checkout(pages.HostedSessions):
                               "using prices.", param="line_items")
         if not isinstance(given, list):
             raise StripeError(400, "Invalid array", param="line_items")
-        if len(given) > 1:
-            raise StripeError(400, "This fake supports one line item only (localstripe subscriptions hold one plan).",
-                              param="line_items")
         items = []
         for n, item in enumerate(given):
             price = item.get("price") if isinstance(item, dict) else None
@@ -170,9 +172,19 @@ class Checkout(pages.HostedSessions):
                 if error.status == 404:
                     raise no_such("price", price, f"line_items[{n}][price]") from None
                 raise
+            if plan.get("usage_type") == "metered":
+                if item.get("quantity") not in (None, ""):
+                    raise StripeError(400, "Quantity should not be specified where usage_type is `metered`. Remove "
+                                      f"quantity from `line_items[{n}]`.", param=f"line_items[{n}][quantity]")
+                items.append({"plan": plan, "quantity": None, "amount": 0})
+                continue
             quantity = int(item.get("quantity") or 1)
             items.append({"plan": plan, "quantity": quantity, "amount": int(plan.get("amount") or 0) * quantity})
-        return items
+        licensed = [item for item in items if item["quantity"] is not None]
+        if len(licensed) != 1:
+            raise StripeError(400, "This fake supports one licensed line item (localstripe subscriptions hold one "
+                              "plan), beside any metered ones.", param="line_items")
+        return licensed + [item for item in items if item["quantity"] is None]
 
     # -- the hosted page ----------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:

@@ -2,20 +2,23 @@
 
 Mimics: `GET /v1/prices/{id}`, `GET /v1/prices` (`product`, `active`, `limit`) and
 `POST /v1/prices` with `product` (or `product_data[name]`), `unit_amount`, `currency`,
-`recurring[interval]`, `recurring[interval_count]`, `nickname`, `metadata`, `lookup_key` (kept
-as metadata only), answered as `price` objects.
+`recurring[interval]`, `recurring[interval_count]`, `recurring[usage_type]` (`metered` with
+`recurring[meter]`, a meter of the fake's: required, as since API version 2025-03-31),
+`nickname`, `metadata`, `lookup_key` (kept as metadata only), answered as `price` objects.
 Known gaps: recurring prices only; no tiers, no `lookup_keys` search, no update.
 """
 
 from __future__ import annotations
 
-from tests.fakes.stripe.protocol import JsonDict, StripeError, missing_param, new_id, no_such, price_of
+from tests.fakes.stripe.meters import Meters
+from tests.fakes.stripe.protocol import METER_KEY, JsonDict, StripeError, missing_param, new_id, no_such, price_of
 from tests.fakes.stripe.upstream import Upstream
 
 
 class Prices:
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, meters: Meters) -> None:
         self.upstream = upstream
+        self.meters = meters
 
     async def get(self, price_id: str) -> JsonDict:
         try:
@@ -39,6 +42,19 @@ class Prices:
         if not recurring.get("interval"):
             raise StripeError(400, "This fake makes recurring prices only: recurring[interval] is required.",
                               param="recurring[interval]")
+        usage_type = recurring.get("usage_type", "licensed")
+        if usage_type not in ("licensed", "metered"):
+            raise StripeError(400, "Invalid recurring[usage_type]: must be one of licensed, metered",
+                              param="recurring[usage_type]")
+        meter = recurring.get("meter")
+        if usage_type == "metered" and not meter:
+            raise StripeError(400, "A meter is required for prices with recurring[usage_type]=metered.",
+                              param="recurring[meter]")
+        if meter and usage_type != "metered":
+            raise StripeError(400, "recurring[meter] can only be set with recurring[usage_type]=metered.",
+                              param="recurring[meter]")
+        if meter and meter not in self.meters.meters:
+            raise no_such("billing.meter", meter, "recurring[meter]")
         product = params.get("product")
         if not product:
             name = (params.get("product_data") or {}).get("name")
@@ -48,9 +64,11 @@ class Prices:
         metadata = dict(params.get("metadata") or {})
         if params.get("lookup_key"):
             metadata["lookup_key"] = params["lookup_key"]
+        if meter:
+            metadata[METER_KEY] = meter
         plan = await self.upstream.call("POST", "/v1/plans", {
             "id": params.get("id") or new_id("price_"), "product": product, "amount": params["unit_amount"],
             "currency": params["currency"], "interval": recurring["interval"],
             "interval_count": recurring.get("interval_count", 1), "nickname": params.get("nickname"),
-            "metadata": metadata})
+            "usage_type": usage_type, "metadata": metadata})
         return price_of(plan)

@@ -16,6 +16,7 @@ JsonDict = dict[str, Any]
 LOOPBACK = "127.0.0.1"
 API_VERSION = "2026-10-28.endive"  # stripe-python 16.1.0's pinned version, which events claim
 _ID_CHARS = string.ascii_letters + string.digits
+METER_KEY = "fake_stripe_meter"  # a metered price's meter, kept in its localstripe plan's metadata
 
 
 def new_id(prefix: str, length: int = 24) -> str:
@@ -47,6 +48,12 @@ def missing_param(param: str) -> StripeError:
 def no_such(kind: str, object_id: str, param: str | None = None, status: int = 400) -> StripeError:
     """Stripe's answer for an id that names nothing: 404 on its own path, 400 as a parameter."""
     return StripeError(status, f"No such {kind}: '{object_id}'", param=param, code="resource_missing")
+
+
+def list_page(found: list[JsonDict], params: JsonDict, url: str) -> JsonDict:
+    """A list answer: the first `limit` (default 10) of what was found, newest first."""
+    limit = int(params.get("limit", 10))
+    return {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": url}
 
 
 def parse_form(body: bytes | str) -> JsonDict:
@@ -82,11 +89,13 @@ def api_key_of(request: web.Request) -> str | None:
 def price_of(plan: JsonDict) -> JsonDict:
     """A localstripe plan in the shape of a Stripe Price."""
     metadata = dict(plan.get("metadata") or {})
+    meter = metadata.pop(METER_KEY, None)
     return {"id": plan["id"], "object": "price", "active": plan.get("active", True),
             "billing_scheme": plan.get("billing_scheme", "per_unit"), "created": plan.get("created"),
             "currency": plan.get("currency"), "livemode": False, "lookup_key": metadata.get("lookup_key"),
             "metadata": metadata, "nickname": plan.get("nickname"), "product": plan.get("product"),
             "recurring": {"interval": plan.get("interval"), "interval_count": plan.get("interval_count", 1),
-                          "usage_type": plan.get("usage_type", "licensed"), "trial_period_days": None},
+                          "usage_type": plan.get("usage_type", "licensed"), "meter": meter,
+                          "trial_period_days": None},
             "tax_behavior": "unspecified", "type": "recurring", "unit_amount": plan.get("amount"),
             "unit_amount_decimal": str(plan.get("amount"))}

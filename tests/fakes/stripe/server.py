@@ -1,6 +1,6 @@
 """FakeStripe: the "Stripe front" on 127.0.0.1 that code under test calls as api.stripe.com.
 
-It answers Checkout, Customer Portal and Prices itself, forwards every other `/v1/...` request
+It answers Checkout, Customer Portal, Prices and Billing Meters itself, forwards every other `/v1/...` request
 to localstripe, holds every POST to Stripe's idempotency rules, logs each request, meets the
 faults a test armed, and delivers signed webhook events."""
 
@@ -17,6 +17,7 @@ from tests.fakes.stripe.checkout import Checkout
 from tests.fakes.stripe.events import Delivery, Webhooks, build_event
 from tests.fakes.stripe.faults import Faults, StripeRequest
 from tests.fakes.stripe.lifecycle import Lifecycle
+from tests.fakes.stripe.meters import Meters
 from tests.fakes.stripe.portal import Portal
 from tests.fakes.stripe.prices import Prices
 from tests.fakes.stripe.protocol import JsonDict, parse_form
@@ -41,7 +42,8 @@ class FakeStripe(LoopbackServer):
         self.lifecycle = Lifecycle(self.upstream, self._notify)
         self.checkout = Checkout(self.upstream, lambda: self.url, self._notify)
         self.portal = Portal(self.upstream, lambda: self.url, self.lifecycle)
-        self.prices = Prices(self.upstream)
+        self.meters = Meters()
+        self.prices = Prices(self.upstream, self.meters)
 
     @property
     def requests(self) -> list[StripeRequest]:
@@ -68,6 +70,12 @@ class FakeStripe(LoopbackServer):
         routes.add_get("/v1/prices", self._json(lambda r, p: self.prices.list(p)))
         routes.add_post("/v1/prices", self._json(lambda r, p: self.prices.create(p)))
         routes.add_get("/v1/prices/{id}", self._json(lambda r, p: self.prices.get(r.match_info["id"])))
+        routes.add_post("/v1/billing/meters", self._json(lambda r, p: self.meters.create(p)))
+        routes.add_get("/v1/billing/meters", self._json(lambda r, p: self.meters.list(p)))
+        routes.add_get("/v1/billing/meters/{id}", self._json(lambda r, p: self.meters.get(r.match_info["id"])))
+        routes.add_get("/v1/billing/meters/{id}/event_summaries",
+                       self._json(lambda r, p: self.meters.summaries(r.match_info["id"], p)))
+        routes.add_post("/v1/billing/meter_events", self._json(lambda r, p: self.meters.create_event(p)))
         routes.add_route("*", "/v1/{tail:.*}", self._forward)
         routes.add_get("/checkout/{id}", self.checkout.page)
         routes.add_post("/checkout/{id}/pay", self.checkout.pay_from_page)
@@ -186,6 +194,17 @@ class FakeStripe(LoopbackServer):
         return await self.prices.create({"product_data": {"name": name}, "unit_amount": unit_amount,
                                          "currency": currency, "recurring": {"interval": interval},
                                          "id": price_id, **params})
+
+    async def create_meter(self, event_name: str, *, display_name: str = "Model usage", **params: Any) -> JsonDict:
+        """A meter summing the `value` of events named `event_name`, per `stripe_customer_id`."""
+        return self.meters.create({"display_name": display_name, "event_name": event_name,
+                                   "default_aggregation": {"formula": "sum"}, **params})
+
+    async def create_metered_price(self, name: str, unit_amount: int, meter: str, *, currency: str = "usd",
+                                   price_id: str | None = None) -> JsonDict:
+        """A monthly price billed on what `meter` sums in each period, `unit_amount` per unit."""
+        return await self.create_price(name, unit_amount, currency=currency, price_id=price_id,
+                                       recurring={"interval": "month", "usage_type": "metered", "meter": meter})
 
     # -- serving ------------------------------------------------------------------------------------
     def _json(self, answer: Callable[[web.Request, JsonDict], Any]) -> Handler:
