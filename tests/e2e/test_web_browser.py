@@ -177,14 +177,22 @@ async def deployed(fleet: Fleet) -> Fleet:
     fleet.instance_id = page.url.rsplit("/", 1)[1]
     steps = page.locator("#progress li")
     await expect(steps.first).to_be_visible()
-    fleet.live_progress.append(await steps.count())
+    # Counted and watched in one step, before the screenshots (the deploy may end meanwhile): each
+    # step the stream adds is noted in sessionStorage, which outlives the page's reload at the end.
+    fleet.live_progress.append(await page.evaluate("""() => {
+        const count = () => document.querySelectorAll('#progress li').length;
+        const seen = count();
+        sessionStorage.setItem('stepsSeen', String(seen));
+        new MutationObserver(() => sessionStorage.setItem('stepsSeen', String(count())))
+            .observe(document.querySelector('#progress'), {childList: true, subtree: true});
+        window.watchedByTheTest = true;
+        return seen;
+    }"""))
     await fleet.look(page, "progress")
     await fleet.phone_copy("progress", f"/onboard/deploying/{fleet.instance_id}")
-    # Marked, the page proves a step came by the stream: a reload (at the final event) drops the mark.
-    await page.evaluate("window.watchedByTheTest = true")
     grew = await page.wait_for_function(
-        "seen => !window.watchedByTheTest ? 'reloaded' : "
-        "(document.querySelectorAll('#progress li').length > seen && document.querySelectorAll('#progress li').length)",
+        "seen => { const noted = Number(sessionStorage.getItem('stepsSeen') || 0);"
+        " return noted > seen ? noted : (!window.watchedByTheTest && 'reloaded without growing'); }",
         arg=fleet.live_progress[0], timeout=DEPLOY_TIMEOUT_MS)
     fleet.live_progress.append(await grew.json_value())
     await expect(page.get_by_role("heading", name="Your assistant is running")).to_be_visible(
