@@ -8,6 +8,11 @@ user's first message to their bot's first answer (fake Bot API and fake model on
 
 With --runtime docker (bench/deploy_docker.py): platform vs the same container started straight on
 the engine vs upstream's `openclaw fleet create`, on the same image.
+
+With --first-answer (bench/first_answer.py), for either runtime: deploy -> ready, ready -> first
+answer and the second answer, without and with the warm-up turn, side by side.
+
+    .venv/bin/python -m bench.deploy --first-answer [--rounds 5] [--runtime process|docker]
 """
 
 from __future__ import annotations
@@ -237,9 +242,17 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10)
     parser.add_argument("--runtime", choices=["process", "docker"], default="process")
     parser.add_argument("--docker-url", default=os.environ.get("CLAWFLEET_DOCKER_URL") or os.environ.get("DOCKER_HOST"))
-    parser.add_argument("--out", type=Path, default=None, help="default: bench/results/deploy[-docker].json")
+    parser.add_argument("--first-answer", action="store_true", help="the first answer, before and after the warm-up")
+    parser.add_argument("--rounds", type=int, default=5, help="with --first-answer")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: bench/results/deploy[-docker].json, first-answer-<runtime>.json")
     args = parser.parse_args()
-    if args.runtime == "docker":
+    if args.first_answer:
+        from bench.first_answer import run as run_first_answer
+
+        asyncio.run(run_first_answer(args.runtime, args.rounds,
+                                     args.out or Path(f"bench/results/first-answer-{args.runtime}.json"), args.docker_url))
+    elif args.runtime == "docker":
         from bench.deploy_docker import run as run_docker
 
         asyncio.run(run_docker(args.pairs, args.out or Path("bench/results/deploy-docker.json"), args.docker_url))

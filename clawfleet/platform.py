@@ -156,7 +156,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
-                                         notifier=notifier, entitlements=entitlements)))
+                                         notifier=notifier, entitlements=entitlements,
+                                         warm_up_nonces=model_gateway.warm_ups)))
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
         reconciler = None

@@ -65,7 +65,7 @@ async def build_runtime(settings: Settings, model_gateway_port: int | None = Non
             "process runtime: gateways run as this user, not isolated from each other; "
             "use it to try ClawFleet or for a single trusted operator, and the docker runtime for production"
         )
-        return ProcessRuntime(settings.data_dir, install)
+        return ProcessRuntime(settings.data_dir, install, shared_compile_cache=settings.shared_compile_cache)
     return await _docker_runtime(settings, model_gateway_port)
 
 

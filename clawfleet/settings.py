@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     backoff_max_s: float = Field(300, gt=0)
     lease_ttl_s: float = Field(30, ge=1)
     max_concurrent_starts: int = Field(2, ge=1)
+    # One agent turn inside each gateway started, answered by the model gateway (no tokens spent),
+    # before it is reported running: the owner's first answer is then as quick as the next.
+    warm_up: bool = True
+    # The process runtime's gateways share one Node compile cache per OpenClaw version (as the
+    # docker image ships one); off: each instance fills its own in its tmp dir.
+    shared_compile_cache: bool = True
     data_retention_days: int = Field(30, ge=0)
 
     # Billing is on once the Stripe key is set; it needs the plans file and the webhook secret

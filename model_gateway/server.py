@@ -7,6 +7,7 @@ Who may call: a peer on loopback (process-runtime gateways) or in the instance n
 address pool (docker), and nobody else, whatever they send; then only with the credential of
 the instance the route names (as `x-api-key` or a Bearer token, whichever the provider's API
 style sends): no credential, or another instance's, is a 401 in the provider's error shape.
+A call carrying the instance's live warm-up nonce is answered here (model_gateway.warm_up).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from model_gateway.caps import SpendCaps
 from model_gateway.forward import cap_reached, forward
 from model_gateway.routes import Routes
 from model_gateway.usage_book import Call, UsageBook
+from model_gateway.warm_up import WarmUpNonces, answer_warm_up
 from provisioner.model_access import ROUTE_PREFIX
 
 log = structlog.get_logger(__name__)
@@ -52,6 +54,7 @@ class ModelGateway:
     book: UsageBook
     app: web.Application = field(repr=False)
     caps: SpendCaps | None = None
+    warm_ups: WarmUpNonces = field(default_factory=WarmUpNonces)
 
 
 def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
@@ -60,8 +63,10 @@ def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
 
 class Handler:
     def __init__(self, routes: Routes, book: UsageBook, http: aiohttp.ClientSession,
-                 peers: tuple[Network, ...], caps: SpendCaps | None = None) -> None:
+                 peers: tuple[Network, ...], caps: SpendCaps | None = None,
+                 warm_ups: WarmUpNonces | None = None) -> None:
         self.routes, self.book, self.http, self.peers, self.caps = routes, book, http, peers, caps
+        self.warm_ups = warm_ups or WarmUpNonces()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self._peer_allowed(request):
@@ -76,11 +81,16 @@ class Handler:
             # The style is not known before the route is: both shapes' fields in one body.
             return web.json_response({"type": "error", "error": {
                 "type": "authentication_error", "message": "invalid model gateway credential"}}, status=401)
+        body = await request.read()
+        nonce = self.warm_ups.carried_by(route.instance_id, body)
+        if nonce is not None:  # the platform's warm-up turn, not the owner's: no meter, no cap
+            response = await answer_warm_up(request, route.provider.api, request.match_info["tail"], body)
+            self.warm_ups.answered(route.instance_id, nonce)
+            return response
         if self.caps is not None:
             refused = await self.caps.refusal(route.user_id, route.key_source)
             if refused is not None:
                 return cap_reached(route, refused)
-        body = await request.read()
         response, outcome = await forward(self.http, request, route, request.match_info["tail"], body)
         self.book.record(Call(route.instance_id, route.user_id, route.provider.id,
                               outcome.model or "unknown", outcome.usage, outcome.failed, route.key_source))
@@ -125,7 +135,8 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
     """The listener and the usage book's flusher, from start to close (what is not flushed yet
     is written on the way out). `http`: the client to the providers (upstream_session_options);
     `caps`: the spending caps enforced (None: none)."""
-    app = create_model_gateway_app(Handler(routes, book, http, config.peers, caps))
+    warm_ups = WarmUpNonces()
+    app = create_model_gateway_app(Handler(routes, book, http, config.peers, caps, warm_ups))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     try:
@@ -135,7 +146,7 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
         log.info("model gateway listening", host=config.host, port=port)
         book.start()
         try:
-            yield ModelGateway(port, book, app, caps)
+            yield ModelGateway(port, book, app, caps, warm_ups)
         finally:
             await book.close()
             if caps is not None:

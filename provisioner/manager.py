@@ -1,7 +1,8 @@
 """The lifecycle manager: runs actions on instances in the background, one at a time each.
 
 It owns the orchestration the runtimes leave out (JupyterHub's split): the start timeout, the
-readiness wait on the gateway's /readyz, cleanup when a start fails, the persisted runtime
+readiness wait on the gateway's /readyz, a warm-up turn once it is ready (provisioner.warm_up),
+cleanup when a start fails, the persisted runtime
 state and status (with a reason the owner can read), progress events, the per-instance row
 lease (through db.leases.hold), who may pre-empt whom (db.status.preempts), and a cap on how
 many gateways start at once.
@@ -10,12 +11,13 @@ many gateways start at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import aiohttp
@@ -50,6 +52,7 @@ from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff, after_failure
 from provisioner.runtimes.base import GatewayState, LaunchRequest, Runtime
+from provisioner.warm_up import WARM_UP_TIMEOUT_S, Nonces, WarmUpResult, warm_up
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +73,28 @@ class ManagerConfig:
     # Each instance's own address: its gateway's Control UI accepts that origin alone, and signs
     # its owner in through the platform's proxy (provisioner/openclaw/config.py). None: no Control UI sign-in.
     instance_urls: InstanceUrls | None = None
+    # One agent turn inside each freshly started gateway before it is reported running, so the
+    # owner's first answer is as quick as the next (provisioner/warm_up.py); needs the nonces.
+    warm_up: bool = False
+    warm_up_timeout_s: float = WARM_UP_TIMEOUT_S
+
+
+@dataclass
+class _WarmUp:
+    """One start's warm-up turn: begun as soon as the gateway is live, awaited once it is ready."""
+
+    enabled: bool
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[WarmUpResult] | None = None
+
+    def begin(self, turn: Callable[[], Awaitable[WarmUpResult]]) -> None:
+        if self.task is None:
+            self.task = asyncio.ensure_future(turn())
+
+    async def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
 
 
 class StartFailed(Exception):
@@ -113,7 +138,8 @@ class InstanceManager:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], runtime: Runtime, keyring: KeyRing,
                  config: ManagerConfig, http: aiohttp.ClientSession, *, holder: str | None = None,
                  progress: ProgressHub | None = None, ports: PortAllocator | None = None,
-                 notifier: Notifier | None = None, entitlements: Entitlements | None = None) -> None:
+                 notifier: Notifier | None = None, entitlements: Entitlements | None = None,
+                 warm_up_nonces: Nonces | None = None) -> None:
         self.sessions = sessions
         self.runtime = runtime
         self.keyring = keyring
@@ -124,6 +150,7 @@ class InstanceManager:
         self.ports = ports or PortAllocator()
         self.notifier = notifier or NullNotifier()
         self.entitlements = entitlements or OperatorDefaults(1)
+        self.warm_up_nonces = warm_up_nonces  # the model gateway's: it answers warm-up turns itself
         self._start_slots = asyncio.Semaphore(config.max_concurrent_starts)
         self._running: dict[uuid.UUID, _Running] = {}
 
@@ -382,15 +409,45 @@ class InstanceManager:
         if self._start_slots.locked():
             await progress.emit("queued", "Waiting for a free start slot (other assistants are starting).")
         async with self._start_slots:
+            warming = _WarmUp(self._warm_up_enabled)
             try:
-                await self._start_and_wait(instance, progress)
+                fresh = await self._start_and_wait(instance, progress, warming)
             except Exception as exc:
+                await warming.cancel()
                 reason = str(exc) if isinstance(exc, StartFailed) else "The gateway could not be started."
                 if not isinstance(exc, StartFailed):
                     log.exception("start failed", instance_id=str(instance.id))
                 await self._cleanup_failed_start(instance)
                 return reason
+            if fresh and warming.enabled:
+                await progress.emit("warming", "Warming up your assistant so that its first answer is quick.")
+                await self._warm_up(instance, warming)
+            else:
+                await warming.cancel()
         return None
+
+    @property
+    def _warm_up_enabled(self) -> bool:
+        return self.config.warm_up and self.warm_up_nonces is not None
+
+    async def _warm_up(self, instance: Instance, warming: _WarmUp) -> None:
+        """The warm-up turn of a gateway just started (begun while it got ready, or now); its
+        failure never fails the start."""
+        warming.ready.set()
+        warming.begin(self._warm_up_turn(instance, warming.ready))
+        assert warming.task is not None
+        result = await warming.task
+        if result.ok:
+            log.info("warm-up done", instance_id=str(instance.id), seconds=round(result.seconds, 1))
+        else:
+            log.warning("warm-up failed; the assistant starts without it (its first answer will be slower)",
+                        instance_id=str(instance.id), seconds=round(result.seconds, 1), reason=result.detail)
+
+    def _warm_up_turn(self, instance: Instance, ready: asyncio.Event) -> Callable[[], Awaitable[WarmUpResult]]:
+        nonces = self.warm_up_nonces
+        assert nonces is not None
+        return lambda: warm_up(self.runtime, nonces, instance.id, instance.runtime_state,
+                               self.config.warm_up_timeout_s, ready)
 
     async def _became_ready(self, instance: Instance, began: float) -> Outcome:
         self._crash_point("after_ready")
@@ -435,16 +492,18 @@ class InstanceManager:
         except Exception:  # telling the owner must never break the platform's own work
             log.exception("could not notify the owner", user_id=str(user_id))
 
-    async def _start_and_wait(self, instance: Instance, progress: ProgressLog) -> None:
+    async def _start_and_wait(self, instance: Instance, progress: ProgressLog, warming: _WarmUp) -> bool:
         """The whole start, engine calls included, under CLAWFLEET_START_TIMEOUT_S: a runtime that
-        never answers fails the start with a reason instead of holding the instance forever."""
+        never answers fails the start with a reason instead of holding the instance forever.
+        True when a gateway was started, False when a running one was adopted."""
         deadline = time.monotonic() + self.config.start_timeout_s
         phase = "prepare"
         try:
             async with asyncio.timeout(self.config.start_timeout_s):
                 await progress.emit("config", "Preparing your assistant's configuration.")
                 observed = await self.runtime.status(instance.id, instance.runtime_state)
-                if observed.state is GatewayState.UP:
+                adopted = observed.state is GatewayState.UP
+                if adopted:
                     port = instance.runtime_state["port"]  # re-adopt: the gateway keeps its port
                 else:
                     async with self.sessions() as session:
@@ -464,17 +523,26 @@ class InstanceManager:
                 instance.runtime_state = started.state
                 await progress.emit("waiting", "Waiting for the gateway to be ready (about 15 seconds).")
                 phase = "ready"
-                await self._wait_ready(instance, started.endpoint_url, deadline)
+                live = None
+                if not adopted and warming.enabled:  # the warm-up's CLI starts while the gateway gets ready
+                    live = functools.partial(warming.begin, self._warm_up_turn(instance, warming.ready))
+                await self._wait_ready(instance, started.endpoint_url, deadline, live)
+                return not adopted
         except TimeoutError:
             what = {"prepare": "The platform could not prepare the gateway",
                     "start": f"The {self.runtime.name} runtime did not start the gateway",
                     "ready": "The gateway was not ready"}[phase]
             raise StartFailed(f"{what} within {self.config.start_timeout_s:.0f} seconds.") from None
 
-    async def _wait_ready(self, instance: Instance, endpoint_url: str, deadline: float) -> None:
+    async def _wait_ready(self, instance: Instance, endpoint_url: str, deadline: float,
+                          when_live: Callable[[], None] | None = None) -> None:
+        """Until /readyz answers; `when_live` is called once, as soon as /healthz does."""
         while time.monotonic() < deadline:
             if await probe(self.http, f"{endpoint_url}/readyz"):
                 return
+            if when_live is not None and await probe(self.http, f"{endpoint_url}/healthz"):
+                when_live()
+                when_live = None
             observed = await self.runtime.status(instance.id, instance.runtime_state)
             if observed.state is not GatewayState.UP:
                 raise StartFailed(f"The gateway stopped while starting. {await self._last_log_line(instance)}".strip())

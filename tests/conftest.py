@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every platform a test starts, in this process or a child, gives its model gateway a free
 # port: several run at once, and the default port may be taken by a platform outside the tests.
 os.environ.setdefault("CLAWFLEET_MODEL_GATEWAY_PORT", "0")
+# The warm-up turn adds seconds to every start; the tests of it (tests/e2e/test_warm_up.py) and
+# the benchmark turn it on, the others test everything else without it.
+os.environ.setdefault("CLAWFLEET_WARM_UP", "false")
 
 pytest_plugins = [
     "tests.support.platform_fixtures",  # the fake Bot API, settings over the test's database

@@ -49,6 +49,11 @@ class OpenClawInstall:
         """The command line of `openclaw ARGS...`: the package's own bin under Node 24."""
         return [str(self.node), str(self.package_dir / "openclaw.mjs"), *args]
 
+    @property
+    def compile_cache_dir(self) -> Path:
+        """Where gateways of this version may share Node's compile cache (the process runtime)."""
+        return _openclaw_dir(self.root, self.version) / "compile-cache"
+
     def env(self) -> dict[str, str]:
         """Environment additions: Node 24 first on PATH (OpenClaw spawns `node` for helpers)."""
         return {"PATH": f"{self.node.parent}:/usr/local/bin:/usr/bin:/bin"}

@@ -47,16 +47,20 @@ STATE_VERSION = 1
 LEAN_HEAP_MB = 384
 INSTANCE_SUBDIRS = ("state", "home", "cache", "tmp", "logs")
 GATEWAY_LOG = "logs/gateway.log"  # the gateway's stdout and stderr, in its instance dir
+# OpenClaw's launcher keeps Node's compile cache here under TMPDIR (openclaw.mjs; setting
+# NODE_COMPILE_CACHE instead makes it respawn itself and keep a parent process).
+COMPILE_CACHE_LINK = "tmp/node-compile-cache"
 
 
 class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(self, data_dir: Path, install: OpenClawInstall, *, log_max_bytes: int = 10 * 1024 * 1024,
-                 log_backups: int = 1, log_check_s: float = 5.0) -> None:
+                 log_backups: int = 1, log_check_s: float = 5.0, shared_compile_cache: bool = True) -> None:
         self.instances_dir = (data_dir / "instances").resolve()
         self.deleted_dir = (data_dir / "deleted").resolve()
         self.install = install
+        self.shared_compile_cache = shared_compile_cache
         self.log_max_bytes = log_max_bytes
         self.log_backups = log_backups
         self.log_check_s = log_check_s
@@ -74,7 +78,23 @@ class ProcessRuntime(Runtime):
         home = private_dir(self.instance_dir(instance_id))
         for sub in INSTANCE_SUBDIRS:
             private_dir(home / sub)
+        self._link_compile_cache(home / COMPILE_CACHE_LINK)
         return home
+
+    def _link_compile_cache(self, link: Path) -> None:
+        """Every gateway of this OpenClaw version reads and fills one compile cache, as the
+        docker image's: a new instance starts (and answers its first turn) without compiling
+        what earlier ones compiled. Node checks each entry against its source's hash, so a
+        stale or torn entry is recompiled, never run. The gateways share a user in this runtime
+        anyway (they can read each other's files), so the cache opens no new path between them."""
+        if not self.shared_compile_cache:
+            if link.is_symlink():
+                link.unlink()  # back to a cache of its own
+            return
+        if link.is_symlink() or link.exists():
+            return  # linked already, or filled on its own before sharing was turned on
+        private_dir(self.install.compile_cache_dir)
+        link.symlink_to(self.install.compile_cache_dir, target_is_directory=True)
 
     def _own_env(self, instance_id: uuid.UUID) -> dict[str, str]:
         """What this runtime adds to the gateway's own variables: Node on PATH, and dirs of its own."""

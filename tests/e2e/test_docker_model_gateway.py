@@ -1,6 +1,7 @@
-"""A docker instance's gateway calls its model through the platform's model gateway: the real
-key goes out from the platform, the container holds none of it (environment, `docker inspect`,
-files), and from the instance's network the host answers on the model gateway's port alone.
+"""A docker instance's gateway calls its model through the platform's model gateway (its
+start's warm-up turn answered by the model gateway itself): the real key goes out from the
+platform, the container holds none of it (environment, `docker inspect`, files), and from the
+instance's network the host answers on the model gateway's port alone.
 
 The fake model listens on the host's loopback, which only the platform reaches; the gateway
 has no Telegram channel. Nothing leaves the machine.
@@ -13,6 +14,7 @@ import uuid
 
 import aiodocker
 import pytest
+from structlog.testing import capture_logs
 
 from clawfleet.settings import Settings
 from provisioner.runtimes.docker_spec import container_name, network_name, proxy_address
@@ -34,7 +36,7 @@ def settings(tmp_path, docker_engine, openclaw_image, model) -> Settings:
     return Settings(
         _env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite+aiosqlite:///{tmp_path / 'cf.db'}",
         runtime="docker", docker_url=docker_engine, openclaw_image=openclaw_image,
-        provider_urls={"openai": f"{model.url}/v1"}, start_timeout_s=150,
+        provider_urls={"openai": f"{model.url}/v1"}, start_timeout_s=150, warm_up=True,
     )
 
 
@@ -50,10 +52,16 @@ async def _in_container(docker: aiodocker.Docker, instance_id: str, argv: list[s
 
 async def test_the_container_calls_its_model_through_the_platform_and_holds_no_key(
         api, docker: aiodocker.Docker, model: FakeModel, openclaw_image: str) -> None:
-    status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": CANARY_KEY})
-    assert status == 202, created
-    assert (await api.progress(created["id"], timeout=200))[-1]["done"]
+    with capture_logs() as logs:
+        status, created = await api.call("POST", "/api/instances", {"model_provider": "openai", "api_key": CANARY_KEY})
+        assert status == 202, created
+        events = await api.progress(created["id"], timeout=200)
+    assert events[-1]["done"]
     instance_id = uuid.UUID(created["id"])
+    # The start's warm-up turn ran in the container, answered by the model gateway: the provider saw nothing.
+    assert "warming" in [event["step"] for event in events]
+    assert [entry["event"] for entry in logs if entry["event"].startswith("warm-up")] == ["warm-up done"], logs
+    assert model.requests == []
 
     # One agent turn inside the gateway (the CLI in the container connects to it on loopback).
     result = await api.platform.runtime.exec(instance_id, {}, ["agent", "--session-key", "model-gateway-check",

@@ -19,34 +19,15 @@ from clawfleet.settings import Settings
 from db.models import Instance, User
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
-from tests.fakes.model import FakeModel
-from tests.fakes.telegram import FakeTelegram
 from tests.support.api_client import Api, migrated, running_api
+from tests.support.process_settings import fakes, process_settings  # noqa: F401 (a fixture)
 
 OPENAI_KEY = "sk-proj-e2eE2Ee2eE2Ee2eE2Ee2e0123456789"
 
 
 @pytest.fixture
-async def fakes():
-    async with FakeTelegram() as telegram, FakeModel() as model:
-        yield telegram, model
-
-
-@pytest.fixture
 def settings(tmp_path, openclaw_install, fakes) -> Settings:
-    telegram, model = fakes
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'clawfleet.db'}",
-        runtime="process",
-        runtime_dir=openclaw_install.root,
-        openclaw_version=openclaw_install.version,
-        telegram_api_url=telegram.api_url,
-        provider_urls={"openai": f"{model.url}/v1", "anthropic": model.url},
-        start_timeout_s=150,
-        max_instances_per_user=2,
-    )
+    return process_settings(tmp_path, openclaw_install, *fakes, max_instances_per_user=2)
 
 
 @pytest.fixture

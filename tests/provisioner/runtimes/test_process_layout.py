@@ -8,7 +8,7 @@ from pathlib import Path
 
 from provisioner.openclaw.install import OpenClawInstall
 from provisioner.runtimes.logfiles import open_log, rotate_if_large
-from provisioner.runtimes.process import INSTANCE_SUBDIRS, ProcessRuntime, placement
+from provisioner.runtimes.process import COMPILE_CACHE_LINK, INSTANCE_SUBDIRS, ProcessRuntime, placement
 from tests.support.file_modes import loose, modes_under
 
 
@@ -34,3 +34,22 @@ def test_the_instance_layout_config_and_rotated_logs_are_private(tmp_path, permi
     assert set(INSTANCE_SUBDIRS) <= {path.name for path in home.iterdir()}
     assert {"openclaw.json", "gateway.log.1", "gateway.log.2"} <= {Path(path).name for path in modes}
     assert loose(modes) == {}
+
+
+def test_instances_share_one_compile_cache_per_openclaw_version(tmp_path, permissive_umask) -> None:
+    data_dir = tmp_path / "data"
+    runtime = _runtime(data_dir)
+    first, second = (runtime.make_layout(uuid.uuid4()) for _ in range(2))
+    shared = runtime.install.compile_cache_dir
+    for home in (first, second):
+        link = home / COMPILE_CACHE_LINK
+        assert link.is_symlink() and link.resolve() == shared.resolve()
+    assert shared.is_dir() and loose(modes_under(data_dir)) == {}
+
+    # Turned off, an instance goes back to a cache of its own (OpenClaw makes it in its TMPDIR);
+    # a cache an instance filled on its own before sharing was turned on is left as it is.
+    ProcessRuntime(data_dir, runtime.install, shared_compile_cache=False).make_layout(uuid.UUID(first.name))
+    assert not (first / COMPILE_CACHE_LINK).exists()
+    (first / COMPILE_CACHE_LINK).mkdir()
+    runtime.make_layout(uuid.UUID(first.name))
+    assert (first / COMPILE_CACHE_LINK).is_dir() and not (first / COMPILE_CACHE_LINK).is_symlink()
