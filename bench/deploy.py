@@ -72,6 +72,19 @@ class Platform:
             return await session.get(Instance, uuid.UUID(instance_id))
 
 
+async def open_platform(settings: Settings, http: aiohttp.ClientSession, email: str = "bench@example.com") -> Platform:
+    """The platform on a migrated database, served on loopback, with one account signed in."""
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)
+    await engine.dispose()
+    server = TestServer(await build_app(settings), host="127.0.0.1")
+    await server.start_server()
+    async with http.post(str(server.make_url("/api/auth/register")),
+                         json={"email": email, "password": "benchmark password"}) as response:
+        token = (await response.json())["token"]
+    return Platform(server, http, token)
+
+
 async def platform_deploy(platform: Platform, body: dict) -> tuple[float, str]:
     began = time.perf_counter()
     created = await platform.call("POST", "/api/instances", body)
@@ -145,16 +158,10 @@ async def run(pairs: int, out: Path) -> dict:
                             database_url=f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
                             runtime="process", runtime_dir=runtime_dir, telegram_api_url=telegram.api_url,
                             provider_urls={"openai": f"{model.url}/v1"}, max_instances_per_user=1000,
-                            start_timeout_s=300, max_concurrent_starts=1)
-        engine = create_engine(settings.database_url)
-        await upgrade(engine)
-        await engine.dispose()
-        server = TestServer(await build_app(settings), host="127.0.0.1")
-        await server.start_server()
-        async with http.post(str(server.make_url("/api/auth/register")),
-                             json={"email": "bench@example.com", "password": "benchmark password"}) as r:
-            token = (await r.json())["token"]
-        platform = Platform(server, http, token)
+                            start_timeout_s=300, max_concurrent_starts=1,
+                            warm_up=False)  # the bare start has none: --first-answer measures it
+        platform = await open_platform(settings, http)
+        server = platform.server
         runtime = server.app[PLATFORM].runtime
         body = {"model_provider": "openai", "api_key": API_KEY}
 

@@ -153,6 +153,7 @@ async def run(pairs: int, out: Path, docker_url: str | None) -> dict:
     settings = Settings(_env_file=None, data_dir=workdir / "data", database_url=f"sqlite+aiosqlite:///{workdir}/b.db",
                         runtime="docker", docker_url=docker_url, provider_urls={"openai": NOWHERE},
                         max_instances_per_user=1000, start_timeout_s=300, max_concurrent_starts=1,
+                        warm_up=False,  # as the bare and fleet starts: --first-answer measures it
                         reconcile_interval_s=10**6)  # after its boot pass: the bare containers have no rows
     engine = create_engine(settings.database_url)
     await upgrade(engine)

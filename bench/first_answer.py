@@ -3,7 +3,8 @@
 
 Two platforms run at once over the same fakes: "before" (no warm-up turn; process runtime: each
 instance fills its own Node compile cache) and "after" (the warm-up turn; the shared compile
-cache). Rounds alternate which goes first. Each round deploys one instance and measures:
+cache). With docker, one platform whose warm-up is switched per round (the image carries its
+compile cache either way). Rounds alternate which goes first. Each round deploys one instance and measures:
 
 - deploy: `POST /api/instances` -> running (the warm-up included, for "after");
 - first: the owner's first message -> its answer;
@@ -11,15 +12,19 @@ cache). Rounds alternate which goes first. Each round deploys one instance and m
 
 Process runtime: the owner writes to their bot on the loopback fake Bot API. Docker runtime: the
 fake Bot API on the host's loopback is out of the containers' reach (the egress guard), so each
-message is one turn of `openclaw agent` in the main session through the runtime's exec; its CLI
-start is in both the first and the second answer, and `cli` (one trivial `gateway call`)
-shows about how much. One unmeasured round per platform first fills the caches.
+message is sent into the main session by `openclaw gateway call chat.send` through the runtime's
+exec, and answered when the fake model has answered that turn; the CLI's start is in both the
+first and the second answer, and `cli` (one trivial `gateway call`) shows about how much.
+(`openclaw agent` was tried first: its CLI, beside a cold first turn, pushed the container past
+its memory limit and was killed.) One unmeasured round per platform first fills the caches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import json
 import statistics
 import tempfile
 import time
@@ -28,14 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp.test_utils import TestServer
-
-from bench.deploy import API_KEY, Platform
+from bench.deploy import API_KEY, Platform, open_platform
 from bench.table import print_table, write_json
-from clawfleet.platform import PLATFORM, build_app
+from clawfleet.platform import PLATFORM
 from clawfleet.settings import Settings
-from db.engine import create_engine
-from db.migrate import upgrade
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 
@@ -52,24 +53,21 @@ class Round:
     cli_s: float | None = None
 
 
-async def open_platform(name: str, runtime: str, workdir: Path, http: aiohttp.ClientSession,
+async def platform_for(name: str, runtime: str, workdir: Path, http: aiohttp.ClientSession,
                         telegram: FakeTelegram, model: FakeModel, docker_url: str | None) -> Platform:
     settings = Settings(_env_file=None, data_dir=workdir / name, database_url=f"sqlite+aiosqlite:///{workdir / name}.db",
                         runtime=runtime, docker_url=docker_url, telegram_api_url=telegram.api_url,
                         provider_urls={"openai": f"{model.url}/v1"}, model_gateway_port=0,
-                        max_instances_per_user=1000, start_timeout_s=300, max_concurrent_starts=1, **CONFIGS[name])
-    engine = create_engine(settings.database_url)
-    await upgrade(engine)
-    await engine.dispose()
-    server = TestServer(await build_app(settings), host="127.0.0.1")
-    await server.start_server()
-    async with http.post(str(server.make_url("/api/auth/register")),
-                         json={"email": f"{name}@example.com", "password": "benchmark password"}) as response:
-        token = (await response.json())["token"]
-    return Platform(server, http, token)
+                        max_instances_per_user=1000, start_timeout_s=300, max_concurrent_starts=1,
+                        # after its boot pass: on one docker engine, each would stop the other's containers
+                        reconcile_interval_s=10**6, **CONFIGS[name])
+    return await open_platform(settings, http, f"{name}@example.com")
 
 
-async def one_round(platform: Platform, telegram: FakeTelegram, runtime: str) -> Round:
+async def one_round(platform: Platform, telegram: FakeTelegram, model: FakeModel, runtime: str,
+                    name: str) -> Round:
+    manager = platform.server.app[PLATFORM].manager
+    manager.config = dataclasses.replace(manager.config, warm_up=CONFIGS[name]["warm_up"])
     body = {"model_provider": "openai", "api_key": API_KEY}
     bot = user_id = None
     if runtime == "process":
@@ -87,11 +85,17 @@ async def one_round(platform: Platform, telegram: FakeTelegram, runtime: str) ->
         if bot is not None:
             await bot.user_sends(telegram.user(user_id, first_name="Bench"), text)
             await bot.wait_for_message(user_id, lambda m: f"fake reply to: {text}" in m.get("text", ""), timeout=300)
-        else:
+        else:  # admitted by chat.send; answered when the fake model has answered that turn
+            seen = len(model.requests)
             result = await exec_runtime.exec(row.id, row.runtime_state, [
-                "agent", "--session-key", "agent:main:main", "--message", text, "--json"])
-            if f"fake reply to: {text}" not in result.output:
-                raise RuntimeError(f"no answer to {text!r}: {result.output[-800:]}")
+                "gateway", "call", "chat.send", "--json", "--params",
+                json.dumps({"sessionKey": "agent:main:main", "message": text, "idempotencyKey": uuid.uuid4().hex})])
+            if result.exit_code != 0:
+                raise RuntimeError(f"chat.send of {text!r} failed (exit {result.exit_code}): {result.output[-800:]}")
+            while not any(r.user_text == text and r.body and r.body.get("tools") for r in model.requests[seen:]):
+                if time.perf_counter() - sent > 300:
+                    raise RuntimeError(f"no model turn for {text!r}")
+                await asyncio.sleep(0.05)
         return time.perf_counter() - sent
 
     first_s = await ask("hello")
@@ -110,19 +114,25 @@ async def one_round(platform: Platform, telegram: FakeTelegram, runtime: str) ->
 async def run(runtime: str, rounds: int, out: Path, docker_url: str | None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="clawfleet-first-answer-"))
     async with FakeTelegram() as telegram, FakeModel() as model, aiohttp.ClientSession() as http:
-        platforms = {name: await open_platform(name, runtime, workdir, http, telegram, model, docker_url)
-                     for name in CONFIGS}
+        if runtime == "docker":
+            # One platform, the warm-up switched per round: two on one engine would each install
+            # the egress guard for its own model gateway port only, and stop the other's containers.
+            shared = await platform_for("after", runtime, workdir, http, telegram, model, docker_url)
+            platforms = {name: shared for name in CONFIGS}
+        else:
+            platforms = {name: await platform_for(name, runtime, workdir, http, telegram, model, docker_url)
+                         for name in CONFIGS}
         for name, platform in platforms.items():  # fills the caches; not counted
-            await one_round(platform, telegram, runtime)
+            await one_round(platform, telegram, model, runtime, name)
         results: dict[str, list[Round]] = {name: [] for name in CONFIGS}
         for index in range(rounds):
             order = list(CONFIGS) if index % 2 == 0 else list(reversed(CONFIGS))
             for name in order:
-                results[name].append(await one_round(platforms[name], telegram, runtime))
+                results[name].append(await one_round(platforms[name], telegram, model, runtime, name))
             line = ", ".join(f"{name}: deploy {r[-1].deploy_s:.1f} s, first {r[-1].first_s:.2f} s, "
                              f"second {r[-1].second_s:.2f} s" for name, r in results.items())
             print(f"round {index + 1}/{rounds}: {line}", flush=True)
-        for platform in platforms.values():
+        for platform in {id(p): p for p in platforms.values()}.values():
             await platform.server.close()
     result = summary(runtime, results)
     report(result)

@@ -62,7 +62,7 @@ def manager_config(settings: Settings, model_gateway_port: int | None = None) ->
         backoff=Backoff(settings.backoff_base_s, settings.backoff_max_s),
         crash_at=settings.crash_at,
         instance_urls=InstanceUrls(settings.public_url, settings.instance_domain),
-        warm_up=settings.warm_up,
+        warm_up=settings.warm_up if settings.warm_up is not None else settings.runtime == "process",
     )
 
 

@@ -138,8 +138,10 @@ class Settings(BaseSettings):
     lease_ttl_s: float = Field(30, ge=1)
     max_concurrent_starts: int = Field(2, ge=1)
     # One agent turn inside each gateway started, answered by the model gateway (no tokens spent),
-    # before it is reported running: the owner's first answer is then as quick as the next.
-    warm_up: bool = True
+    # before it is reported running, so the owner's first answer is quicker. Unset: on with the
+    # process runtime only (measured: in a docker container limited to its CPU the warm-up costs
+    # the deploy more than it saves the first answer; bench/deploy.py --first-answer).
+    warm_up: bool | None = None
     # The process runtime's gateways share one Node compile cache per OpenClaw version (as the
     # docker image ships one); off: each instance fills its own in its tmp dir.
     shared_compile_cache: bool = True
