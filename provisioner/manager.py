@@ -412,6 +412,9 @@ class InstanceManager:
             warming = _WarmUp(self._warm_up_enabled)
             try:
                 fresh = await self._start_and_wait(instance, progress, warming)
+            except asyncio.CancelledError:  # pre-empted: a warm-up begun early goes with it
+                await warming.cancel()
+                raise
             except Exception as exc:
                 await warming.cancel()
                 reason = str(exc) if isinstance(exc, StartFailed) else "The gateway could not be started."
