@@ -130,7 +130,7 @@ def _json_of(output: str) -> dict[str, Any] | None:
 
 
 def _why(answer: dict[str, Any]) -> str:
-    error = answer.get("error") or answer.get("runError")
+    error = answer.get("error") or answer.get("runError")  # not a status
     if isinstance(error, dict):
         return str(error.get("message") or error.get("code") or "")[:200]
     return str(error or "")[:200]

@@ -128,7 +128,9 @@ async def test_the_platform_in_a_container_deploys_through_the_instance_network(
     assert status == 202, created
     made.append(uuid.UUID(created["id"]))
     events = await api.progress(created["id"], timeout=240)
-    assert events[-1]["done"], events
+    if not events[-1]["done"]:
+        logs = "".join(await container.log(stdout=True, stderr=True, tail=60))
+        pytest.fail(f"the deploy failed: {events}\nthe platform's log:\n{logs}")
     instance_id = uuid.UUID(created["id"])
 
     status, health = await api.call("GET", f"/api/instances/{created['id']}/health")

@@ -20,7 +20,7 @@ from db.models import Instance, User
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
 from tests.support.api_client import Api, migrated, running_api
-from tests.support.process_settings import fakes, process_settings  # noqa: F401 (a fixture)
+from tests.support.process_settings import api, fakes, process_settings  # noqa: F401 (fixtures)
 
 OPENAI_KEY = "sk-proj-e2eE2Ee2eE2Ee2eE2Ee2e0123456789"
 
@@ -28,20 +28,6 @@ OPENAI_KEY = "sk-proj-e2eE2Ee2eE2Ee2eE2Ee2e0123456789"
 @pytest.fixture
 def settings(tmp_path, openclaw_install, fakes) -> Settings:
     return process_settings(tmp_path, openclaw_install, *fakes, max_instances_per_user=2)
-
-
-@pytest.fixture
-async def api(settings):
-
-    await migrated(settings)
-    async with running_api(settings) as api:
-        await api.sign_up()
-        try:
-            yield api
-        finally:  # a failed test must not leave gateways running
-            runtime = api.platform.runtime
-            for found in await runtime.list_all():
-                await runtime.stop(found.instance_id, found.info, timeout=5)
 
 
 async def _row(api: Api, instance_id: str) -> Instance:

@@ -1,5 +1,6 @@
 """A platform with the process runtime over real OpenClaw gateways, pointed at the loopback fake
-Bot API and fake model (no traffic leaves the machine): those fakes, and its settings."""
+Bot API and fake model (no traffic leaves the machine): those fakes, its settings, and the
+platform signed up to (`api`, over the test module's own `settings` fixture)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from clawfleet.settings import Settings
 from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
+from tests.support.api_client import migrated, running_api
 
 
 @pytest.fixture
@@ -32,3 +34,16 @@ def process_settings(tmp_path: Path, openclaw_install, telegram: FakeTelegram, m
         start_timeout_s=150,
     )
     return Settings(**(values | overrides))
+
+
+@pytest.fixture
+async def api(settings):
+    await migrated(settings)
+    async with running_api(settings) as api:
+        await api.sign_up()
+        try:
+            yield api
+        finally:  # a failed test must not leave gateways running
+            runtime = api.platform.runtime
+            for found in await runtime.list_all():
+                await runtime.stop(found.instance_id, found.info, timeout=5)
