@@ -53,8 +53,8 @@ class ModelGateway:
     port: int
     book: UsageBook
     app: web.Application = field(repr=False)
+    warm_ups: WarmUpNonces  # the warm-up turns' nonces, registered by the lifecycle manager
     caps: SpendCaps | None = None
-    warm_ups: WarmUpNonces = field(default_factory=WarmUpNonces)
 
 
 def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
@@ -63,10 +63,9 @@ def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
 
 class Handler:
     def __init__(self, routes: Routes, book: UsageBook, http: aiohttp.ClientSession,
-                 peers: tuple[Network, ...], caps: SpendCaps | None = None,
-                 warm_ups: WarmUpNonces | None = None) -> None:
+                 peers: tuple[Network, ...], warm_ups: WarmUpNonces, caps: SpendCaps | None = None) -> None:
         self.routes, self.book, self.http, self.peers, self.caps = routes, book, http, peers, caps
-        self.warm_ups = warm_ups or WarmUpNonces()
+        self.warm_ups = warm_ups
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self._peer_allowed(request):
@@ -136,7 +135,7 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
     is written on the way out). `http`: the client to the providers (upstream_session_options);
     `caps`: the spending caps enforced (None: none)."""
     warm_ups = WarmUpNonces()
-    app = create_model_gateway_app(Handler(routes, book, http, config.peers, caps, warm_ups))
+    app = create_model_gateway_app(Handler(routes, book, http, config.peers, warm_ups, caps))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     try:
@@ -146,7 +145,7 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
         log.info("model gateway listening", host=config.host, port=port)
         book.start()
         try:
-            yield ModelGateway(port, book, app, caps, warm_ups)
+            yield ModelGateway(port, book, app, warm_ups, caps)
         finally:
             await book.close()
             if caps is not None:

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from model_gateway.forward import error_response
+
 REPLY = "Ready."
 NONCE_TTL_S = 300.0  # a warm-up that ends without retiring its nonce (a crash) lets it lapse
 GENERATION_TAILS = ("messages", "chat/completions", "responses")  # what a warm-up turn may call
@@ -60,11 +62,14 @@ class WarmUpNonces:
             live.expires = min(live.expires, self.clock() + grace_s)
 
     def _sweep(self) -> None:
+        for instance_id in list(self._live):
+            self._drop_lapsed(instance_id)
+
+    def _drop_lapsed(self, instance_id: uuid.UUID) -> None:
         now = self.clock()
-        for instance_id, nonces in list(self._live.items()):
-            for nonce, live in list(nonces.items()):
-                if live.expires <= now:
-                    self.revoke(instance_id, nonce)
+        for nonce, live in list(self._live.get(instance_id, {}).items()):
+            if live.expires <= now:
+                self.revoke(instance_id, nonce)
 
     def revoke(self, instance_id: uuid.UUID, nonce: str) -> None:
         nonces = self._live.get(instance_id, {})
@@ -75,16 +80,8 @@ class WarmUpNonces:
     def carried_by(self, instance_id: uuid.UUID, body: bytes) -> str | None:
         """The live nonce of this instance that its request body holds, if any (another
         instance's nonce is nobody's business here: forwarded like any text)."""
-        nonces = self._live.get(instance_id)
-        if not nonces:
-            return None
-        now = self.clock()
-        for nonce, live in list(nonces.items()):
-            if live.expires <= now:
-                self.revoke(instance_id, nonce)
-            elif nonce.encode() in body:
-                return nonce
-        return None
+        self._drop_lapsed(instance_id)
+        return next((nonce for nonce in self._live.get(instance_id, {}) if nonce.encode() in body), None)
 
     def answered(self, instance_id: uuid.UUID, nonce: str) -> None:
         live = self._live.get(instance_id, {}).get(nonce)
@@ -110,11 +107,7 @@ async def answer_warm_up(request: web.Request, style: str, tail: str, body: byte
     path = tail.rstrip("/")
     if not path.endswith(GENERATION_TAILS):
         # Nothing but a model turn is expected from a warm-up (no embeddings: the turn is incognito).
-        body_out = ({"type": "error", "error": {"type": "invalid_request_error", "message": "not a model turn"}}
-                    if style == "anthropic-messages" else
-                    {"error": {"message": "not a model turn", "type": "invalid_request_error", "param": None,
-                               "code": None}})
-        return web.json_response(body_out, status=400)
+        return error_response(style, 400, "invalid_request_error", "not a model turn")
     if style == "anthropic-messages":
         events, whole = _anthropic(model)
     elif path.endswith("responses"):

@@ -1,8 +1,8 @@
 """The lifecycle manager: runs actions on instances in the background, one at a time each.
 
 It owns the orchestration the runtimes leave out (JupyterHub's split): the start timeout, the
-readiness wait on the gateway's /readyz, a warm-up turn once it is ready (provisioner.warm_up),
-cleanup when a start fails, the persisted runtime
+readiness wait on the gateway's /readyz, a warm-up turn begun as soon as it is live and
+awaited once it is ready (provisioner.warm_up), cleanup when a start fails, the persisted runtime
 state and status (with a reason the owner can read), progress events, the per-instance row
 lease (through db.leases.hold), who may pre-empt whom (db.status.preempts), and a cap on how
 many gateways start at once.
@@ -83,7 +83,6 @@ class ManagerConfig:
 class _WarmUp:
     """One start's warm-up turn: begun as soon as the gateway is live, awaited once it is ready."""
 
-    enabled: bool
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[WarmUpResult] | None = None
 
@@ -409,7 +408,7 @@ class InstanceManager:
         if self._start_slots.locked():
             await progress.emit("queued", "Waiting for a free start slot (other assistants are starting).")
         async with self._start_slots:
-            warming = _WarmUp(self._warm_up_enabled)
+            warming = _WarmUp()
             try:
                 fresh = await self._start_and_wait(instance, progress, warming)
             except asyncio.CancelledError:  # pre-empted: a warm-up begun early goes with it
@@ -422,7 +421,7 @@ class InstanceManager:
                     log.exception("start failed", instance_id=str(instance.id))
                 await self._cleanup_failed_start(instance)
                 return reason
-            if fresh and warming.enabled:
+            if fresh and self._warm_up_enabled:
                 await progress.emit("warming", "Warming up your assistant so that its first answer is quick.")
                 await self._warm_up(instance, warming)
             else:
@@ -527,7 +526,7 @@ class InstanceManager:
                 await progress.emit("waiting", "Waiting for the gateway to be ready (about 15 seconds).")
                 phase = "ready"
                 live = None
-                if not adopted and warming.enabled:  # the warm-up's CLI starts while the gateway gets ready
+                if not adopted and self._warm_up_enabled:  # the warm-up's CLI starts while the gateway gets ready
                     live = functools.partial(warming.begin, self._warm_up_turn(instance, warming.ready))
                 await self._wait_ready(instance, started.endpoint_url, deadline, live)
                 return not adopted

@@ -20,7 +20,7 @@ from db.models import Instance, User
 from provisioner.providers import get_provider
 from provisioner.runtimes import procfs
 from tests.support.api_client import Api, migrated, running_api
-from tests.support.process_settings import api, fakes, process_settings  # noqa: F401 (fixtures)
+from tests.support.process_gateways import api, fakes, process_settings  # noqa: F401 (fixtures)
 
 OPENAI_KEY = "sk-proj-e2eE2Ee2eE2Ee2eE2Ee2e0123456789"
 

@@ -20,7 +20,7 @@ from clawfleet.settings import Settings
 from db.models import Instance
 from tests.support.api_client import Api, running_api
 from tests.support.memory_runtime import MemoryRuntime
-from tests.support.process_settings import api, fakes, process_settings  # noqa: F401 (fixtures)
+from tests.support.process_gateways import api, fakes, process_settings  # noqa: F401 (fixtures)
 
 OPENAI_KEY = "sk-proj-warmWARMwarm0123456789abcdefgh"
 
