@@ -23,11 +23,13 @@ class InstanceUrls:
     public_url: str  # the dashboard's own URL (CLAWFLEET_PUBLIC_URL)
     instance_domain: str  # CLAWFLEET_INSTANCE_DOMAIN
     scheme: str = field(init=False)  # parsed once: every request to an instance host asks
+    dashboard_host: str = field(init=False)  # the public URL's host name, lower case, without the port
     _port_suffix: str = field(init=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.public_url)
         object.__setattr__(self, "scheme", parts.scheme)
+        object.__setattr__(self, "dashboard_host", (parts.hostname or "").lower())
         object.__setattr__(self, "_port_suffix", f":{parts.port}" if parts.port is not None else "")
 
     def url(self, subdomain: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import health, telegram_webhook
+from web import edge, health, telegram_webhook
 from web.api import account_links, auth_routes, instances, me, openapi, stripe_webhook, tokens, usage
 from web.api import billing as billing_api
 from web.auth import authenticate
@@ -32,6 +32,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     setup_templates(app)
     app.on_response_prepare.append(security_headers)
     app.add_routes(health.routes)
+    app.add_routes(edge.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
     app.add_routes(account_links.routes)

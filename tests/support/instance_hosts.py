@@ -6,6 +6,7 @@ browser keeps them."""
 from __future__ import annotations
 
 import socket
+import ssl as ssl_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,8 +42,9 @@ class NamesAt(AbstractResolver):
         pass
 
 
-def browser_session(names: NamesAt | None = None) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=names or NamesAt()),
+def browser_session(names: NamesAt | None = None, ssl: ssl_module.SSLContext | None = None) -> aiohttp.ClientSession:
+    """`ssl`: the certificate authorities an HTTPS edge's certificates are checked against."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=names or NamesAt(), ssl=ssl or True),
                                  cookie_jar=aiohttp.CookieJar())
 
 
@@ -54,9 +56,9 @@ class HostBrowser:
     """One person's browser, without a browser: the dashboard and instance hosts, each with its
     own cookies, as a browser keeps them."""
 
-    def __init__(self, dashboard: str, names: NamesAt | None = None) -> None:
+    def __init__(self, dashboard: str, names: NamesAt | None = None, ssl: ssl_module.SSLContext | None = None) -> None:
         self.dashboard = dashboard
-        self.http = browser_session(names)
+        self.http = browser_session(names, ssl)
 
     async def sign_up(self, email: str) -> None:
         await self._submit("/signup", email)

@@ -40,7 +40,7 @@ def platform_image(docker_host: str | None, cache_dir: Path, mirror: str | None 
     tag = f"{REPOSITORY}:test-{_tree_hash()}"
     if docker(["image", "inspect", tag], docker_host, check=False).returncode == 0:
         return tag
-    base = _base_image(docker_host, cache_dir, mirror, log)
+    base = debian_image(docker_host, cache_dir, "clawfleet/python-base", BASE_PACKAGES, mirror, log)
     wheels = _wheels(cache_dir / "platform-wheels", log)
     address = _bridge_gateway(docker_host)
     with _served(wheels, address) as index_url:
@@ -65,9 +65,13 @@ def _tree_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def _base_image(docker_host: str | None, cache_dir: Path, mirror: str | None, log) -> str:
-    tarball = base_tarball(cache_dir, "bookworm", BASE_PACKAGES, mirror=mirror, log=log)
-    tag = f"clawfleet/python-base:{tarball.stem.rsplit('-', 1)[-1]}"
+def debian_image(docker_host: str | None, cache_dir: Path, repository: str, packages: tuple[str, ...],
+                 mirror: str | None, log) -> str:
+    """A Debian bookworm minbase with `packages` as an image of `repository`, imported once
+    (tagged by the root filesystem's own hash): what `FROM debian:bookworm-slim` plus an
+    apt-get install of them would give."""
+    tarball = base_tarball(cache_dir, "bookworm", packages, mirror=mirror, log=log)
+    tag = f"{repository}:{tarball.stem.rsplit('-', 1)[-1]}"
     if docker(["image", "inspect", tag], docker_host, check=False).returncode != 0:
         log(f"importing {tarball.name} as {tag}")
         stream = DockerStream(["import", "--change", 'ENV PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:'

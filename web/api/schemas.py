@@ -54,6 +54,12 @@ class PlatformHealth(ResponseBody):
     database: Literal["ok", "unreachable"]
 
 
+
+class EdgeName(ResponseBody):
+    domain: str = Field(description="The name asked about, lower case.")
+    served: bool = Field(description="Always true: names the platform does not serve answer 404.")
+
+
 # -- accounts ----------------------------------------------------------------------------------
 class Credentials(RequestBody):
     email: str = Field(description="The account's email address.", examples=["ada@example.com"])
