@@ -146,6 +146,7 @@ class ProvisioningBot:
     async def _poll(self) -> None:
         updater = self.application.updater
         await updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=5)
+        log.info("polling Telegram: this process holds the polling lease", holder=self.holder)
         try:
             await asyncio.Event().wait()  # until the lease goes or the bot stops
         finally:

@@ -139,7 +139,9 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
+        # reuse_port: replicas on one host share the one port every instance's config names; the
+        # kernel spreads connections over them, and when one dies the others keep answering
+        site = web.TCPSite(runner, config.host, config.port, reuse_port=True)
         await site.start()
         port = runner.addresses[0][1]  # the port given, when 0 asked for any
         log.info("model gateway listening", host=config.host, port=port)

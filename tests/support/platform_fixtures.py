@@ -1,5 +1,5 @@
-"""Fixtures of the tests that run the platform over in-memory gateways: the fake Bot API it
-checks bot tokens against, and settings on the test's own database and data directory."""
+"""Fixtures of the tests that run the platform: the fake Bot API it checks bot tokens against,
+the fake model, and settings on the test's own database and data directory."""
 
 from __future__ import annotations
 
@@ -8,12 +8,20 @@ from collections.abc import Callable
 import pytest
 
 from clawfleet.settings import Settings
+from tests.fakes.model import FakeModel
 from tests.fakes.telegram import FakeTelegram
 
 
 @pytest.fixture
 async def telegram():
     async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def model():
+    """The fake model provider on loopback, for gateways' model calls."""
+    async with FakeModel() as fake:
         yield fake
 
 
