@@ -90,7 +90,7 @@ def test_compose_config_keeps_secrets_out_of_the_environment_and_users_on_the_ed
     assert not any(key.startswith("CLAWFLEET_SECRET_KEYS") and key != "CLAWFLEET_SECRET_KEYS_FILE"
                    for key in platform["environment"])
     assert [(port["host_ip"], port["target"]) for port in platform["ports"]] == [("127.0.0.1", 8080)]
-    assert {port["target"] for port in edge["ports"]} == {80, 443}
+    assert {(port["target"], port["protocol"]) for port in edge["ports"]} == {(80, "tcp"), (443, "tcp"), (443, "udp")}
     edge_subnet = json.loads(done.stdout)["networks"]["edge"]["ipam"]["config"][0]["subnet"]
     assert platform["environment"]["CLAWFLEET_TRUSTED_PROXIES"] == edge_subnet
     assert set(edge["networks"]) == {"edge"}  # the edge reaches the platform, never the database
