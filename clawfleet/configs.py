@@ -19,6 +19,7 @@ from provisioner.entitlements import OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
 from provisioner.manager import ManagerConfig
 from provisioner.reconcile.decisions import Backoff
+from provisioner.memory_watch import MemoryWatchConfig
 from provisioner.reconcile.reconciler import ReconcilerConfig
 from provisioner.retention import RetentionConfig
 from provisioner.service import ServiceConfig
@@ -81,6 +82,12 @@ def service_config(settings: Settings) -> ServiceConfig:
 
 def reconciler_config(settings: Settings) -> ReconcilerConfig:
     return ReconcilerConfig(interval_s=settings.reconcile_interval_s, lease_ttl_s=settings.lease_ttl_s)
+
+
+def memory_watch_config(settings: Settings) -> MemoryWatchConfig:
+    return MemoryWatchConfig(threshold_percent=settings.memory_restart_percent,
+                             sustained_s=settings.memory_restart_after_s, quiet_s=settings.memory_restart_quiet_s,
+                             interval_s=settings.memory_check_interval_s, lease_ttl_s=settings.lease_ttl_s)
 
 
 def bot_config(settings: Settings) -> BotConfig:

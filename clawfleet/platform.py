@@ -42,6 +42,7 @@ from clawfleet.configs import (
     bot_config,
     mail_config,
     manager_config,
+    memory_watch_config,
     model_gateway_config,
     operator_defaults,
     outbox_config,
@@ -66,6 +67,7 @@ from model_gateway.server import ModelGateway, running_model_gateway, upstream_s
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
 from provisioner.manager import InstanceManager
+from provisioner.memory_watch import MemoryWatch
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
 from provisioner.retention import LEASE_NAME as RETENTION_LEASE
@@ -164,6 +166,9 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
+        if runtime.unavailable_reason is None and settings.memory_restart_percent > 0:
+            watch = MemoryWatch(sessions, manager, memory_watch_config(settings), model_gateway.activity.idle_for_s)
+            await stack.enter_async_context(running(watch.run(), "memory-watch"))
         retention = Retention(sessions, manager, retention_config(settings))
         await stack.enter_async_context(running(every_as_singleton(
             sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, retention.config.interval_s,

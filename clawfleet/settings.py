@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     backoff_max_s: float = Field(300, gt=0)
     lease_ttl_s: float = Field(30, ge=1)
     max_concurrent_starts: int = Field(2, ge=1)
+    # A gateway at or above this share of its memory limit for MEMORY_RESTART_AFTER_S is restarted
+    # once its model has been quiet for MEMORY_RESTART_QUIET_S, never in the middle of a reply
+    # (provisioner/memory_watch.py). 0 turns it off.
+    memory_restart_percent: float = Field(90, ge=0, le=100)
+    memory_restart_after_s: float = Field(600, ge=0)
+    memory_restart_quiet_s: float = Field(300, ge=0)
+    memory_check_interval_s: float = Field(60, gt=0)
     # One agent turn inside each gateway started, answered by the model gateway (no tokens spent),
     # before it is reported running, so the owner's first answer is quicker. Unset: on with the
     # process runtime only (measured: in a docker container limited to its CPU the warm-up costs

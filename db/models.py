@@ -161,6 +161,7 @@ class Instance(Base):
     failure_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restart_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    memory_restarts: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)  # memory watch
     # Since when it has been ready (uptime; the streak resets after a while healthy) and since
     # when a live gateway has answered "not ready" (the owner is told once it lasts).
     running_since: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -80,9 +80,10 @@ class Action(StrEnum):
     RECOVER = "recover"  # the reconciler: adopt a running gateway, or start one after a crash
     HALT = "halt"  # the reconciler: stop a gateway that runs although its status says it should not
     CRASHED = "crashed"  # the reconciler: count a crash, schedule the restart
+    FREE_MEMORY = "free_memory"  # the memory watch: restart a gateway grown too big, at a quiet moment
 
 
-BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED})
+BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED, Action.FREE_MEMORY})
 # What a person reads when their request finds the instance busy.
 DOING = {
     Action.DEPLOY: "it is starting",
@@ -92,6 +93,7 @@ DOING = {
     Action.RECOVER: "the platform is bringing it back up",
     Action.HALT: "the platform is stopping it",
     Action.CRASHED: "the platform is handling a crash",
+    Action.FREE_MEMORY: "the platform is restarting it to free memory",
 }
 
 

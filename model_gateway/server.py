@@ -22,6 +22,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from model_gateway.activity import ModelActivity
 from model_gateway.caps import SpendCaps
 from model_gateway.forward import cap_reached, forward
 from model_gateway.routes import Routes
@@ -55,6 +56,7 @@ class ModelGateway:
     app: web.Application = field(repr=False)
     warm_ups: WarmUpNonces  # the warm-up turns' nonces, registered by the lifecycle manager
     caps: SpendCaps | None = None
+    activity: ModelActivity = field(default_factory=ModelActivity)  # who used their model lately
 
 
 def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
@@ -63,9 +65,11 @@ def allowed_peers(pools: Sequence[str]) -> tuple[Network, ...]:
 
 class Handler:
     def __init__(self, routes: Routes, book: UsageBook, http: aiohttp.ClientSession,
-                 peers: tuple[Network, ...], warm_ups: WarmUpNonces, caps: SpendCaps | None = None) -> None:
+                 peers: tuple[Network, ...], warm_ups: WarmUpNonces, caps: SpendCaps | None = None,
+                 activity: ModelActivity | None = None) -> None:
         self.routes, self.book, self.http, self.peers, self.caps = routes, book, http, peers, caps
         self.warm_ups = warm_ups
+        self.activity = activity or ModelActivity()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self._peer_allowed(request):
@@ -90,7 +94,8 @@ class Handler:
             refused = await self.caps.refusal(route.user_id, route.key_source)
             if refused is not None:
                 return cap_reached(route, refused)
-        response, outcome = await forward(self.http, request, route, request.match_info["tail"], body)
+        with self.activity.call(route.instance_id):
+            response, outcome = await forward(self.http, request, route, request.match_info["tail"], body)
         self.book.record(Call(route.instance_id, route.user_id, route.provider.id,
                               outcome.model or "unknown", outcome.usage, outcome.failed, route.key_source))
         if self.caps is not None:  # the answer is out already: this holds nothing up
@@ -134,8 +139,8 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
     """The listener and the usage book's flusher, from start to close (what is not flushed yet
     is written on the way out). `http`: the client to the providers (upstream_session_options);
     `caps`: the spending caps enforced (None: none)."""
-    warm_ups = WarmUpNonces()
-    app = create_model_gateway_app(Handler(routes, book, http, config.peers, warm_ups, caps))
+    warm_ups, activity = WarmUpNonces(), ModelActivity()
+    app = create_model_gateway_app(Handler(routes, book, http, config.peers, warm_ups, caps, activity))
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
     await runner.setup()
     try:
@@ -147,7 +152,7 @@ async def running_model_gateway(config: ModelGatewayConfig, routes: Routes, book
         log.info("model gateway listening", host=config.host, port=port)
         book.start()
         try:
-            yield ModelGateway(port, book, app, warm_ups, caps)
+            yield ModelGateway(port, book, app, warm_ups, caps, activity)
         finally:
             await book.close()
             if caps is not None:

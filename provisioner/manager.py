@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import aiohttp
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
@@ -44,6 +44,7 @@ from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
+from provisioner.gateway_calls import gateway_busy
 from provisioner.instance_urls import InstanceUrls
 from provisioner.model_access import issue_credential, route_url
 from provisioner.notify import Notifier, NullNotifier
@@ -188,6 +189,11 @@ class InstanceManager:
 
     async def restart(self, instance_id: uuid.UUID, *, check: StartCheck | None = None) -> ProgressLog:
         return await self._launch(instance_id, Action.RESTART, self._restart, entry=_STARTING, check=check)
+
+    async def free_memory(self, instance_id: uuid.UUID) -> ProgressLog:
+        """Restart a gateway grown too big (provisioner.memory_watch), only when the gateway says
+        none of its work is in flight; otherwise nothing is done and the watch tries later."""
+        return await self._launch(instance_id, Action.FREE_MEMORY, self._free_memory)
 
     async def delete(self, instance_id: uuid.UUID, keep_data: bool) -> ProgressLog:
         return await self._launch(instance_id, Action.DELETE, lambda i, p: self._delete(i, p, keep_data),
@@ -579,6 +585,22 @@ class InstanceManager:
     async def _restart(self, instance: Instance, progress: ProgressLog) -> Outcome:
         await progress.emit("stopping", "Stopping the gateway.")
         await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+        return await self._deploy(instance, progress)
+
+    async def _free_memory(self, instance: Instance, progress: ProgressLog) -> Outcome:
+        if instance.status != Status.RUNNING:
+            return Outcome(instance.status, "Nothing to do: it is not running.")
+        busy = await gateway_busy(self.runtime, instance.id, instance.runtime_state)
+        if busy is not None:
+            return Outcome(instance.status, f"Not restarted now: {busy}.")
+        await progress.emit("stopping", "Restarting the gateway at a quiet moment, to free its memory.")
+        await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+        async with self.sessions() as session:
+            await session.execute(update(Instance).where(Instance.id == instance.id)
+                                  .values(memory_restarts=Instance.memory_restarts + 1))
+            audit.record(session, actor="platform", action="instance.memory_restart", user_id=instance.user_id,
+                         instance_id=instance.id, details={"memory_mb": instance.memory_mb})
+            await session.commit()
         return await self._deploy(instance, progress)
 
     async def _delete(self, instance: Instance, progress: ProgressLog, keep_data: bool) -> Outcome:

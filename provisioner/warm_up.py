@@ -38,12 +38,12 @@ A warm-up that fails or times out never fails the start: the owner's first answe
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provisioner.gateway_calls import GatewayCallFailed, error_of, gateway_call
 from provisioner.runtimes.base import Runtime
 
 AGENT_ID = "main"  # the generated config's only agent (OpenClaw's default)
@@ -68,11 +68,10 @@ class WarmUpResult:
     detail: str  # why it failed, for the log (never the CLI's whole output: it may quote the config)
 
 
-def create_argv(nonce: str) -> list[str]:
+def create_params(nonce: str) -> dict[str, Any]:
     # A name of its own: OpenClaw then generates no title for it, so the turn is one model call.
-    params = {"agentId": AGENT_ID, "incognito": True, "displayName": "Warm-up",
-              "message": f"Warm-up check {nonce}: reply with one word."}
-    return ["gateway", "call", "sessions.create", "--json", "--params", json.dumps(params)]
+    return {"agentId": AGENT_ID, "incognito": True, "displayName": "Warm-up",
+            "message": f"Warm-up check {nonce}: reply with one word."}
 
 
 async def warm_up(runtime: Runtime, nonces: Nonces, instance_id: uuid.UUID, state: dict[str, Any],
@@ -83,17 +82,17 @@ async def warm_up(runtime: Runtime, nonces: Nonces, instance_id: uuid.UUID, stat
     try:
         async with asyncio.timeout(timeout_s):
             try:
-                created = await _call(runtime, instance_id, state, create_argv(nonce))
-            except _CallFailed:
+                created = await gateway_call(runtime, instance_id, state, "sessions.create", create_params(nonce))
+            except GatewayCallFailed:
                 if ready is None or ready.is_set():
                     raise
                 await ready.wait()  # it was not taking calls yet
-                created = await _call(runtime, instance_id, state, create_argv(nonce))
+                created = await gateway_call(runtime, instance_id, state, "sessions.create", create_params(nonce))
             if not created.get("runStarted"):
                 return WarmUpResult(False, time.monotonic() - began,
-                                    f"no turn started: {_why(created) or 'runStarted is false'}")
+                                    f"no turn started: {error_of(created) or 'runStarted is false'}")
             await nonces.wait_answered(instance_id, nonce)
-    except _CallFailed as failed:
+    except GatewayCallFailed as failed:
         return WarmUpResult(False, time.monotonic() - began, str(failed))
     except TimeoutError:
         return WarmUpResult(False, time.monotonic() - began, f"not done within {timeout_s:.0f} s")
@@ -106,36 +105,3 @@ async def warm_up(runtime: Runtime, nonces: Nonces, instance_id: uuid.UUID, stat
 
 class _CallFailed(Exception):
     pass
-
-
-async def _call(runtime: Runtime, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> dict[str, Any]:
-    """One `openclaw gateway call … --json`: its JSON answer (it follows any log lines)."""
-    result = await runtime.exec(instance_id, state, argv)
-    answer = _json_of(result.output)
-    if result.exit_code != 0 or answer is None:
-        why = _why(answer) if answer is not None else _last_line(result.output)
-        raise _CallFailed(f"`openclaw gateway call {argv[2]}` exited with {result.exit_code}: {why}")
-    return answer
-
-
-def _json_of(output: str) -> dict[str, Any] | None:
-    start = output.find("{")
-    if start < 0:
-        return None
-    try:
-        answer = json.loads(output[start:])
-    except ValueError:
-        return None
-    return answer if isinstance(answer, dict) else None
-
-
-def _why(answer: dict[str, Any]) -> str:
-    error = answer.get("error") or answer.get("runError")  # not a status
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or "")[:200]
-    return str(error or "")[:200]
-
-
-def _last_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(no output)"

@@ -68,6 +68,7 @@ def instance_info(service: InstanceService, instance: Instance) -> InstanceInfo:
         runtime=instance.runtime,
         running_since=instance.running_since,
         restart_count=instance.restart_count,
+        memory_restarts=instance.memory_restarts,
         failure_streak=instance.failure_streak,
         next_restart_at=instance.next_attempt_at,
         created_at=instance.created_at,

@@ -226,6 +226,7 @@ class InstanceInfo(ResponseBody):
     runtime: str
     running_since: Timestamp | None
     restart_count: int
+    memory_restarts: int = Field(description="Restarts at a quiet moment because its gateway held too much memory.")
     failure_streak: int
     next_restart_at: Timestamp | None
     created_at: Timestamp
