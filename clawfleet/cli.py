@@ -1,5 +1,5 @@
 """The `clawfleet` command: serve, migrate, keys, runtime, image, egress-guard, invites, refusals,
-admin, version."""
+admin, backup, restore, version."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from accounts.refusals import CAPACITY as REFUSALS_KEPT
 from accounts.refusals import Refusals
 from billing.outbox import pending_effects, retry_given_up
 from clawfleet import __version__
+from clawfleet import backup as backups
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
 from db.engine import create_engine, create_session_factory, describe_url
+from db.backup_cipher import BackupError
 from db.errors import ServiceError
 from db.keyfile import key_file, load_keyring, read_key_file, write_key_file
 from db.migrate import pending_model_changes, upgrade
@@ -162,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
         kind_parser = link_kinds.add_parser(kind, help=text, description=f"Print a link to {text}.")
         kind_parser.add_argument("email", metavar="EMAIL", help="the account's email")
         kind_parser.set_defaults(handler=cmd_admin_link, purpose=purpose)
+
+    backup = commands.add_parser("backup", help="write an encrypted backup of the database and the key ring",
+                                 description=backups.BACKUP_DESCRIPTION)
+    backup.add_argument("--output", "-o", type=Path, required=True, metavar="FILE", help="where to write it")
+    backup.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser("restore", help="restore a backup into this install's database and key ring",
+                                  description=backups.RESTORE_DESCRIPTION)
+    restore.add_argument("file", type=Path, metavar="FILE", help="the backup file")
+    restore.add_argument("--force", action="store_true",
+                         help="replace a database that already holds accounts or instances (all its rows)")
+    restore.add_argument("--keys-output", type=Path, metavar="KEYFILE",
+                         help="write the backup's key ring to KEYFILE (0600) instead, for CLAWFLEET_SECRET_KEYS_FILE")
+    restore.set_defaults(handler=cmd_restore)
 
     version = commands.add_parser("version", help="print the version", description="Print ClawFleet's version.")
     version.set_defaults(handler=cmd_version)
@@ -321,6 +336,26 @@ def cmd_admin_link(args: argparse.Namespace, settings: Settings) -> int:
     print(made.url)
     print(f"works once, until {made.link.expires_at:%Y-%m-%d %H:%M} UTC: give it to its owner privately",
           file=sys.stderr)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        phrase = backups.passphrase(settings, confirm=True)
+        print(asyncio.run(_with_engine(settings, lambda engine: backups.back_up(engine, settings, args.output, phrase))))
+    except BackupError as exc:
+        raise CommandError(f"backup: {exc}") from None
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        phrase = backups.passphrase(settings, confirm=False)
+        archive = asyncio.run(backups.open_backup(settings, args.file, phrase, keys_output=args.keys_output))
+        print(asyncio.run(_with_engine(settings, lambda engine: backups.restore_into(
+            engine, settings, archive, force=args.force, keys_output=args.keys_output))))
+    except BackupError as exc:
+        raise CommandError(f"restore: {exc}; nothing was changed") from None
     return 0
 
 

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     secret_keys: Annotated[list[SecretStr], NoDecode] = []
     # the same keys from a file, one a line (a Docker secret): kept out of the platform's environment
     secret_keys_file: Path | None = None
+    # encrypts `clawfleet backup` files (db/backup_cipher.py); unset: asked on the terminal
+    backup_passphrase: SecretStr | None = None
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = TELEGRAM_API_URL

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from db.private_files import open_private, private_dir
+from db.private_files import private_dir, write_private
 from db.sealing import KeyRing, generate_key
 
 log = structlog.get_logger(__name__)
@@ -42,10 +42,7 @@ def read_key_file(path: Path) -> list[str]:
 
 def write_key_file(path: Path, keys: Sequence[str]) -> None:
     """Replace the key file atomically, never leaving it readable by others."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as handle:
-        handle.write(_KEY_FILE_HEADER + "".join(f"{key}\n" for key in keys))
-    os.replace(tmp, path)
+    write_private(path, (_KEY_FILE_HEADER + "".join(f"{key}\n" for key in keys)).encode())
 
 
 _KEY_FILE_HEADER = (

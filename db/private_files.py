@@ -9,6 +9,7 @@ away), so each is set again explicitly.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 DIR_MODE = 0o700
@@ -52,3 +53,21 @@ def private_file(path: Path) -> Path:
     make_missing_dirs(path.parent)
     os.close(open_private(path, os.O_RDONLY))
     return path
+
+
+def write_private(path: Path, content: str | bytes) -> None:
+    """Replace path with content, mode 0600 (its missing parents 0700): written to a new file
+    beside it, flushed to disk, then renamed over it, so a reader (or a crash) sees the old file
+    or the whole new one, never a part (and the new inode has one hard link)."""
+    make_missing_dirs(path.parent)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

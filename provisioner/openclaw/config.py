@@ -47,14 +47,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from db.private_files import make_missing_dirs, open_private, private_dir
+from db.private_files import private_dir, write_private
 from provisioner.providers import Provider, get_provider
 
 SECRET_PROVIDER = "clawfleet"  # the prefix of the file secret providers' aliases inside openclaw.json
@@ -286,19 +285,3 @@ def write_secret_files(directory: Path, files: dict[str, str]) -> None:
 def write_config(config: dict[str, Any], path: Path) -> None:
     """Write a rendered config with mode 0600 (OpenClaw never tightens it), replacing atomically."""
     write_private(path, json.dumps(config, indent=2) + "\n")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file with mode 0600, replacing it atomically (a new inode: one hard link)."""
-    make_missing_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    fd = open_private(tmp, os.O_WRONLY | os.O_EXCL)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
