@@ -30,12 +30,13 @@ from billing.subscriptions import (
     rows_of,
     standing_of,
 )
-from billing.webhooks import verified_event
+from billing.webhooks import SignatureRefused, verified_event
 from db import audit
 from db.errors import Conflict, InvalidInput, NotFound
 from db.models import Instance, Subscription, User, WebhookEvent
 from db.status import RUNNING_OR_ASLEEP, Status
 from db.types import utcnow
+from metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -80,11 +81,12 @@ class BillingView:
 
 class Billing:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], stripe: StripeApi, config: BillingConfig,
-                 *, wake: Callable[[], None] = lambda: None) -> None:
+                 *, wake: Callable[[], None] = lambda: None, metrics: Metrics | None = None) -> None:
         self.sessions = sessions
         self.stripe = stripe
         self.config = config
         self.wake = wake  # the outbox worker, told that effects are waiting
+        self.metrics = metrics or Metrics()  # the platform's; a registry of its own otherwise (unscraped)
 
     @property
     def plans(self) -> Plans:
@@ -209,9 +211,22 @@ class Billing:
     async def handle_webhook(self, payload: bytes, signature: str | None) -> str:
         """Verify, then act on one delivery: "processed", "duplicate" or "ignored". Raises
         SignatureRefused (400, nothing read) or, when acting failed, the error (5xx: nothing was
-        committed, and Stripe delivers it again)."""
+        committed, and Stripe delivers it again). Counted by type (those billing acts on, by
+        name) and outcome."""
         secrets = [secret.get_secret_value() for secret in self.config.webhook_secrets]
-        event = verified_event(payload, signature, secrets)
+        try:
+            event = verified_event(payload, signature, secrets)
+        except SignatureRefused:
+            self.metrics.stripe_events.labels("unverified", "refused").inc()
+            raise
+        outcome = "failed"
+        try:
+            outcome = await self._act_on(event)
+            return outcome
+        finally:
+            self.metrics.stripe_events.labels(event["type"] if event["type"] in HANDLED else "other", outcome).inc()
+
+    async def _act_on(self, event: dict) -> str:
         event_id, kind, obj = event["id"], event["type"], event["data"]["object"]
         if await self._seen(event_id):
             return "duplicate"

@@ -30,9 +30,11 @@ from bot.onboarding import onboarding_handler
 from bot.pacing import TelegramPacing
 from bot.persistence import DatabasePersistence
 from bot.update_order import PerChatUpdateProcessor
+from bot.update_counts import COUNT_GROUP, counting_handler
 from bot.usage import usage_handlers
 from db.errors import InvalidInput
 from db.leases import LeaseLost, LeaseNotTaken, NamedLease, hold
+from metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +55,9 @@ class BotConfig:
 
 
 class ProvisioningBot:
-    def __init__(self, config: BotConfig) -> None:
+    def __init__(self, config: BotConfig, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()  # the platform's; a registry of its own otherwise (unscraped)
         self.notifier = TelegramNotifier()
         self.application: Application | None = None
         self.holder = f"bot-{uuid.uuid4().hex[:12]}"
@@ -78,6 +81,7 @@ class ProvisioningBot:
             builder = builder.updater(None)  # updates arrive through the web app
         application = builder.build()
         application.bot_data[SERVICES] = services
+        application.add_handler(counting_handler(self.metrics), group=COUNT_GROUP)
         application.add_handler(gate_handler(), group=GATE_GROUP)
         application.add_handlers(link_handlers())  # before onboarding's /start
         with warnings.catch_warnings():

@@ -108,7 +108,7 @@ def web_config(settings: Settings, telegram_bot_username: str | None = None) -> 
     return WebConfig(version=__version__, telegram_webhook_secret=settings.telegram_webhook_secret,
                      trusted_proxies=tuple(ipaddress.ip_network(network) for network in settings.trusted_proxies),
                      public_url=str(settings.public_url).rstrip("/"), telegram_bot_username=telegram_bot_username,
-                     data_retention_days=settings.data_retention_days)
+                     data_retention_days=settings.data_retention_days, metrics_token=settings.metrics_token)
 
 
 def stripe_config(settings: Settings) -> StripeConfig:

@@ -2,7 +2,8 @@
 
 Each resource is opened and closed by a small context manager of its own, entered in this
 order and closed in the reverse one: the database, the key ring, the HTTP client, the runtime,
-the lifecycle manager, the reconciler, the bot. Accounts and the instance service hold nothing
+the lifecycle manager, the reconciler, the resource sampler, the bot. The metrics' registry is
+made first and handed to every layer that records into it. Accounts and the instance service hold nothing
 to close. The web app is made last, over what is already open.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import structlog
@@ -59,6 +60,7 @@ from db.engine import create_engine, create_session_factory
 from db.keyfile import load_keyring
 from db.leases import every_as_singleton
 from db.sealing import KeyRing
+from metrics import Metrics
 from model_gateway.caps import SpendCaps
 from model_gateway.prices import load_prices
 from model_gateway.reports import UsageReports
@@ -70,6 +72,10 @@ from provisioner.manager import InstanceManager
 from provisioner.memory_watch import MemoryWatch
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
+from provisioner.resources.fleet_gauges import FleetGauges
+from provisioner.resources.history import ResourceHistory
+from provisioner.resources.sampler import LEASE_NAME as SAMPLER_LEASE
+from provisioner.resources.sampler import ResourceSampler
 from provisioner.retention import LEASE_NAME as RETENTION_LEASE
 from provisioner.retention import Retention
 from provisioner.runtimes.base import Runtime
@@ -102,6 +108,8 @@ class Platform:
     model_gateway: ModelGateway  # between the gateways and their model providers
     billing: Billing | None = None  # None without CLAWFLEET_STRIPE_SECRET_KEY: everything is free
     outbox: OutboxWorker | None = None  # carries out what billing changes cause
+    metrics: Metrics = field(default_factory=Metrics)  # what every layer records, served at /metrics
+    resource_sampler: ResourceSampler | None = None  # None while no runtime can run gateways here
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -131,7 +139,8 @@ async def build_app(settings: Settings, *, runtime: Runtime | None = None,
 @asynccontextmanager
 async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                         notifier: Notifier | None = None) -> AsyncIterator[Platform]:
-    bot = ProvisioningBot(bot_config(settings)) if settings.bot_enabled else None
+    metrics = Metrics()
+    bot = ProvisioningBot(bot_config(settings), metrics) if settings.bot_enabled else None
     if notifier is None and bot is not None:
         notifier = bot.notifier  # made before the bot starts: the manager needs it first
     async with AsyncExitStack() as stack:
@@ -144,7 +153,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             else operator_defaults(settings)
         # before the runtime: the egress guard lets instances reach the port it gets
         model_gateway = await stack.enter_async_context(
-            open_model_gateway(settings, sessions, keyring, entitlements, notifier or NullNotifier()))
+            open_model_gateway(settings, sessions, keyring, entitlements, notifier or NullNotifier(), metrics))
         runtime = await stack.enter_async_context(open_runtime(settings, runtime, model_gateway.port))
 
         accounts = Accounts(sessions, throttle_config(settings), read_cache_ttl_s=settings.read_cache_ttl_s)
@@ -159,13 +168,18 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements,
-                                         warm_up_nonces=model_gateway.warm_ups)))
+                                         warm_up_nonces=model_gateway.warm_ups, metrics=metrics)))
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
-        reconciler = None
+        reconciler = sampler = None
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
+            sampler = ResourceSampler(sessions, runtime, manager.holder)
+            await stack.enter_async_context(running(every_as_singleton(
+                sessions, SAMPLER_LEASE, sampler.holder, settings.lease_ttl_s, settings.resource_sample_interval_s,
+                sampler.run_once, "resource sampling"), "resource-sampler"))
+        metrics.read_at_scrape(FleetGauges(sessions, metrics).read)
         if runtime.unavailable_reason is None and settings.memory_restart_percent > 0:
             watch = MemoryWatch(sessions, manager, memory_watch_config(settings), model_gateway.activity.idle_for_s)
             await stack.enter_async_context(running(watch.run(), "memory-watch"))
@@ -176,7 +190,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         billing = outbox = None
         if settings.billing_enabled:
             billing, outbox = await stack.enter_async_context(
-                open_billing(settings, sessions, instances, notifier or NullNotifier(), manager.holder))
+                open_billing(settings, sessions, instances, notifier or NullNotifier(), manager.holder, metrics))
         if bot is not None:
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
@@ -184,12 +198,13 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                                    billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox)
+                       instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox, metrics,
+                       sampler)
 
 
 @asynccontextmanager
 async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], instances: InstanceService,
-                       notifier: Notifier, holder: str) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
+                       notifier: Notifier, holder: str, metrics: Metrics) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
     """Stripe's client, the outbox worker, the periodic sync with Stripe and the overage reporter
     (each a singleton across platform processes), closed in reverse."""
     plans = settings.plans
@@ -197,7 +212,7 @@ async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSes
     handlers = EffectHandlers(instances, notifier, plans).table() | \
         MeterEvents(stripe, settings.stripe_meter_event).table()
     outbox = OutboxWorker(sessions, handlers, outbox_config(settings), holder=holder)
-    billing = Billing(sessions, stripe, billing_config(settings), wake=outbox.wake)
+    billing = Billing(sessions, stripe, billing_config(settings), wake=outbox.wake, metrics=metrics)
     overage = OverageReporter(sessions, plans, wake=outbox.wake)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(stripe.close)
@@ -218,16 +233,18 @@ def web_services(platform: Platform) -> WebServices:
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
                        proxy=platform.proxy, billing=platform.billing, usage=UsageReports(platform.sessions),
-                       caps=platform.model_gateway.caps)
+                       caps=platform.model_gateway.caps, metrics=platform.metrics,
+                       resources=ResourceHistory(platform.sessions))
 
 
 @asynccontextmanager
 async def open_model_gateway(settings: Settings, sessions: async_sessionmaker[AsyncSession], keyring: KeyRing,
-                             entitlements: Entitlements, notifier: Notifier) -> AsyncIterator[ModelGateway]:
+                             entitlements: Entitlements, notifier: Notifier,
+                             metrics: Metrics) -> AsyncIterator[ModelGateway]:
     """The model gateway's listener over its own client to the providers, with spending caps."""
     routes = Routes(sessions, keyring, dict(settings.provider_urls), read_cache_ttl_s=settings.read_cache_ttl_s,
                     platform_keys=dict(settings.platform_keys))
-    book = UsageBook(sessions, load_prices(settings.model_prices_file))
+    book = UsageBook(sessions, load_prices(settings.model_prices_file), metrics=metrics)
     caps = SpendCaps(sessions, book, entitlements, notifier, read_cache_ttl_s=settings.read_cache_ttl_s)
     async with aiohttp.ClientSession(**upstream_session_options()) as http, \
             running_model_gateway(model_gateway_config(settings), routes, book, http, caps) as gateway:

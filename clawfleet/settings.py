@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     plans_file: Path | None = None
     retention_interval_s: float = Field(3600, gt=0)  # how often data past CLAWFLEET_DATA_RETENTION_DAYS is looked for
 
+    # GET /metrics wants this as a bearer token; unset: it answers loopback peers only
+    metrics_token: SecretStr | None = None
+    # how often every running gateway's CPU and memory is sampled (kept a day, shown on its page)
+    resource_sample_interval_s: float = Field(60, ge=5)
+
     # Crash tests only: the platform SIGKILLs itself at this point of a deploy.
     crash_at: Literal["before_start", "after_spawn", "after_ready"] | None = None
 
@@ -273,6 +278,13 @@ class Settings(BaseSettings):
             return None  # set but empty: no mail, as when unset
         smtp_server(value.get_secret_value())  # the value itself is never echoed: it holds a password
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # set but empty: loopback only, as when unset (never a token anyone matches by sending none)
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("smtp_from")
     @classmethod

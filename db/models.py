@@ -285,6 +285,37 @@ class ModelUsage(Base):
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
 
 
+class ResourceSample(Base):
+    """A running gateway's memory and CPU at one moment (provisioner.resources), kept a day for
+    its owner's chart; gone with the instance."""
+
+    __tablename__ = "resource_samples"
+    __table_args__ = (
+        Index("ix_resource_samples_instance_id_taken_at", "instance_id", "taken_at"),
+        Index("ix_resource_samples_taken_at", "taken_at"),  # pruning by age
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cpu_percent: Mapped[float | None] = mapped_column(Float)  # of one core, since the sample before; None: first
+
+
+class LatestResourceSample(Base):
+    """Each running gateway's latest sample, one row per instance, replaced every round: what
+    is read often (the metrics, memory-aware restarts) is one primary-key row, and the CPU time
+    it keeps is what the next sample's CPU load is measured from."""
+
+    __tablename__ = "latest_resource_samples"
+
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    cpu_seconds: Mapped[float] = mapped_column(Float, nullable=False)  # the runtime's count, since the gateway started
+    cpu_percent: Mapped[float | None] = mapped_column(Float)
+
+
 class OverageReport(Base):
     """What was reported to Stripe's meter of a user's model usage past their plan's included amount
     in one calendar month (UTC), in whole cents, cumulative (billing.overage). Written in the

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import KEY_OWN, ModelUsage
 from db.types import utcnow
+from metrics import Metrics
 from model_gateway.prices import PriceTable
 from model_gateway.usage import Usage
 
@@ -55,8 +56,9 @@ class _Sum:
 
 class UsageBook:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], prices: PriceTable,
-                 flush_interval_s: float = 1.0) -> None:
+                 flush_interval_s: float = 1.0, metrics: Metrics | None = None) -> None:
         self.sessions = sessions
+        self.metrics = metrics or Metrics()  # the platform's; a registry of its own otherwise (unscraped)
         self.prices = prices
         self.flush_interval_s = flush_interval_s
         self._sums: dict[_Key, _Sum] = {}
@@ -77,7 +79,19 @@ class UsageBook:
         entry.requests += 1
         entry.errors += int(call.failed)
         entry.cost_micro_usd += cost
+        self._count(call)
         return cost
+
+    def _count(self, call: Call) -> None:
+        """The call in the metrics (clawfleet_model_*): by provider, an id of the providers table."""
+        self.metrics.model_requests.labels(call.provider).inc()
+        if call.failed:
+            self.metrics.model_errors.labels(call.provider).inc()
+        if call.usage is not None:
+            for kind, tokens in (("input", call.usage.input_tokens), ("output", call.usage.output_tokens),
+                                 ("cache_read", call.usage.cache_read_tokens),
+                                 ("cache_write", call.usage.cache_write_tokens)):
+                self.metrics.model_tokens.labels(call.provider, kind).inc(tokens)
 
     def pending_micro_usd(self, user_id: uuid.UUID, since: date, key_source: str | None = None) -> int:
         """What the user's calls since `since` (on keys of `key_source`; None: any) cost that is

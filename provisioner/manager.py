@@ -42,6 +42,7 @@ from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.status import DOING, Action, Status, check_move, preempts
 from db.types import utcnow
+from metrics import Metrics
 from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.gateway_calls import gateway_busy
@@ -139,7 +140,7 @@ class InstanceManager:
                  config: ManagerConfig, http: aiohttp.ClientSession, *, holder: str | None = None,
                  progress: ProgressHub | None = None, ports: PortAllocator | None = None,
                  notifier: Notifier | None = None, entitlements: Entitlements | None = None,
-                 warm_up_nonces: Nonces | None = None) -> None:
+                 warm_up_nonces: Nonces | None = None, metrics: Metrics | None = None) -> None:
         self.sessions = sessions
         self.runtime = runtime
         self.keyring = keyring
@@ -151,6 +152,7 @@ class InstanceManager:
         self.notifier = notifier or NullNotifier()
         self.entitlements = entitlements or OperatorDefaults(1)
         self.warm_up_nonces = warm_up_nonces  # the model gateway's: it answers warm-up turns itself
+        self.metrics = metrics or Metrics()  # the platform's; a registry of its own otherwise (unscraped)
         self._start_slots = asyncio.Semaphore(config.max_concurrent_starts)
         self._running: dict[uuid.UUID, _Running] = {}
 
@@ -410,7 +412,22 @@ class InstanceManager:
         return await self._became_ready(instance, began)
 
     async def _bring_up(self, instance: Instance, progress: ProgressLog) -> str | None:
-        """Start the gateway (or re-adopt it) and wait until ready. The reason when it failed."""
+        """Start the gateway (or re-adopt it) and wait until ready, counted and timed by outcome
+        (clawfleet_deploys_*). The reason when it failed."""
+        self.metrics.deploys_started.inc()
+        began, outcome = time.monotonic(), "failed"
+        try:
+            failure = await self._bring_up_in_slot(instance, progress)
+            outcome = "succeeded" if failure is None else "failed"
+            return failure
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.metrics.deploys_finished.labels(outcome).inc()
+            self.metrics.deploy_duration.labels(outcome).observe(time.monotonic() - began)
+
+    async def _bring_up_in_slot(self, instance: Instance, progress: ProgressLog) -> str | None:
         if self._start_slots.locked():
             await progress.emit("queued", "Waiting for a free start slot (other assistants are starting).")
         async with self._start_slots:

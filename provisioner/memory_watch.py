@@ -2,10 +2,11 @@
 
 OpenClaw has open reports of idle gateways growing from 350 MB to many GB over days; a restart
 gives the memory back and loses nothing (state is on disk). So, in one platform process at a
-time (a singleton lease), every interval: each running gateway's memory is read from the
-runtime, and one that has stayed at or above `threshold_percent` of its limit for
-`sustained_s` is restarted once its model has been quiet for `quiet_s` (no model call in
-flight or ended lately, as the model gateway saw it). The restart itself first asks the gateway
+time (a singleton lease), every interval: each running gateway's latest memory sample (the
+resource sampler's, provisioner/resources/) is compared with its limit, and one that has
+stayed at or above `threshold_percent` of it for `sustained_s` is restarted once its model has
+been quiet for `quiet_s` (no model call in flight or ended lately, as the model gateway saw
+it). The restart itself first asks the gateway
 whether any of its work is in flight (provisioner.manager's free_memory, through
 `gateway.suspend.prepare`), so it never cuts a reply short; when it is busy, the next round
 tries again.
@@ -24,11 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.leases import as_singleton, every
-from db.models import Instance
+from db.models import Instance, LatestResourceSample
 from db.status import Status
 from db.types import utcnow
 from db.errors import Conflict
 from provisioner.manager import InstanceManager
+from provisioner.resources.history import ResourceHistory
 
 log = structlog.get_logger(__name__)
 
@@ -73,13 +75,13 @@ class MemoryWatch:
                            lambda: every(self.config.interval_s, self.check_once, "memory watch"))
 
     async def check_once(self) -> dict[uuid.UUID, Verdict]:
-        runtime = self.manager.runtime
         async with self.sessions() as session:
             rows = list(await session.scalars(select(Instance).where(
-                Instance.runtime == runtime.name, Instance.status == Status.RUNNING)))
+                Instance.runtime == self.manager.runtime.name, Instance.status == Status.RUNNING)))
+        samples = await ResourceHistory(self.sessions).latest(row.id for row in rows)
         now, verdicts = self.clock(), {}
         for row in rows:
-            used = await runtime.memory_used_mb(row.id, row.runtime_state)
+            used = _current_mb(samples.get(row.id), row)
             verdicts[row.id] = verdict = await self._judge(row, used, now)
             if verdict is not Verdict.FINE:
                 log.info("gateway memory", instance_id=str(row.id), used_mb=used, limit_mb=row.memory_mb,
@@ -106,3 +108,11 @@ class MemoryWatch:
             return Verdict.BUSY
         del self._high_since[row.id]  # after the restart it must stay high again for as long
         return Verdict.RESTARTING
+
+
+def _current_mb(sample: LatestResourceSample | None, row: Instance) -> int | None:
+    """The gateway's memory by the resource sampler's latest reading of it, not of the one before
+    a restart (sampled before `running_since`)."""
+    if sample is None or (row.running_since is not None and sample.taken_at < row.running_since):
+        return None
+    return sample.memory_bytes // (1024 * 1024)

@@ -389,7 +389,8 @@ class InstanceService:
         if instance.endpoint_url and instance.status == Status.RUNNING:
             live = await probe(self.http, f"{instance.endpoint_url}/healthz")
             ready = live and await probe(self.http, f"{instance.endpoint_url}/readyz")
-            used = await self.manager.runtime.memory_used_mb(instance.id, instance.runtime_state)
+            use = await self.manager.runtime.sample(instance.id, instance.runtime_state)
+            used = use.memory_bytes // (1024 * 1024) if use is not None else None
         return {"status": instance.status, "live": live, "ready": ready, "checked_at": utcnow().isoformat(),
                 "memory": {"limit_mb": instance.memory_mb, "used_mb": used}}
 

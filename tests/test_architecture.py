@@ -13,16 +13,18 @@ import pytest
 from tests.support.platform_image import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("db", "accounts", "provisioner", "billing", "model_gateway", "bot", "web", "clawfleet")
+LAYERS = ("metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "bot", "web", "clawfleet")
 # what each layer may import from the project: nothing imports clawfleet, the composition root
+# metrics is below everything: every layer records into it, it imports none of them
 ALLOWED = {
-    "db": {"db"},
-    "accounts": {"db", "accounts"},
-    "provisioner": {"db", "provisioner"},
-    "billing": {"db", "accounts", "provisioner", "billing"},
-    "model_gateway": {"db", "provisioner", "model_gateway"},
-    "bot": {"db", "accounts", "provisioner", "billing", "model_gateway", "bot"},
-    "web": {"db", "accounts", "provisioner", "billing", "model_gateway", "web"},
+    "metrics": {"metrics"},
+    "db": {"metrics", "db"},
+    "accounts": {"metrics", "db", "accounts"},
+    "provisioner": {"metrics", "db", "provisioner"},
+    "billing": {"metrics", "db", "accounts", "provisioner", "billing"},
+    "model_gateway": {"metrics", "db", "provisioner", "model_gateway"},
+    "bot": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "bot"},
+    "web": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "web"},
     "clawfleet": set(LAYERS),
 }
 # what only the composition root calls: the resources it opens and the services it wires

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import edge, health, telegram_webhook
+from web import edge, health, metrics, telegram_webhook
 from web.api import account_links, auth_routes, instances, me, openapi, stripe_webhook, tokens, usage
 from web.api import billing as billing_api
 from web.auth import authenticate
@@ -18,6 +18,7 @@ from web.pages import account, billing, dashboard, instance, instance_settings, 
 from web.pages import account_links as account_link_pages
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
+from web.request_metrics import request_metrics
 from web.security_headers import security_headers
 from web.services import WebConfig, WebServices
 
@@ -25,14 +26,16 @@ from web.services import WebConfig, WebServices
 def create_app(services: WebServices, config: WebConfig) -> web.Application:
     # Outermost first: an instance's own host is served apart from everything else; then errors
     # become JSON (API) or pages, then who is calling, then whether a browser could have been
-    # made to send it.
-    app = web.Application(middlewares=[instance_hosts, json_errors, page_errors, authenticate, forgery_guard])
+    # made to send it. Around them all, every request is counted and timed.
+    app = web.Application(middlewares=[request_metrics, instance_hosts, json_errors, page_errors, authenticate,
+                                       forgery_guard])
     app[SERVICES] = services
     app[CONFIG] = config
     setup_templates(app)
     app.on_response_prepare.append(security_headers)
     app.add_routes(health.routes)
     app.add_routes(edge.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
     app.add_routes(account_links.routes)

@@ -4,7 +4,7 @@ opened, and its own small configuration. The web layer opens nothing itself."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
@@ -16,8 +16,10 @@ from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
 from billing.service import Billing
+from metrics import Metrics
 from model_gateway.caps import SpendCaps
 from model_gateway.reports import UsageReports
+from provisioner.resources.history import ResourceHistory
 from provisioner.service import InstanceService
 from web.proxy import ReverseProxy
 
@@ -37,6 +39,8 @@ class WebServices:
     billing: Billing | None = None  # None while billing is off (no CLAWFLEET_STRIPE_SECRET_KEY)
     usage: UsageReports | None = None  # what the model gateway recorded; None: no model gateway
     caps: SpendCaps | None = None  # monthly spending caps; None: none enforced here
+    metrics: Metrics = field(default_factory=Metrics)  # the platform's, served at /metrics
+    resources: ResourceHistory | None = None  # gateways' CPU and memory samples; None: none taken here
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class WebConfig:
     public_url: str = "http://localhost:8080"  # where users reach the dashboard: links, cookies, origins
     telegram_bot_username: str | None = None  # the provisioning bot's, for t.me links; None: bot off
     data_retention_days: int = 30  # how long a deleted instance's kept data stays (the delete page says it)
+    metrics_token: SecretStr | None = None  # what /metrics wants as a bearer token; None: loopback peers only
 
     @property
     def secure(self) -> bool:

@@ -30,6 +30,9 @@ from provisioner.runtimes.base import GatewayState, Listed
 log = structlog.get_logger(__name__)
 
 LEASE_NAME = "reconciler"
+# Acts that leave everything as it is: the instance matches its status (or waits its turn);
+# the others are drift, logged and counted.
+QUIET = (Act.NOTHING, Act.PROBE, Act.WAIT, Act.BUSY)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class Reconciler:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], manager: InstanceManager,
                  config: ReconcilerConfig, http: aiohttp.ClientSession) -> None:
         self.sessions = sessions
+        self.metrics = manager.metrics
         self.manager = manager
         self.runtime = manager.runtime
         self.config = config
@@ -88,11 +92,18 @@ class Reconciler:
             decided[listed.instance_id] = Act.STOP_ORPHAN
             await self._stop_orphan(listed)
         await asyncio.gather(*probes)
-        quiet = (Act.NOTHING, Act.PROBE, Act.WAIT, Act.BUSY)  # nothing done: not worth a log line
-        acted = {str(i): str(a) for i, a in decided.items() if a not in quiet}
+        acted = {str(i): str(a) for i, a in decided.items() if a not in QUIET}
         if acted:
             log.info("reconciled", acted=acted)
+        self._count(decided)
         return decided
+
+    def _count(self, decided: dict[uuid.UUID, Act]) -> None:
+        """One more pass; each instance found not as its status says (clawfleet_reconcile_*)."""
+        self.metrics.reconcile_passes.inc()
+        for act in decided.values():
+            if act not in QUIET:
+                self.metrics.reconcile_drift.labels(act.value).inc()
 
     async def _act(self, act: Act, row: Instance, listed: Listed | None) -> None:
         try:

@@ -64,6 +64,14 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class ResourceUse:
+    """What a gateway (with every helper process it runs) uses at one moment."""
+
+    memory_bytes: int  # resident memory, as counted against its limit
+    cpu_seconds: float  # CPU time used since it started: two samples' difference is its CPU load
+
+
+@dataclass(frozen=True)
 class ExecResult:
     exit_code: int
     output: str
@@ -129,8 +137,8 @@ class Runtime(abc.ABC):
     def endpoint(self, state: dict[str, Any]) -> str:
         """Where the platform reaches the gateway described by `state` (one re-adopted, say)."""
 
-    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
-        """What the gateway uses now (resident memory, with its helpers); None when not known."""
+    async def sample(self, instance_id: uuid.UUID, state: dict[str, Any]) -> ResourceUse | None:
+        """What the gateway uses now; None when it does not run or it cannot be known."""
         return None
 
     def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:

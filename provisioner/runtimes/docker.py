@@ -33,7 +33,8 @@ from aiodocker.volumes import DockerVolume
 from provisioner.images.recipe import COMPILE_CACHE_LABEL
 from provisioner.openclaw.gateway import build_gateway
 from provisioner.openclaw.pairing import NODE_QUERY, REQUEST_QUERY, STATE_DB, sender_of, with_owner
-from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import (ExecResult, GatewayState, LaunchRequest, Listed, Observed, ResourceUse,
+                                       Runtime, Started)
 from provisioner.runtimes.docker_spec import (
     GATEWAY_PORT,
     LABEL,
@@ -188,20 +189,21 @@ class DockerRuntime(Runtime):
             }))
         return found
 
-    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
-        """The container's memory as the engine counts it against its limit (page cache excluded)."""
-        container = await self.get_container(instance_id, state)
-        if container is None:
-            return None
+    async def sample(self, instance_id: uuid.UUID, state: dict[str, Any]) -> ResourceUse | None:
+        """The engine's one-shot stats of the container (no second reading a second later):
+        memory as the engine counts it against the limit (page cache excluded), and the
+        container's CPU time."""
         try:
-            stats = await container.stats(stream=False)
+            stats = await self.docker._query_json(f"containers/{recorded_container(instance_id, state)}/stats",
+                                                  params={"stream": "false", "one-shot": "true"})
         except aiodocker.DockerError:
-            return None
-        memory = (stats[0] if isinstance(stats, list) else stats).get("memory_stats") or {}
-        if "usage" not in memory:
-            return None
+            return None  # gone, or not running
+        memory = stats.get("memory_stats") or {}
+        cpu = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+        if "usage" not in memory or cpu is None:
+            return None  # a stopped container's stats are empty
         cache = (memory.get("stats") or {}).get("inactive_file", 0)
-        return max(0, memory["usage"] - cache) // (1024 * 1024)
+        return ResourceUse(memory_bytes=max(0, memory["usage"] - cache), cpu_seconds=cpu / 1e9)
 
     def endpoint(self, state: dict[str, Any]) -> str:
         if self.config.endpoint == "network":

@@ -37,7 +37,8 @@ from provisioner.openclaw.install import OpenClawInstall
 from provisioner.openclaw.pairing import STATE_DB, read_request, sender_of, with_owner
 from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
-from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
+from provisioner.runtimes.base import (ExecResult, GatewayState, LaunchRequest, Listed, Observed, ResourceUse,
+                                       Runtime, Started)
 from provisioner.runtimes.logfiles import follow_lines, open_log, rotate_if_large, tail_lines
 
 log = structlog.get_logger(__name__)
@@ -210,10 +211,17 @@ class ProcessRuntime(Runtime):
                 }))
         return found
 
-    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
-        """The gateway and every helper it runs in its instance directory."""
+    async def sample(self, instance_id: uuid.UUID, state: dict[str, Any]) -> ResourceUse | None:
+        """The gateway and every helper it runs in its instance directory, from /proc (a walk
+        over every process: off the event loop)."""
+        return await asyncio.to_thread(self._sample, instance_id, state)
+
+    def _sample(self, instance_id: uuid.UUID, state: dict[str, Any]) -> ResourceUse | None:
+        if self._live_pid(instance_id, state) is None:
+            return None
         pids = procfs.processes_by_directory(self.instances_dir).get(self.instance_dir(instance_id), [])
-        return sum(procfs.resident_bytes(pid) for pid in pids) // (1024 * 1024) if pids else None
+        return ResourceUse(memory_bytes=sum(procfs.resident_bytes(pid) for pid in pids),
+                           cpu_seconds=sum(procfs.cpu_seconds(pid) for pid in pids))
 
     def endpoint(self, state: dict[str, Any]) -> str:
         return f"http://127.0.0.1:{state['port']}"

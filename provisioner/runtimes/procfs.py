@@ -96,6 +96,16 @@ def eldest(pids: list[int]) -> int | None:
     return min(roots, key=lambda pid: start_time(pid) or 0) if roots else None
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of its children it has waited for (utime, stime, cutime,
+    cstime): a helper that exits hands its time on to its parent, so a tree's sum only grows."""
+    fields = _stat_fields(pid)
+    return sum(int(tick) for tick in fields[11:15]) / CLOCK_TICKS if fields else 0.0
+
+
 def resident_bytes(pid: int) -> int:
     """A process's resident set (0 once it is gone)."""
     try:

@@ -202,3 +202,18 @@ def test_the_dashboard_may_not_sit_where_an_instance_would(monkeypatch) -> None:
     monkeypatch.setenv("CLAWFLEET_INSTANCE_DOMAIN", "Claws.Example.COM.")
     monkeypatch.setenv("CLAWFLEET_PUBLIC_URL", "https://clawfleet.example.com")
     assert load_settings().instance_domain == "claws.example.com"
+
+
+def test_the_metrics_token_is_secret_and_empty_means_none(monkeypatch) -> None:
+    monkeypatch.setenv("CLAWFLEET_METRICS_TOKEN", "  scrape-me-please  ")
+    settings = load_settings(_env_file=None)
+    assert settings.metrics_token.get_secret_value() == "scrape-me-please"
+    assert "scrape-me-please" not in repr(settings)
+    monkeypatch.setenv("CLAWFLEET_METRICS_TOKEN", " ")
+    assert load_settings(_env_file=None).metrics_token is None
+
+
+def test_a_resource_sample_interval_too_short_names_the_variable(monkeypatch) -> None:
+    monkeypatch.setenv("CLAWFLEET_RESOURCE_SAMPLE_INTERVAL_S", "1")
+    with pytest.raises(SettingsError, match="CLAWFLEET_RESOURCE_SAMPLE_INTERVAL_S"):
+        load_settings(_env_file=None)

@@ -161,6 +161,16 @@ async def test_a_browser_elsewhere_lands_in_the_control_ui_with_no_prompt(site: 
     assert site.elsewhere.address in result.output, result.output[-2000:]
 
 
+async def test_the_engine_samples_the_containers_memory_and_cpu(site: Site) -> None:
+    """The engine's one-shot stats of the module's container, and of a container that is not there."""
+    runtime = site.api.platform.runtime
+    state = (await site.api.platform.instances.get(await _ada(site), site.instance_id)).runtime_state
+    use = await runtime.sample(site.instance_id, state)
+    assert use is not None and use.memory_bytes > 100 * 1024 * 1024 and use.cpu_seconds > 1
+    assert await runtime.sample(uuid.uuid4(), {}) is None
+    assert await site.api.platform.resource_sampler.run_once() == 1
+
+
 async def _ada(site: Site) -> User:
     return await site.api.platform.accounts.user_by_id(uuid.UUID(site.owner_id))
 
@@ -182,3 +192,4 @@ async def _browser_in(namespace: Namespace, address: str, workdir: Path) -> Asyn
             yield browser
         finally:
             await browser.close()
+

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from db.models import AuditLog, Instance
 from provisioner.gateway_calls import gateway_call
 from provisioner.memory_watch import MemoryWatch, MemoryWatchConfig, Verdict
+from provisioner.resources.history import ResourceHistory
 from tests.support.process_gateways import api, fakes, process_settings  # noqa: F401 - fixtures
 from tests.support.waiting import eventually
 
@@ -27,12 +28,18 @@ OPENAI_KEY = "sk-proj-memoryMEMORY0123456789abcdef"
 @pytest.fixture
 def settings(tmp_path, openclaw_install, fakes):  # noqa: F811 - the fixture above
     telegram, model = fakes
-    return process_settings(tmp_path, openclaw_install, telegram, model, memory_restart_percent=0)  # rounds by hand
+    return process_settings(tmp_path, openclaw_install, telegram, model, memory_restart_percent=0,  # rounds by hand
+                            resource_sample_interval_s=5)
 
 
 async def _row(api, instance_id) -> Instance:
     async with api.platform.sessions() as session:
         return await session.get(Instance, instance_id)
+
+
+async def _sampled(platform, row: Instance) -> bool:
+    latest = await ResourceHistory(platform.sessions).latest([row.id])
+    return row.id in latest and latest[row.id].taken_at >= row.running_since
 
 
 async def _idle(api, instance_id) -> bool:
@@ -56,6 +63,7 @@ async def test_a_big_gateway_is_restarted_at_the_quiet_moment_after_a_reply_neve
                                                                          quiet_s=quiet_s), activity.idle_for_s)
 
     patient = watch(quiet_s=2)
+    await eventually(lambda: _sampled(platform, row), 30)  # the resource sampler's first reading
     assert await patient.check_once() == {row.id: Verdict.HIGH}  # a first high reading is not a leak
 
     # A reply on its way: the owner's turn waits on the model
@@ -82,6 +90,7 @@ async def test_a_big_gateway_is_restarted_at_the_quiet_moment_after_a_reply_neve
     # The reply ends; the quiet moment comes; the restart happens
     model.delay_s = 0
     await eventually(lambda: (activity.idle_for_s(row.id) or 0) >= 2, 30)
+    await eventually(lambda: _sampled(platform, row), 30)  # of the gateway since its last start
     assert await patient.check_once() == {row.id: Verdict.RESTARTING}
     events = await api.progress(created["id"], timeout=200)
     assert events[-1]["done"], events

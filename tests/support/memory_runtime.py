@@ -26,6 +26,7 @@ from provisioner.runtimes.base import (
     LaunchRequest,
     Listed,
     Observed,
+    ResourceUse,
     Runtime,
     Started,
 )
@@ -108,8 +109,12 @@ class MemoryRuntime(Runtime):
         return [Listed(i, Observed(GatewayState.UP), {"version": 1, "port": gateway.runner.addresses[0][1]})
                 for i, gateway in self.gateways.items()]
 
-    async def memory_used_mb(self, instance_id: uuid.UUID, state: dict[str, Any]) -> int | None:
-        return 321 if instance_id in self.gateways else None  # a figure no real gateway would show
+    async def sample(self, instance_id: uuid.UUID, state: dict[str, Any]) -> ResourceUse | None:
+        gateway = self.gateways.get(instance_id)
+        if gateway is None:
+            return None
+        # figures no real gateway would show: 321 MB, and a tenth of a core since it started
+        return ResourceUse(321 * 1024 * 1024, (time.monotonic() - gateway.started) / 10)
 
     def endpoint(self, state: dict[str, Any]) -> str:
         return f"http://127.0.0.1:{state.get('port', 9)}"

@@ -29,7 +29,7 @@ REASONS = {400: "Bad input: `field` names what to fix", 401: "Not signed in, or 
            503: "Unavailable, or no room on this server"}
 SUCCESSES = {200: "OK", 201: "Created", 202: "Accepted: under way", 204: "Done, nothing to say"}
 SECURITY = {"user": [{"bearer": []}, {"session_cookie": []}], "none": [], "telegram": [{"telegram_secret": []}],
-            "stripe": [{"stripe_signature": []}]}
+            "stripe": [{"stripe_signature": []}], "metrics": [{"metrics_token": []}, {}]}
 DOCS_PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -56,7 +56,7 @@ operation("One of Telegram's updates for the provisioning bot (webhook mode)", t
                       "404 when the bot does not run in webhook mode.")(telegram_webhook.telegram_update)
 
 
-API_PATHS = ("/api/", "/healthz")
+API_PATHS = ("/api/", "/healthz", "/metrics")
 
 
 class Undescribed(Exception):
@@ -95,6 +95,8 @@ def document(app: web.Application) -> dict[str, Any]:
                                     "description": "The secret token given to Telegram's setWebhook."},
                 "stripe_signature": {"type": "apiKey", "in": "header", "name": "Stripe-Signature",
                                      "description": "Stripe's signature of the body with the endpoint's secret."},
+                "metrics_token": {"type": "http", "scheme": "bearer",
+                                  "description": "CLAWFLEET_METRICS_TOKEN; without one set, loopback peers only."},
             },
         },
     }

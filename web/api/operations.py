@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from web.errors import Handler
 
 ATTRIBUTE = "__openapi_operation__"
-Security = Literal["user", "none", "telegram", "stripe"]  # who may call: a signed-in user, anyone, Telegram, Stripe
+# who may call: a signed-in user, anyone, Telegram, Stripe, a metrics scraper (web/metrics.py)
+Security = Literal["user", "none", "telegram", "stripe", "metrics"]
 
 # what most routes can answer whatever they do: input that is not JSON, no token, a token of nobody
 ERRORS_OF_A_BODY = (400, 413)

@@ -12,7 +12,7 @@ from web.pages.render import render
 
 log = structlog.get_logger(__name__)
 
-NOT_PAGES = ("/api/", "/static/", "/healthz")
+NOT_PAGES = ("/api/", "/static/", "/healthz", "/metrics")
 TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed", 404: "Page not found",
           405: "Not allowed here", 409: "That cannot be done right now", 413: "Too much at once",
           429: "Too many attempts", 500: "Something went wrong", 503: "Not available right now"}

@@ -19,6 +19,7 @@ from web.pages.instance_view import instance_view
 from web.pages.pairing import pairing_form
 from web.pages.progress import events_so_far
 from web.pages.render import redirect, render
+from web.pages.resource_panel import resource_panel
 from web.pages.status_words import BUTTONS, for_scripts
 from web.pages.usage_panel import usage_panel
 
@@ -136,6 +137,7 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "payment_banner": await payment_failed(request, user),
         "usage": await usage_panel(request, user, instance, typed=cap_form[0] if cap_form else None,
                                    error=cap_form[1] if cap_form else None),
+        "resources": await resource_panel(request, instance),
     }, status=status)
     return allowing_stripe_forms(response, billing_of_pages(request))
 

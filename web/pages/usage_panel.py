@@ -6,7 +6,6 @@ removes the cap (posted to /instances/{id}/spend-cap: web.pages.instance)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from aiohttp import web
@@ -15,20 +14,9 @@ from db.models import Instance, User
 from model_gateway.caps import Standing, next_month_start
 from model_gateway.reports import DayUsage, money_text, share_of_cap, utc_today
 from web.keys import SERVICES
+from web.pages.charts import bar_chart
 
 CHART_DAYS = 30
-# The chart's drawing box: one slot per day, bars a little narrower than their slot.
-SLOT, BAR, HEIGHT, HEADROOM = 10, 7, 100, 4
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    label: str  # what a pointer over it (and the table) says
-    today: bool
 
 
 def day_text(day: date) -> str:
@@ -36,28 +24,25 @@ def day_text(day: date) -> str:
 
 
 def cost_chart(days: list[DayUsage], today: date) -> dict:
-    """The bars of `days` (one each, zero-cost days flat), the numbers they stand for, and
-    the words a screen reader gets instead."""
-    highest = max((day.tally.cost_micro_usd for day in days), default=0)
-    bars = []
-    for index, day in enumerate(days):
-        cost = day.tally.cost_micro_usd
-        height = round(cost / highest * (HEIGHT - HEADROOM), 2) if highest else 0
-        if cost and height < 1:
-            height = 1  # a day with any cost is visible
-        bars.append(Bar(index * SLOT + (SLOT - BAR) / 2, HEIGHT - height, BAR, height,
-                        f"{day_text(day.day)}: {money_text(cost) if cost else '$0'}", day.day == today))
+    """A bar for each of `days` (zero-cost days flat), the numbers they stand for, and the words
+    a screen reader gets instead."""
+    costs = [day.tally.cost_micro_usd for day in days]
+    highest = max(costs, default=0)
+    chart = bar_chart(costs, [f"{day_text(day.day)}: {money_text(cost) if cost else '$0'}"
+                              for day, cost in zip(days, costs, strict=True)],
+                      top=highest, current=next((i for i, day in enumerate(days) if day.day == today), None))
     spent = [day for day in days if day.tally.cost_micro_usd]
-    total = sum(day.tally.cost_micro_usd for day in days)
+    total = sum(costs)
     if spent:
         peak = max(spent, key=lambda day: day.tally.cost_micro_usd)
         summary = (f"{money_text(total)} in all over {len(spent)} of the {len(days)} days; the most on "
                    f"{day_text(peak.day)}, {money_text(peak.tally.cost_micro_usd)}.")
     else:
         summary = f"No model calls in these {len(days)} days."
-    return {"bars": bars, "width": len(days) * SLOT, "height": HEIGHT, "highest": money_text(highest),
-            "first": day_text(days[0].day), "last": day_text(days[-1].day), "summary": summary,
-            "rows": [(day_text(day.day), money_text(day.tally.cost_micro_usd), day.tally.requests) for day in spent]}
+    return chart | {"highest": money_text(highest), "first": day_text(days[0].day), "last": day_text(days[-1].day),
+                    "summary": summary,
+                    "rows": [(day_text(day.day), money_text(day.tally.cost_micro_usd), day.tally.requests)
+                             for day in spent]}
 
 
 def cap_meter(standing: Standing, today: date) -> dict:

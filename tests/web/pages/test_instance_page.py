@@ -33,7 +33,7 @@ async def test_the_page_shows_the_facts_health_and_the_actions_a_running_one_all
     assert 'aria-live="polite"' in page.text and 'id="health"' in page.text
     assert page.has('<pre class="log-view" id="log-view" aria-live="off"')
     assert page.has(f'href="/api/instances/{instance.id}/logs?tail=200"')  # the log without JavaScript
-    assert page.has("Coming soon") and 'id="usage-chart"' in page.text
+    assert 'id="resources"' in page.text and page.has("CPU and memory")
     assert 'id="pairing"' not in page.text  # it has an owner
     assert OPENAI_KEY not in page.text and bot.token not in page.text
 
