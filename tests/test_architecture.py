@@ -13,7 +13,7 @@ import pytest
 from tests.support.platform_image import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("db", "accounts", "provisioner", "billing", "model_gateway", "bot", "web", "clawfleet")
+LAYERS = ("db", "accounts", "provisioner", "billing", "model_gateway", "admin", "bot", "web", "clawfleet")
 # what each layer may import from the project: nothing imports clawfleet, the composition root
 ALLOWED = {
     "db": {"db"},
@@ -21,8 +21,9 @@ ALLOWED = {
     "provisioner": {"db", "provisioner"},
     "billing": {"db", "accounts", "provisioner", "billing"},
     "model_gateway": {"db", "provisioner", "model_gateway"},
-    "bot": {"db", "accounts", "provisioner", "billing", "model_gateway", "bot"},
-    "web": {"db", "accounts", "provisioner", "billing", "model_gateway", "web"},
+    "admin": {"db", "accounts", "provisioner", "billing", "admin"},
+    "bot": {"db", "accounts", "provisioner", "billing", "model_gateway", "admin", "bot"},
+    "web": {"db", "accounts", "provisioner", "billing", "model_gateway", "admin", "web"},
     "clawfleet": set(LAYERS),
 }
 # what only the composition root calls: the resources it opens and the services it wires

@@ -15,6 +15,7 @@ from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
+from admin.tools import AdminTools
 from billing.service import Billing
 from model_gateway.caps import SpendCaps
 from model_gateway.reports import UsageReports
@@ -37,6 +38,7 @@ class WebServices:
     billing: Billing | None = None  # None while billing is off (no CLAWFLEET_STRIPE_SECRET_KEY)
     usage: UsageReports | None = None  # what the model gateway recorded; None: no model gateway
     caps: SpendCaps | None = None  # monthly spending caps; None: none enforced here
+    admin: AdminTools | None = None  # the operator's section (web/pages/admin)
 
 
 @dataclass(frozen=True)

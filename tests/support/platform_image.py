@@ -31,7 +31,7 @@ REPOSITORY = "clawfleet/platform"
 BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 # what the Dockerfile copies into the image (its COPY lines), and the Dockerfile itself
 INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "clawfleet", "db", "accounts", "web",
-          "provisioner", "bot", "billing", "model_gateway")
+          "provisioner", "bot", "billing", "model_gateway", "admin")
 
 
 def platform_image(docker_host: str | None, cache_dir: Path, mirror: str | None = None, log=print) -> str:
