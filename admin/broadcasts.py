@@ -43,7 +43,7 @@ class Broadcasts:
             return await session.scalar(select(func.count()).select_from(User).where(User.telegram_chat_id.is_not(None)))
 
     async def queue(self, text: object, *, actor: str, created_by: uuid.UUID | None = None) -> Broadcast:
-        text = _text(text)
+        text = checked_text(text)
         async with self.sessions() as session:
             users = list(await session.scalars(select(User.id).where(User.telegram_chat_id.is_not(None))))
             broadcast = Broadcast(text=text, actor=actor, created_by=created_by, recipients=len(users),
@@ -89,7 +89,7 @@ class Broadcasts:
                          counts.get((b.id, PENDING), 0) + counts.get((b.id, SENDING), 0)) for b in broadcasts]
 
 
-def _text(value: object) -> str:
+def checked_text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("Write the message to send.", field="text")
     if len(value) > MAX_TEXT or "\x00" in value:

@@ -119,11 +119,11 @@ async def list_instances(args: argparse.Namespace, sessions: Sessions) -> int:
 
 
 async def suspend(args: argparse.Namespace, sessions: Sessions) -> int:
-    return await _request(args, sessions, requests.SUSPEND, "suspended")
+    return await _request(args, sessions, requests.SUSPEND, "suspension")
 
 
 async def resume(args: argparse.Namespace, sessions: Sessions) -> int:
-    return await _request(args, sessions, requests.RESUME, "resumed")
+    return await _request(args, sessions, requests.RESUME, "resume")
 
 
 async def _request(args: argparse.Namespace, sessions: Sessions, kind: str, done: str) -> int:
@@ -143,9 +143,9 @@ async def _request(args: argparse.Namespace, sessions: Sessions, kind: str, done
         what = f"instance {instance_id}"
     effect = await _wait_for(sessions, key, args.wait)
     if effect.done_at is not None:
-        print(f"{what}: {done}")
+        print(f"{what}: {done} carried out")
     elif effect.last_error:
-        print(f"{what}: not {done} yet, the platform retries ({effect.last_error})")
+        print(f"{what}: {done} not carried out yet, the platform retries ({effect.last_error})")
     else:
         print(f"{what}: queued; the running platform carries it out (`clawfleet billing effects` lists it until then)")
     return 0

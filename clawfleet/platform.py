@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.access import AccessPolicy
@@ -209,7 +210,11 @@ async def open_admin(settings: Settings, sessions: async_sessionmaker[AsyncSessi
     operators = Operators(sessions, login_links)
     tools = AdminTools(operators, Directory(sessions), AuditSearch(sessions), suspensions,
                        Broadcasts(sessions, wake=sender.wake), bot_running)
-    setup = await operators.setup_link(settings.public_url)
+    try:
+        setup = await operators.setup_link(settings.public_url)
+    except (OSError, SQLAlchemyError) as exc:  # the platform starts all the same; /healthz tells the database's state
+        log.warning("could not look for an admin: no setup link this time", reason=str(exc).splitlines()[0])
+        setup = None
     if setup is not None:  # the one secret the log shows, on purpose: whoever reads it runs the platform
         log.warning("no admin yet: open this one-time link signed in (or sign up through it) to become the "
                     "platform's admin; it works once, until a restart or the time shown", url=setup[0],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from admin.broadcasts import checked_text
 from admin.operators import actor_of
 from db.errors import InvalidInput, ServiceError
 from web.errors import STATUS_OF
@@ -26,6 +27,7 @@ async def queue(request: web.Request) -> web.Response:
     admin, tools = admin_only(request)
     form = await form_fields(request, {"text", "confirm"})
     try:
+        checked_text(form.get("text"))  # what is wrong with the message is said first
         if form.get("confirm") != "yes":
             raise InvalidInput("Tick the box to confirm who gets it: a broadcast cannot be taken back.",
                                field="confirm")
