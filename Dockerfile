@@ -30,6 +30,7 @@ COPY bot ./bot
 COPY billing ./billing
 COPY model_gateway ./model_gateway
 COPY metrics ./metrics
+COPY admin ./admin
 # a virtual environment of its own: the base's Python packages stay untouched
 RUN python -m venv /opt/clawfleet && pip install . \
     && useradd --uid 10001 --create-home clawfleet && mkdir /data && chown clawfleet /data

@@ -2,7 +2,9 @@
 hands out), proving an email (`verify_email`, bound to the address it proves), setting a new
 password (`reset_password`), linking a Telegram account (`link_telegram`: a short code a
 person can type), and opening an instance's own host signed in (`open_instance`: bound to the
-instance and to the dashboard session that asked, followed at once by a redirect). Each works once, for its own purpose only, until it expires; a new one of a
+instance and to the dashboard session that asked, followed at once by a redirect), and making
+the first admin (`admin_setup`: bound to no user, printed in the platform's log while no admin
+exists; admin.operators). Each works once, for its own purpose only, until it expires; a new one of a
 purpose voids its user's older unused ones of that purpose. Only the hash is stored."""
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from db.errors import AuthenticationFailed, InvalidInput, ServiceError
 from db.models import LoginLink, User
 from db.types import utcnow
 
-Purpose = Literal["login", "verify_email", "reset_password", "link_telegram", "open_instance"]
+Purpose = Literal["login", "verify_email", "reset_password", "link_telegram", "open_instance", "admin_setup"]
 LOGIN: Purpose = "login"
 VERIFY_EMAIL: Purpose = "verify_email"
 RESET_PASSWORD: Purpose = "reset_password"
 LINK_TELEGRAM: Purpose = "link_telegram"
 OPEN_INSTANCE: Purpose = "open_instance"
+ADMIN_SETUP: Purpose = "admin_setup"
 
 LIFETIMES: dict[str, timedelta] = {
     LOGIN: timedelta(minutes=10),
@@ -35,9 +38,13 @@ LIFETIMES: dict[str, timedelta] = {
     RESET_PASSWORD: timedelta(hours=1),
     LINK_TELEGRAM: timedelta(minutes=10),
     OPEN_INSTANCE: timedelta(minutes=1),  # the browser follows it at once
+    ADMIN_SETUP: timedelta(hours=24),
 }
 
 LINK_PREFIX = TOKEN_PREFIX + "link_"  # masked in logs like every token (db.redaction)
+# The setup link is the one secret the platform writes to its log, on purpose: hex after a prefix
+# of its own, so no pattern of db.redaction masks it.
+SETUP_PREFIX = "setup-"
 # A code typed by hand: no 0/o, 1/l/i to mistake for each other, one case. 31^10 is about 2^49,
 # against a handful of tries (throttled) in ten minutes.
 CODE_PREFIX = "link-"  # db.redaction masks these too
@@ -53,6 +60,8 @@ _REFUSED = {
                    "on the dashboard.",
     OPEN_INSTANCE: "That link to your assistant is not valid: it may be used already or expired. Open your "
                    "assistant again from the dashboard.",
+    ADMIN_SETUP: "That setup link is not valid: it may be used already, expired, or voided by a restart. "
+                 "The platform's log shows the current one while no admin exists.",
 }
 
 
@@ -92,6 +101,17 @@ class LoginLinks:
             session.add(LoginLink(user_id=user.id, token_hash=hash_token(token), purpose=purpose,
                                   email=user.email if purpose == VERIFY_EMAIL else None, expires_at=expires_at,
                                   instance_id=instance_id, session_id=session_id))
+            await session.commit()
+        return IssuedLink(token, expires_at)
+
+    async def issue_unbound(self, purpose: Purpose) -> IssuedLink:
+        """A link of `purpose` bound to no user (whoever redeems it, signed in); the older unused
+        ones of that purpose go."""
+        token = SETUP_PREFIX + secrets.token_hex(24)
+        expires_at = utcnow() + LIFETIMES[purpose]
+        async with self.sessions() as session:
+            await void_unbound(session, purpose)
+            session.add(LoginLink(user_id=None, token_hash=hash_token(token), purpose=purpose, expires_at=expires_at))
             await session.commit()
         return IssuedLink(token, expires_at)
 
@@ -154,6 +174,13 @@ async def take_link(session: AsyncSession, token: str, purpose: Purpose) -> Logi
     if link_id is None:
         raise refused(purpose)
     return await session.get(LoginLink, link_id)
+
+
+async def void_unbound(session: AsyncSession, purpose: Purpose) -> None:
+    """Deletes the unused links of `purpose` that no user is bound to, in the caller's transaction."""
+    await session.execute(delete(LoginLink).where(LoginLink.user_id.is_(None), LoginLink.purpose == purpose,
+                                                  LoginLink.used_at.is_(None))
+                          .execution_options(synchronize_session=False))
 
 
 def refused(purpose: Purpose) -> ServiceError:

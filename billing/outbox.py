@@ -1,5 +1,6 @@
 """The outbox: what billing changes cause, carried out after the change is committed (and the
-meter events of billed overage, billing.overage, queued with what they report).
+meter events of billed overage, billing.overage, queued with what they report; and the
+suspensions an operator asks for at the command line, admin.requests).
 
 An effect is written in the transaction that records its cause (billing.service), so a crash
 before that commit leaves neither, and one after it leaves the effect to do. One worker, of all

@@ -77,15 +77,25 @@ class TelegramNotifier:
         return user
 
     async def notify(self, user_id: uuid.UUID, text: str, offers: Sequence[Offer] = ()) -> None:
+        await self._send(user_id, text, offers)
+
+    async def deliver(self, user_id: uuid.UUID, text: str) -> str | None:
+        """Through the bot, so paced as all its messages are (bot/pacing.py)."""
+        return await self._send(user_id, text, ())
+
+    async def _send(self, user_id: uuid.UUID, text: str, offers: Sequence[Offer]) -> str | None:
         user = await self._chat_of(user_id)
         if user is None:
-            return
+            return "no Telegram chat, or the bot is not running"
         try:
             await self.bot.send_message(user.telegram_chat_id, escape(text), reply_markup=offer_buttons(offers))
         except Forbidden:
             log.info("owner not told: they blocked the bot", user_id=str(user_id))
+            return "they blocked the bot"
         except TelegramError as exc:
             log.warning("owner not told", user_id=str(user_id), reason=str(exc))
+            return f"Telegram refused it: {exc}"
+        return None
 
     async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
         """A progress message for the instance's current action, edited as it goes, in a task of

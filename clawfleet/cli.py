@@ -23,6 +23,7 @@ from accounts.refusals import Refusals
 from billing.outbox import pending_effects, retry_given_up
 from clawfleet import __version__
 from clawfleet import backup as backups
+from clawfleet.admin_cli import add_admin_commands
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
 from db.engine import create_engine, create_session_factory, describe_url
@@ -149,8 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     effects.add_argument("--retry", action="store_true", help="try the given-up effects again, from now")
     effects.set_defaults(handler=cmd_billing_effects)
 
-    admin = commands.add_parser("admin", help="the operator's tools for accounts",
-                                description="What the operator does for an account by hand.")
+    admin = commands.add_parser("admin", help="the operator's tools: admins, users, instances, audit, broadcasts",
+                                description="What the operator does by hand: admins, accounts, suspensions, the "
+                                "audit log, broadcasts (the dashboard's admin section has the same).")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     link = admin_commands.add_parser(
         "link", help="print a one-time link for an account, to hand over yourself",
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         kind_parser = link_kinds.add_parser(kind, help=text, description=f"Print a link to {text}.")
         kind_parser.add_argument("email", metavar="EMAIL", help="the account's email")
         kind_parser.set_defaults(handler=cmd_admin_link, purpose=purpose)
+    add_admin_commands(admin_commands, cmd_admin_tool)
 
     backup = commands.add_parser("backup", help="write an encrypted backup of the database and the key ring",
                                  description=backups.BACKUP_DESCRIPTION)
@@ -357,6 +360,14 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     except BackupError as exc:
         raise CommandError(f"restore: {exc}; nothing was changed") from None
     return 0
+
+
+def cmd_admin_tool(args: argparse.Namespace, settings: Settings) -> int:
+    """One of clawfleet.admin_cli's commands, over the database."""
+    try:
+        return asyncio.run(_with_engine(settings, lambda engine: args.tool(args, create_session_factory(engine))))
+    except ServiceError as exc:
+        raise CommandError(exc.message) from None
 
 
 async def _with_engine(settings: Settings, action):

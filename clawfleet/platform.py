@@ -17,9 +17,18 @@ from dataclasses import dataclass, field
 import aiohttp
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from accounts.access import AccessPolicy
+from admin.audit_search import AuditSearch
+from admin.broadcast_sender import BroadcastSender, SenderConfig
+from admin.broadcasts import Broadcasts
+from admin.directory import Directory
+from admin.operators import Operators
+from admin.requests import AdminRequests
+from admin.suspensions import Suspensions
+from admin.tools import AdminTools
 from accounts.account_links import AccountLinks
 from accounts.delivery import Delivery
 from accounts.invites import Invites
@@ -29,7 +38,7 @@ from accounts.telegram_entry import TelegramEntry
 from accounts.users import Accounts
 from billing.effects import EffectHandlers
 from billing.entitlements import PlanEntitlements
-from billing.outbox import OutboxWorker
+from billing.outbox import Handler, OutboxWorker
 from billing.overage import LEASE_NAME as OVERAGE_LEASE
 from billing.overage import MeterEvents, OverageReporter
 from billing.service import Billing
@@ -107,9 +116,10 @@ class Platform:
     proxy: ReverseProxy  # to the gateways, for their owners on the instances' own hosts
     model_gateway: ModelGateway  # between the gateways and their model providers
     billing: Billing | None = None  # None without CLAWFLEET_STRIPE_SECRET_KEY: everything is free
-    outbox: OutboxWorker | None = None  # carries out what billing changes cause
+    outbox: OutboxWorker | None = None  # carries out what billing changes cause, and the CLI's suspensions
     metrics: Metrics = field(default_factory=Metrics)  # what every layer records, served at /metrics
     resource_sampler: ResourceSampler | None = None  # None while no runtime can run gateways here
+    admin: AdminTools | None = None  # the operator's: the admin section, its API
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -187,30 +197,66 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         await stack.enter_async_context(running(every_as_singleton(
             sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, retention.config.interval_s,
             retention.run_once, "data retention"), "retention"))
-        billing = outbox = None
+        suspensions = Suspensions(sessions, instances, notifier or NullNotifier())
+        admin_requests = AdminRequests(suspensions).table()  # from the command line, carried out by the outbox
+        billing = None
         if settings.billing_enabled:
             billing, outbox = await stack.enter_async_context(
-                open_billing(settings, sessions, instances, notifier or NullNotifier(), manager.holder, metrics))
+                open_billing(settings, sessions, instances, notifier or NullNotifier(), manager.holder, metrics,
+                             admin_requests))
+        else:
+            outbox = OutboxWorker(sessions, admin_requests, outbox_config(settings), holder=manager.holder)
+            await stack.enter_async_context(running(outbox.run(), "outbox"))
         if bot is not None:
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
                                    billing_enabled=settings.billing_enabled, account_links=account_links,
                                    billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps)
             await stack.enter_async_context(running_bot(bot, services, sessions))
+        admin = await stack.enter_async_context(
+            open_admin(settings, sessions, login_links, suspensions, notifier, manager.holder, bot is not None))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
                        instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox, metrics,
-                       sampler)
+                       sampler, admin)
+
+
+@asynccontextmanager
+async def open_admin(settings: Settings, sessions: async_sessionmaker[AsyncSession], login_links: LoginLinks,
+                     suspensions: Suspensions, notifier: Notifier | None, holder: str,
+                     bot_running: bool) -> AsyncIterator[AdminTools]:
+    """The operator's tools; the broadcast sender while the bot runs (a singleton across
+    processes); and, while no admin exists, a new setup link in the log (older ones void)."""
+    notifier = notifier or NullNotifier()
+    sender = BroadcastSender(sessions, notifier, SenderConfig(lease_ttl_s=settings.lease_ttl_s), holder=holder)
+    operators = Operators(sessions, login_links)
+    tools = AdminTools(operators, Directory(sessions), AuditSearch(sessions), suspensions,
+                       Broadcasts(sessions, wake=sender.wake), bot_running)
+    try:
+        setup = await operators.setup_link(settings.public_url)
+    except (OSError, SQLAlchemyError) as exc:  # the platform starts all the same; /healthz tells the database's state
+        log.warning("could not look for an admin: no setup link this time", reason=str(exc).splitlines()[0])
+        setup = None
+    if setup is not None:  # the one secret the log shows, on purpose: whoever reads it runs the platform
+        log.warning("no admin yet: open this one-time link signed in (or sign up through it) to become the "
+                    "platform's admin; it works once, until a restart or the time shown", url=setup[0],
+                    expires_at=setup[1].expires_at.isoformat(timespec="minutes"))
+    async with AsyncExitStack() as stack:
+        if bot_running:
+            await stack.enter_async_context(running(sender.run(), "broadcast-sender"))
+        yield tools
 
 
 @asynccontextmanager
 async def open_billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], instances: InstanceService,
-                       notifier: Notifier, holder: str, metrics: Metrics) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
-    """Stripe's client, the outbox worker, the periodic sync with Stripe and the overage reporter
-    (each a singleton across platform processes), closed in reverse."""
+                       notifier: Notifier, holder: str, metrics: Metrics,
+                       other_effects: dict[str, Handler]) -> AsyncIterator[tuple[Billing, OutboxWorker]]:
+    """Stripe's client, the outbox worker (which carries out `other_effects` too), the periodic
+    sync with Stripe and the overage reporter (each a singleton across platform processes),
+    closed in reverse."""
     plans = settings.plans
     stripe = StripeApi(stripe_config(settings))
     handlers = EffectHandlers(instances, notifier, plans).table() | \
-        MeterEvents(stripe, settings.stripe_meter_event).table()
+        MeterEvents(stripe, settings.stripe_meter_event).table() | other_effects
     outbox = OutboxWorker(sessions, handlers, outbox_config(settings), holder=holder)
     billing = Billing(sessions, stripe, billing_config(settings), wake=outbox.wake, metrics=metrics)
     overage = OverageReporter(sessions, plans, wake=outbox.wake)
@@ -234,7 +280,7 @@ def web_services(platform: Platform) -> WebServices:
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
                        proxy=platform.proxy, billing=platform.billing, usage=UsageReports(platform.sessions),
                        caps=platform.model_gateway.caps, metrics=platform.metrics,
-                       resources=ResourceHistory(platform.sessions))
+                       resources=ResourceHistory(platform.sessions), admin=platform.admin)
 
 
 @asynccontextmanager

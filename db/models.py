@@ -84,6 +84,7 @@ class User(Base):
             "(email IS NOT NULL AND password_hash IS NOT NULL) OR telegram_user_id IS NOT NULL",
             name="login_method",
         ),
+        Index("ix_users_created_at", "created_at"),  # the admin section's newest-first pages
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -124,6 +125,7 @@ class Instance(Base):
         ),
         Index("ix_instances_user_id", "user_id"),
         Index("ix_instances_status", "status"),
+        Index("ix_instances_created_at", "created_at"),  # the admin section's newest-first pages
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -178,6 +180,12 @@ class Instance(Base):
     # budget counts these same figures.
     memory_mb: Mapped[int | None] = mapped_column(Integer)
     cpus: Mapped[float | None] = mapped_column(Float)
+
+    # An operator's suspension (admin.suspensions), apart from billing's: while set the
+    # instance stays `suspended` whatever billing says, and the retention worker leaves it be;
+    # `admin_suspended_from` is the status it had, which a resume brings back.
+    admin_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admin_suspended_from: Mapped[str | None] = mapped_column(String(32))
 
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -338,12 +346,14 @@ class AuditLog(Base):
     __table_args__ = (
         Index("ix_audit_logs_user_id_created_at", "user_id", "created_at"),
         Index("ix_audit_logs_instance_id", "instance_id"),
+        Index("ix_audit_logs_created_at", "created_at"),  # the admin section's newest-first pages
     )
 
     id: Mapped[uuid.UUID] = _id()
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     instance_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    actor: Mapped[str] = mapped_column(String(64), nullable=False)  # user, admin, reconciler, stripe…
+    # user, billing, retention…, or the acting operator: admin:<email> (the dashboard), cli:<login> (the command line)
+    actor: Mapped[str] = mapped_column(String(330), nullable=False)
     action: Mapped[str] = mapped_column(String(100), nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict, nullable=False)
     created_at: Mapped[datetime] = _created()
@@ -368,13 +378,14 @@ class AccessRefusal(Base):
 class LoginLink(Base):
     """A one-time link or code handed to a user, for one purpose (accounts/login_links.py): a
     dashboard login, proving an email, resetting a password, linking a Telegram account,
-    opening an instance's own host. Only the token's hash is stored."""
+    opening an instance's own host; or handed to whoever opens it signed in (`user_id` None:
+    the setup link that makes the first admin). Only the token's hash is stored."""
 
     __tablename__ = "login_links"
 
     id: Mapped[uuid.UUID] = _id()
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     purpose: Mapped[str] = mapped_column(String(32), default="login", server_default="login", nullable=False)
@@ -481,4 +492,39 @@ class OnboardingDraft(Base):
     pairing_later: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     use_platform_key: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(), nullable=False)
     created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class Broadcast(Base):
+    """A message an admin sent to every bot user (admin.broadcasts): its recipients are fixed when
+    it is queued, one BroadcastDelivery each, and one sender of all platform processes delivers
+    them (a named lease)."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_created_at", "created_at"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320), nullable=False)  # who queued it, as the audit log names them
+    recipients: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    created_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # every delivery delivered or failed
+
+
+class BroadcastDelivery(Base):
+    """One recipient of a broadcast: `pending`, then `sending` (claimed: never sent again, even
+    after a crash), then `delivered` or `failed` with the reason."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "user_id", name="uq_broadcast_deliveries_broadcast_id_user_id"),
+        Index("ix_broadcast_deliveries_state", "broadcast_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    broadcast_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending", nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _updated()

@@ -19,7 +19,7 @@ class Status(StrEnum):
     STOPPED = "stopped"  # stopped by its owner
     HIBERNATED = "hibernated"  # asleep while idle; the owner's next message wakes it
     ERROR = "error"  # could not be started; `status_reason` says why
-    SUSPENDED = "suspended"  # billing stopped it
+    SUSPENDED = "suspended"  # billing stopped it, or an operator did (Instance.admin_suspended_at)
     DELETING = "deleting"  # on its way out; the row goes when it is done
 
 
@@ -39,9 +39,10 @@ LOCKED = {
     Status.AWAITING_PAYMENT: "it is waiting for payment",
     Status.SUSPENDED: "it is suspended (billing)",
 }
+SUSPENDED_BY_OPERATOR = "it is suspended by the platform's operator"  # LOCKED's word when an admin did it
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.AWAITING_PAYMENT: frozenset({Status.PROVISIONING, Status.DELETING}),
+    Status.AWAITING_PAYMENT: frozenset({Status.PROVISIONING, Status.SUSPENDED, Status.DELETING}),
     Status.PROVISIONING: frozenset({Status.RUNNING, Status.ERROR, Status.STOPPED,
                                     Status.SUSPENDED, Status.DELETING}),
     Status.RUNNING: frozenset({Status.PROVISIONING, Status.STOPPED, Status.HIBERNATED, Status.ERROR,

@@ -21,6 +21,10 @@ class Offer:
 class Notifier(Protocol):
     async def notify(self, user_id: uuid.UUID, text: str, offers: Sequence[Offer] = ()) -> None: ...
 
+    async def deliver(self, user_id: uuid.UUID, text: str) -> str | None:
+        """`notify` for a sender that counts: None once the message is in the user's chat, else
+        why it is not (no chat, blocked, Telegram refused)."""
+
     async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
         """Show the owner the instance's current action as it goes (a message edited as its
         progress events arrive), without waiting for it; when nobody can be shown, nothing."""
@@ -31,6 +35,9 @@ class NullNotifier:
 
     async def notify(self, user_id: uuid.UUID, text: str, offers: Sequence[Offer] = ()) -> None:
         return None
+
+    async def deliver(self, user_id: uuid.UUID, text: str) -> str | None:
+        return "the bot is off"
 
     async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
         return None

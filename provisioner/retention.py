@@ -45,7 +45,8 @@ class Retention:
         cutoff = utcnow() - timedelta(days=self.config.retention_days)
         async with self.sessions() as session:
             suspended = list(await session.scalars(select(Instance).where(
-                Instance.status == Status.SUSPENDED, Instance.updated_at < cutoff)))
+                Instance.status == Status.SUSPENDED, Instance.admin_suspended_at.is_(None),  # an operator's: kept
+                Instance.updated_at < cutoff)))
             deletes = list(await session.scalars(select(AuditLog).where(
                 AuditLog.action == "instance.delete", AuditLog.created_at < cutoff)))
             done = set(await session.scalars(select(AuditLog.instance_id).where(AuditLog.action == DISCARDED)))

@@ -33,7 +33,7 @@ from db.models import KEY_OWN, KEY_PLATFORM, Instance, User
 from db.read_cache import READ_CACHE_TTL_S, ReadCache
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
-from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, Status
+from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, SUSPENDED_BY_OPERATOR, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Allowance, Entitlements, limit_message
@@ -271,7 +271,7 @@ class InstanceService:
         self._check_runtime()
         if instance.status == Status.RUNNING and self.manager.action_in_progress(instance.id) is None:
             raise Conflict("This instance is already running.")
-        await self.manager.deploy(instance.id, check=await self._room_to_start(user))
+        await self.manager.deploy(instance.id, check=await self.room_to_start(user))
         return await self._audited(user, instance, "instance.start")
 
     async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
@@ -284,7 +284,7 @@ class InstanceService:
     async def restart(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         instance = await self._actionable(user, instance_id, "restart")
         self._check_runtime()
-        await self.manager.restart(instance.id, check=await self._room_to_start(user))
+        await self.manager.restart(instance.id, check=await self.room_to_start(user))
         return await self._audited(user, instance, "instance.restart")
 
     async def delete(self, user: User, instance_id: uuid.UUID | str, *, purge: bool) -> Instance:
@@ -307,15 +307,16 @@ class InstanceService:
     # -- billing's effects (billing.effects calls these once a subscription changed) --------
     async def start_paid(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         """The owner's subscription pays for running: what waited for payment and what billing
-        suspended start again (with their data), oldest first, as many as the plan allows. Idempotent:
-        what already runs or starts is left alone. Returns the instances started now."""
+        suspended start again (with their data), oldest first, as many as the plan allows; one an
+        operator suspended stays so (admin.suspensions lifts that). Idempotent: what already runs
+        or starts is left alone. Returns the instances started now."""
         user = await self._user(user_id)
         if user is None or (await self.entitlements.allowance(user)).payment_required:
             return []
         started = []
-        check = await self._room_to_start(user)
+        check = await self.room_to_start(user)
         for row in await self.list(user):
-            if row.status not in (Status.AWAITING_PAYMENT, Status.SUSPENDED):
+            if row.status not in (Status.AWAITING_PAYMENT, Status.SUSPENDED) or row.admin_suspended_at:
                 continue
             try:
                 await self.manager.deploy(row.id, check=check)
@@ -429,7 +430,8 @@ class InstanceService:
     async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
         instance = await self.get(user, instance_id)
         if instance.status in LOCKED:
-            raise Conflict(f"Cannot {verb} this instance: {LOCKED[Status(instance.status)]}.")
+            why = SUSPENDED_BY_OPERATOR if instance.admin_suspended_at else LOCKED[Status(instance.status)]
+            raise Conflict(f"Cannot {verb} this instance: {why}.")
         return instance
 
     async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None, *,
@@ -445,7 +447,7 @@ class InstanceService:
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")
 
-    async def _room_to_start(self, user: User) -> StartCheck:
+    async def room_to_start(self, user: User) -> StartCheck:
         """An instance at rest that starts again takes its owner's memory allowance from the budget,
         and one of the places their plan gives to running assistants."""
         allowance = await self.entitlements.allowance(user)

@@ -13,7 +13,7 @@ import pytest
 from tests.support.platform_image import INPUTS
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "bot", "web", "clawfleet")
+LAYERS = ("metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "admin", "bot", "web", "clawfleet")
 # what each layer may import from the project: nothing imports clawfleet, the composition root
 # metrics is below everything: every layer records into it, it imports none of them
 ALLOWED = {
@@ -23,8 +23,9 @@ ALLOWED = {
     "provisioner": {"metrics", "db", "provisioner"},
     "billing": {"metrics", "db", "accounts", "provisioner", "billing"},
     "model_gateway": {"metrics", "db", "provisioner", "model_gateway"},
-    "bot": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "bot"},
-    "web": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "web"},
+    "admin": {"metrics", "db", "accounts", "provisioner", "billing", "admin"},
+    "bot": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "admin", "bot"},
+    "web": {"metrics", "db", "accounts", "provisioner", "billing", "model_gateway", "admin", "web"},
     "clawfleet": set(LAYERS),
 }
 # what only the composition root calls: the resources it opens and the services it wires

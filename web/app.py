@@ -16,6 +16,7 @@ from web.instance_site.routing import instance_hosts
 from web.keys import CONFIG, SERVICES
 from web.pages import account, billing, dashboard, instance, instance_settings, onboard, pairing, public
 from web.pages import account_links as account_link_pages
+from web.pages import admin as admin_pages
 from web.pages.errors import page_errors
 from web.pages.render import STATIC, setup_templates
 from web.request_metrics import request_metrics
@@ -56,5 +57,6 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(account.routes)
     app.add_routes(account_link_pages.routes)
     app.add_routes(instance_sign_in.routes)
+    app.add_routes(admin_pages.ROUTES)
     app.router.add_static("/static/", STATIC, name="static")
     return app

@@ -15,6 +15,7 @@ from accounts.account_links import AccountLinks
 from accounts.invites import Invites
 from accounts.login_links import LoginLinks
 from accounts.users import Accounts
+from admin.tools import AdminTools
 from billing.service import Billing
 from metrics import Metrics
 from model_gateway.caps import SpendCaps
@@ -41,6 +42,7 @@ class WebServices:
     caps: SpendCaps | None = None  # monthly spending caps; None: none enforced here
     metrics: Metrics = field(default_factory=Metrics)  # the platform's, served at /metrics
     resources: ResourceHistory | None = None  # gateways' CPU and memory samples; None: none taken here
+    admin: AdminTools | None = None  # the operator's section (web/pages/admin)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,6 @@ command it is on a database of its own; `--retry` gives given-up effects another
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,20 +12,11 @@ from billing.outbox import enqueue
 from db.engine import create_engine, create_session_factory
 from db.models import OutboxEffect
 from db.types import utcnow
-
-
-def _url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'clawfleet.db'}"
-
-
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLAWFLEET_DATA_DIR": str(tmp_path), "CLAWFLEET_DATABASE_URL": _url(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "clawfleet.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+from tests.support.cli import database_url, run_command
 
 
 async def _on(tmp_path: Path, action):
-    engine = create_engine(_url(tmp_path))
+    engine = create_engine(database_url(tmp_path))
     try:
         return await action(create_session_factory(engine))
     finally:
@@ -36,8 +24,8 @@ async def _on(tmp_path: Path, action):
 
 
 async def test_pending_and_given_up_effects_are_listed_and_can_be_retried(tmp_path):
-    assert _run(tmp_path, "migrate").returncode == 0
-    empty = _run(tmp_path, "billing", "effects")
+    assert run_command(tmp_path, "migrate").returncode == 0
+    empty = run_command(tmp_path, "billing", "effects")
     assert empty.returncode == 0 and empty.stdout == "" and "nothing pending" in empty.stderr
 
     async def queue(sessions):
@@ -50,13 +38,13 @@ async def test_pending_and_given_up_effects_are_listed_and_can_be_retried(tmp_pa
             await session.commit()
 
     await _on(tmp_path, queue)
-    listed = _run(tmp_path, "billing", "effects")
+    listed = run_command(tmp_path, "billing", "effects")
     lines = listed.stdout.splitlines()
     assert listed.returncode == 0 and len(lines) == 2
     assert "\tsuspend\t0 attempts\tnext " in lines[0]
     assert "\tnotify\t30 attempts\tGIVEN UP\tTelegramError: chat not found" in lines[1]
 
-    retried = _run(tmp_path, "billing", "effects", "--retry")
+    retried = run_command(tmp_path, "billing", "effects", "--retry")
     assert "GIVEN UP" not in retried.stdout and "\tnotify\t0 attempts\tnext " in retried.stdout
 
     async def due(sessions):

@@ -37,6 +37,7 @@ ALLOWED = {
     (S.HIBERNATED, S.DELETING),
     (S.ERROR, S.PROVISIONING), (S.ERROR, S.STOPPED), (S.ERROR, S.SUSPENDED), (S.ERROR, S.DELETING),
     (S.SUSPENDED, S.PROVISIONING), (S.SUSPENDED, S.STOPPED), (S.SUSPENDED, S.DELETING),
+    (S.AWAITING_PAYMENT, S.SUSPENDED),  # an admin's suspension holds one that waits for payment too
 }
 EVERY_PAIR = [(a, b) for a in Status for b in Status if a != b]
 

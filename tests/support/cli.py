@@ -1,5 +1,7 @@
-"""The installed `clawfleet` command run as an operator runs it, with only the settings given
-(none of the test process's own CLAWFLEET_* keys, database or passphrase leak into it)."""
+"""The installed `clawfleet` command run as an operator runs it, in a process of its own, with
+only the settings given (none of the test process's own CLAWFLEET_* keys, database or passphrase
+leak into it); by default on a SQLite file of the test's own (another process writing to the
+suite's shared SQLite file would pull it from under the suite's open connections)."""
 
 from __future__ import annotations
 
@@ -26,3 +28,12 @@ def run_clawfleet(env: dict[str, str], *args: str, cwd: Path) -> subprocess.Comp
     """The command's outcome; stdin is not a terminal, so nothing can be asked."""
     return subprocess.run([str(CLAWFLEET), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
+
+
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'clawfleet.db'}"
+
+
+def run_command(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`clawfleet ARGS` over the install in tmp_path and its own SQLite file, with `env` on top."""
+    return run_clawfleet(clawfleet_env(tmp_path, database_url(tmp_path)) | (env or {}), *args, cwd=tmp_path)

@@ -32,7 +32,7 @@ BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificate
 # what the Dockerfile copies into the image (its COPY lines), and the Dockerfile itself
 INPUTS = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "clawfleet", "db", "accounts", "web",
           "provisioner", "bot", "billing", "model_gateway",
-          "metrics")
+          "metrics", "admin")
 
 
 def platform_image(docker_host: str | None, cache_dir: Path, mirror: str | None = None, log=print) -> str:

@@ -46,5 +46,9 @@ class RecordingNotifier:
         if offers:
             self.offers.append((user_id, tuple(offers)))
 
+    async def deliver(self, user_id: uuid.UUID, text: str) -> str | None:
+        self.sent.append((user_id, text))
+        return None
+
     async def follow(self, user_id: uuid.UUID, instance_id: uuid.UUID, title: str) -> None:
         self.followed.append((user_id, instance_id, title))

@@ -15,6 +15,9 @@ from web.api.instances import instance_json
 from web.pages.status_words import SHOWS_UPTIME, action_words, offered, status_words
 
 
+OPERATOR_SUSPENDED = "The platform's operator suspended it: it stays stopped, with its data, until they resume it."
+
+
 @dataclass(frozen=True)
 class Attention:
     kind: str  # what it is about (action, status, bot, owner): the page's script drops it once resolved
@@ -56,6 +59,8 @@ def attention(instance: Instance, action: str | None) -> list[Attention]:
         reason = f" Last error: {instance.status_reason}" if instance.status_reason else ""
         crashes = f"It keeps crashing ({instance.failure_streak} times in a row).{next_try}{reason}"
         items.append(Attention("status", "alert-error", crashes, f"{page}#logs", "See its logs"))
+    elif instance.admin_suspended_at is not None:  # the operator's, not billing's: paying does not lift it
+        items.append(Attention("status", "alert-warn", instance.status_reason or OPERATOR_SUSPENDED))
     elif instance.status in (Status.SUSPENDED, Status.AWAITING_PAYMENT):
         items.append(Attention("status", "alert-warn", status_words(instance.status).meaning, "/billing", "Billing"))
     if instance.status != Status.DELETING and instance.telegram_bot_id is None:

@@ -31,24 +31,26 @@ async def landing(request: web.Request) -> web.Response:
 
 @routes.get("/signup")
 async def signup_page(request: web.Request) -> web.Response:
+    next_path = safe_next(request.query.get("next", ""))
     if request.get(USER):
-        raise redirect(AFTER_LOGIN)
-    return render(request, "signup.html", {"values": {}, "errors": {}})
+        raise redirect(next_path or AFTER_LOGIN)
+    return render(request, "signup.html", {"values": {}, "errors": {}, "next": next_path})
 
 
 @routes.post("/signup")
 async def signup(request: web.Request) -> web.Response:
-    form = await form_fields(request, {"email", "password"})
+    form = await form_fields(request, {"email", "password", "next"})
+    next_path = safe_next(form.get("next", ""))
     problems = registration_problems(form.get("email", ""), form.get("password", ""))
     if problems:  # all of them at once, before the throttle counts an attempt
-        return render(request, "signup.html", {"values": {"email": form.get("email", "")}, "errors": problems},
-                      status=400)
+        return render(request, "signup.html", {"values": {"email": form.get("email", "")}, "errors": problems,
+                                               "next": next_path}, status=400)
     try:
         _user, issued = await request.app[SERVICES].accounts.register(
             form.get("email", ""), form.get("password", ""), client=client_address(request))
     except ServiceError as exc:
-        return _form_error(request, "signup.html", exc, {"email": form.get("email", "")})
-    return await _signed_in(request, issued, AFTER_SIGNUP)
+        return _form_error(request, "signup.html", exc, {"email": form.get("email", "")}, {"next": next_path})
+    return await _signed_in(request, issued, next_path or AFTER_SIGNUP)
 
 
 @routes.get("/login")
