@@ -41,6 +41,7 @@ from clawfleet.configs import (
     billing_config,
     bot_config,
     mail_config,
+    keeper_config,
     manager_config,
     model_gateway_config,
     operator_defaults,
@@ -65,6 +66,9 @@ from model_gateway.routes import Routes
 from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
+from provisioner.instance_backups.keeper import BackupKeeper
+from provisioner.instance_backups.service import InstanceBackups
+from provisioner.instance_backups.store import LocalStore
 from provisioner.manager import InstanceManager
 from provisioner.notify import Notifier, NullNotifier
 from provisioner.reconcile.reconciler import Reconciler
@@ -100,6 +104,7 @@ class Platform:
     model_gateway: ModelGateway  # between the gateways and their model providers
     billing: Billing | None = None  # None without CLAWFLEET_STRIPE_SECRET_KEY: everything is free
     outbox: OutboxWorker | None = None  # carries out what billing changes cause
+    backups: InstanceBackups | None = None  # instance backups (each user's OpenClaw state)
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -154,12 +159,15 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                             telegram=notifier.notify if bot is not None else None)
         account_links = await stack.enter_async_context(
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
+        keeper = BackupKeeper(sessions, keyring, LocalStore(settings.data_dir / "instance-backups"),
+                              keeper_config(settings))
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements,
-                                         warm_up_nonces=model_gateway.warm_ups)))
+                                         warm_up_nonces=model_gateway.warm_ups, backups=keeper)))
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
+        backups = InstanceBackups(sessions, instances, manager, keeper)
         reconciler = None
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
@@ -179,7 +187,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                                    billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
-                       instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox)
+                       instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox, backups)
 
 
 @asynccontextmanager
@@ -213,7 +221,7 @@ def web_services(platform: Platform) -> WebServices:
     return WebServices(platform.accounts, platform.invites, platform.login_links, platform.instances,
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
                        proxy=platform.proxy, billing=platform.billing, usage=UsageReports(platform.sessions),
-                       caps=platform.model_gateway.caps)
+                       caps=platform.model_gateway.caps, backups=platform.backups)
 
 
 @asynccontextmanager

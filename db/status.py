@@ -80,9 +80,12 @@ class Action(StrEnum):
     RECOVER = "recover"  # the reconciler: adopt a running gateway, or start one after a crash
     HALT = "halt"  # the reconciler: stop a gateway that runs although its status says it should not
     CRASHED = "crashed"  # the reconciler: count a crash, schedule the restart
+    BACKUP = "backup"  # an instance backup the owner asked for; the gateway keeps running
+    SCHEDULED_BACKUP = "scheduled_backup"  # the schedule's instance backup: yields to the owner like the reconciler
+    RESTORE = "restore"  # stop, put a backup's state in place, start again
 
 
-BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED})
+BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED, Action.SCHEDULED_BACKUP})
 # What a person reads when their request finds the instance busy.
 DOING = {
     Action.DEPLOY: "it is starting",
@@ -92,6 +95,9 @@ DOING = {
     Action.RECOVER: "the platform is bringing it back up",
     Action.HALT: "the platform is stopping it",
     Action.CRASHED: "the platform is handling a crash",
+    Action.BACKUP: "it is being backed up",
+    Action.SCHEDULED_BACKUP: "it is being backed up (scheduled)",
+    Action.RESTORE: "a backup is being restored into it",
 }
 
 

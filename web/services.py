@@ -18,6 +18,7 @@ from accounts.users import Accounts
 from billing.service import Billing
 from model_gateway.caps import SpendCaps
 from model_gateway.reports import UsageReports
+from provisioner.instance_backups.service import InstanceBackups
 from provisioner.service import InstanceService
 from web.proxy import ReverseProxy
 
@@ -37,6 +38,7 @@ class WebServices:
     billing: Billing | None = None  # None while billing is off (no CLAWFLEET_STRIPE_SECRET_KEY)
     usage: UsageReports | None = None  # what the model gateway recorded; None: no model gateway
     caps: SpendCaps | None = None  # monthly spending caps; None: none enforced here
+    backups: InstanceBackups | None = None  # instance backups; None: off
 
 
 @dataclass(frozen=True)
