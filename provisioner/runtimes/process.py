@@ -39,16 +39,7 @@ from provisioner.ports import can_bind
 from provisioner.runtimes import procfs
 from provisioner.runtimes.base import ExecResult, GatewayState, LaunchRequest, Listed, Observed, Runtime, Started
 from provisioner.runtimes.logfiles import follow_lines, open_log, rotate_if_large, tail_lines
-from provisioner.runtimes.state_archives import (
-    ARCHIVE_NAME,
-    check,
-    create_argv,
-    manifest_name,
-    parse_manifest,
-    restore_argv,
-    scratch_name,
-    state_asset,
-)
+from provisioner.runtimes import state_archives as archives
 
 log = structlog.get_logger(__name__)
 
@@ -284,11 +275,11 @@ class ProcessRuntime(Runtime):
 
     # -- instance backups -----------------------------------------------------------------
     async def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
-        work = private_dir(private_dir(self.instance_dir(instance_id) / BACKUPS_SUBDIR) / scratch_name())
+        work = private_dir(private_dir(self.instance_dir(instance_id) / BACKUPS_SUBDIR) / archives.scratch_name())
         try:
-            archive = work / ARCHIVE_NAME
-            made = await self.exec(instance_id, state, create_argv(str(archive)))
-            check("backup create", made.exit_code, made.output)
+            archive = work / archives.ARCHIVE_NAME
+            made = await self.exec(instance_id, state, archives.create_argv(str(archive)))
+            archives.check("backup create", made.exit_code, made.output)
             with open(archive, "rb") as file:  # noqa: ASYNC230 (each read runs in a thread)
                 while chunk := await asyncio.to_thread(file.read, READ_BYTES):
                     yield chunk
@@ -298,16 +289,16 @@ class ProcessRuntime(Runtime):
     async def unpack_state(self, instance_id: uuid.UUID, state: dict[str, Any], archive: AsyncIterator[bytes],
                            size: int) -> None:
         home = self.make_layout(instance_id)
-        work = private_dir(home / BACKUPS_SUBDIR / scratch_name())
+        work = private_dir(home / BACKUPS_SUBDIR / archives.scratch_name())
         try:
-            path, target = work / ARCHIVE_NAME, work / "restored"
+            path, target = work / archives.ARCHIVE_NAME, work / "restored"
             with open(path, "wb") as file:  # noqa: ASYNC230 (each write runs in a thread)
                 async for chunk in archive:
                     await asyncio.to_thread(file.write, chunk)
-            restored = await self.exec(instance_id, state, restore_argv(str(path), str(target)))
-            check("backup restore", restored.exit_code, restored.output)
-            manifest = parse_manifest((target / manifest_name(os.listdir(target))).read_text())
-            new_state = target / state_asset(manifest)
+            restored = await self.exec(instance_id, state, archives.restore_argv(str(path), str(target)))
+            archives.check("backup restore", restored.exit_code, restored.output)
+            manifest = archives.parse_manifest((target / archives.manifest_name(os.listdir(target))).read_text())
+            new_state = target / archives.state_asset(manifest)
             previous = home / PREVIOUS_STATE
             await asyncio.to_thread(shutil.rmtree, previous, ignore_errors=True)  # an older restore's, settled
             if (home / "state").exists():
