@@ -146,11 +146,8 @@ class Settings(BaseSettings):
     # docker image ships one); off: each instance fills its own in its tmp dir.
     shared_compile_cache: bool = True
     data_retention_days: int = Field(30, ge=0)
-    # Instance backups (provisioner/instance_backups/): how many each instance keeps, and how often
-    # a running one is backed up on schedule (0: never); a plan's backups_kept/backup_every_hours
-    # decide instead when billing is on.
+    # Instance backups (provisioner/instance_backups/): how many each instance keeps, the newest.
     instance_backups_kept: int = Field(7, ge=1, le=1000)
-    instance_backup_every_hours: float = Field(24, ge=0)
 
     # Billing is on once the Stripe key is set; it needs the plans file and the webhook secret
     # (comma-separated while rotating: a delivery signed with any of them is accepted).
