@@ -17,6 +17,7 @@ from clawfleet.settings import TELEGRAM_API_URL, Settings
 from model_gateway.server import ModelGatewayConfig, allowed_peers
 from provisioner.entitlements import OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
+from provisioner.instance_backups.keeper import KeeperConfig
 from provisioner.manager import ManagerConfig
 from provisioner.reconcile.decisions import Backoff
 from provisioner.memory_watch import MemoryWatchConfig
@@ -65,6 +66,10 @@ def manager_config(settings: Settings, model_gateway_port: int | None = None) ->
         instance_urls=InstanceUrls(settings.public_url, settings.instance_domain),
         warm_up=settings.warm_up if settings.warm_up is not None else settings.runtime == "process",
     )
+
+
+def keeper_config(settings: Settings) -> KeeperConfig:
+    return KeeperConfig(openclaw_version=settings.openclaw_version, kept=settings.instance_backups_kept)
 
 
 def service_config(settings: Settings) -> ServiceConfig:

@@ -51,6 +51,7 @@ from clawfleet.configs import (
     billing_config,
     bot_config,
     mail_config,
+    keeper_config,
     manager_config,
     memory_watch_config,
     model_gateway_config,
@@ -77,6 +78,9 @@ from model_gateway.routes import Routes
 from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
+from provisioner.instance_backups.keeper import BackupKeeper
+from provisioner.instance_backups.service import InstanceBackups
+from provisioner.instance_backups.store import LocalStore
 from provisioner.manager import InstanceManager
 from provisioner.memory_watch import MemoryWatch
 from provisioner.notify import Notifier, NullNotifier
@@ -120,6 +124,7 @@ class Platform:
     metrics: Metrics = field(default_factory=Metrics)  # what every layer records, served at /metrics
     resource_sampler: ResourceSampler | None = None  # None while no runtime can run gateways here
     admin: AdminTools | None = None  # the operator's: the admin section, its API
+    backups: InstanceBackups | None = None  # instance backups (each user's OpenClaw state)
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -175,12 +180,15 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                             telegram=notifier.notify if bot is not None else None)
         account_links = await stack.enter_async_context(
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
+        keeper = BackupKeeper(sessions, keyring, LocalStore(settings.data_dir / "instance-backups"),
+                              keeper_config(settings))
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements,
-                                         warm_up_nonces=model_gateway.warm_ups, metrics=metrics)))
+                                         warm_up_nonces=model_gateway.warm_ups, metrics=metrics, backups=keeper)))
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
+        backups = InstanceBackups(sessions, instances, manager, keeper)
         reconciler = sampler = None
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
@@ -217,7 +225,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             open_admin(settings, sessions, login_links, suspensions, notifier, manager.holder, bot is not None))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
                        instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox, metrics,
-                       sampler, admin)
+                       sampler, admin, backups)
 
 
 @asynccontextmanager
@@ -280,7 +288,7 @@ def web_services(platform: Platform) -> WebServices:
                        platform.engine, telegram_updates=feed, account_links=platform.account_links,
                        proxy=platform.proxy, billing=platform.billing, usage=UsageReports(platform.sessions),
                        caps=platform.model_gateway.caps, metrics=platform.metrics,
-                       resources=ResourceHistory(platform.sessions), admin=platform.admin)
+                       resources=ResourceHistory(platform.sessions), admin=platform.admin, backups=platform.backups)
 
 
 @asynccontextmanager

@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     # docker image ships one); off: each instance fills its own in its tmp dir.
     shared_compile_cache: bool = True
     data_retention_days: int = Field(30, ge=0)
+    # Instance backups (provisioner/instance_backups/): how many each instance keeps, the newest.
+    instance_backups_kept: int = Field(7, ge=1, le=1000)
 
     # Billing is on once the Stripe key is set; it needs the plans file and the webhook secret
     # (comma-separated while rotating: a delivery signed with any of them is accepted).

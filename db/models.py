@@ -339,6 +339,35 @@ class OverageReport(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+# Why an instance backup was made (InstanceBackup.kind).
+BACKUP_KINDS = ("manual", "scheduled", "pre-upgrade", "pre-restore")
+
+
+class InstanceBackup(Base):
+    """One encrypted archive of an instance's OpenClaw state (provisioner/instance_backups/).
+    The archive is encrypted with a data key of its own, sealed here; `size` and `sha256` are the
+    decrypted archive's (what a download gives). Where it is: `local_path` under DATA_DIR,
+    `s3_key` in the bucket, either or both."""
+
+    __tablename__ = "instance_backups"
+    __table_args__ = (
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in BACKUP_KINDS) + ")", name="kind_known"),
+        Index("ix_instance_backups_instance_id_created_at", "instance_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    instance_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    openclaw_version: Mapped[str] = mapped_column(String(32), nullable=False)
+    data_key_sealed: Mapped[str] = mapped_column(Text, info=SEALED, nullable=False)
+    local_path: Mapped[str | None] = mapped_column(String(512))
+    s3_key: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = _created()
+
+
 class AuditLog(Base):
     """Who did what. Outlives the user and the instance it speaks of (no cascade)."""
 

@@ -82,9 +82,12 @@ class Action(StrEnum):
     HALT = "halt"  # the reconciler: stop a gateway that runs although its status says it should not
     CRASHED = "crashed"  # the reconciler: count a crash, schedule the restart
     FREE_MEMORY = "free_memory"  # the memory watch: restart a gateway grown too big, at a quiet moment
+    BACKUP = "backup"  # an instance backup the owner asked for; the gateway keeps running
+    SCHEDULED_BACKUP = "scheduled_backup"  # the schedule's instance backup: yields to the owner like the reconciler
+    RESTORE = "restore"  # stop, put a backup's state in place, start again
 
 
-BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED, Action.FREE_MEMORY})
+BACKGROUND = frozenset({Action.RECOVER, Action.HALT, Action.CRASHED, Action.FREE_MEMORY, Action.SCHEDULED_BACKUP})
 # What a person reads when their request finds the instance busy.
 DOING = {
     Action.DEPLOY: "it is starting",
@@ -95,6 +98,9 @@ DOING = {
     Action.HALT: "the platform is stopping it",
     Action.CRASHED: "the platform is handling a crash",
     Action.FREE_MEMORY: "the platform is restarting it to free memory",
+    Action.BACKUP: "it is being backed up",
+    Action.SCHEDULED_BACKUP: "it is being backed up (scheduled)",
+    Action.RESTORE: "a backup is being restored into it",
 }
 
 

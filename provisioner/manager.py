@@ -37,7 +37,7 @@ from db.leases import (
     request_instance_cancel,
     with_retries,
 )
-from db.models import Instance, User
+from db.models import Instance, InstanceBackup, User
 from db.redaction import redact
 from db.sealing import KeyRing, open_from
 from db.status import DOING, Action, Status, check_move, preempts
@@ -46,6 +46,8 @@ from metrics import Metrics
 from provisioner.admission import ADMISSION_LOCK, StartCheck
 from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.gateway_calls import gateway_busy
+from provisioner.instance_backups.cipher import BackupCorrupt
+from provisioner.instance_backups.keeper import BackupKeeper, BackupMissing
 from provisioner.instance_urls import InstanceUrls
 from provisioner.model_access import issue_credential, route_url
 from provisioner.notify import Notifier, NullNotifier
@@ -54,6 +56,7 @@ from provisioner.ports import PortAllocator
 from provisioner.progress import ProgressHub, ProgressLog
 from provisioner.reconcile.decisions import MAX_FAILURES, Backoff, after_failure
 from provisioner.runtimes.base import GatewayState, LaunchRequest, Runtime
+from provisioner.runtimes.state_archives import DOCTOR_ARGV, StateArchiveFailed, check
 from provisioner.warm_up import WARM_UP_TIMEOUT_S, Nonces, WarmUpResult, warm_up
 
 log = structlog.get_logger(__name__)
@@ -121,6 +124,8 @@ _REQUESTED = {
     Action.RESTART: "the assistant was asked to restart",
     Action.STOP: "the assistant was asked to stop",
     Action.DELETE: "the assistant is being deleted",
+    Action.BACKUP: "the assistant was asked to back up",
+    Action.RESTORE: "a backup is being restored into the assistant",
 }
 
 
@@ -140,8 +145,10 @@ class InstanceManager:
                  config: ManagerConfig, http: aiohttp.ClientSession, *, holder: str | None = None,
                  progress: ProgressHub | None = None, ports: PortAllocator | None = None,
                  notifier: Notifier | None = None, entitlements: Entitlements | None = None,
-                 warm_up_nonces: Nonces | None = None, metrics: Metrics | None = None) -> None:
+                 warm_up_nonces: Nonces | None = None, metrics: Metrics | None = None,
+                 backups: BackupKeeper | None = None) -> None:
         self.sessions = sessions
+        self.backups = backups  # None: instance backups are off (tests of other things)
         self.runtime = runtime
         self.keyring = keyring
         self.config = config
@@ -165,12 +172,12 @@ class InstanceManager:
         memory budget); what it raises refuses the start, and the lease is freed."""
         return await self._launch(instance_id, Action.DEPLOY, self._deploy, holder, entry=_STARTING, check=check)
 
-    def claim(self, instance: Instance) -> str:
+    def claim(self, instance: Instance, action: Action = Action.DEPLOY) -> str:
         """Put a fresh lease on a row about to be inserted (the reconciler must not mistake a
-        new `provisioning` row for an interrupted one); pass the holder to `deploy`."""
+        new `provisioning` row for an interrupted one); pass the holder to `deploy` (or `restore`)."""
         holder = self._new_holder()
         instance.lease_holder, instance.lease_expires_at = holder, utcnow() + self._lease_ttl
-        instance.action = Action.DEPLOY.value
+        instance.action = action.value
         return holder
 
     async def recover(self, instance_id: uuid.UUID, found: dict | None = None) -> ProgressLog:
@@ -200,6 +207,19 @@ class InstanceManager:
     async def delete(self, instance_id: uuid.UUID, keep_data: bool) -> ProgressLog:
         return await self._launch(instance_id, Action.DELETE, lambda i, p: self._delete(i, p, keep_data),
                                   entry={"status": Status.DELETING, "status_reason": None})
+
+    async def backup(self, instance_id: uuid.UUID, kind: str = "manual") -> ProgressLog:
+        """An instance backup (provisioner/instance_backups/), its gateway left as it is. A
+        scheduled one is background work: it never pushes another action aside, and yields to the owner's."""
+        action = Action.SCHEDULED_BACKUP if kind == "scheduled" else Action.BACKUP
+        return await self._launch(instance_id, action, lambda i, p: self._backup(i, p, kind))
+
+    async def restore(self, instance_id: uuid.UUID, backup_id: uuid.UUID, *, holder: str | None = None,
+                      check: StartCheck | None = None) -> ProgressLog:
+        """Put a backup's state (of this instance, or another of the same owner's) in place and
+        start on it: a pre-restore backup first, the replaced state kept until the start succeeds."""
+        return await self._launch(instance_id, Action.RESTORE, lambda i, p: self._restore(i, p, backup_id),
+                                  holder, entry=_STARTING, check=check)
 
     async def crashed(self, instance_id: uuid.UUID, detail: str) -> None:
         """A gateway that should run is gone (or hung): count the failure, then either schedule
@@ -624,12 +644,68 @@ class InstanceManager:
         await self._update(instance.id, status=Status.DELETING, status_reason=None)
         await progress.emit(Status.DELETING, "Stopping the gateway and removing the instance.")
         await self.runtime.remove(instance.id, instance.runtime_state, keep_data)
+        if self.backups is not None:  # their keys are sealed on rows that go with the instance's
+            await self.backups.discard_instance(instance.id)
         async with self.sessions() as session:
             row = await session.get(Instance, instance.id)
             if row is not None:
                 await session.delete(row)
             await session.commit()
         return Outcome("deleted", "Your assistant is deleted." + (" Its data is kept." if keep_data else ""))
+
+    async def _backup(self, instance: Instance, progress: ProgressLog, kind: str) -> Outcome:
+        await progress.emit("archiving", "Archiving your assistant's state and encrypting it.")
+        try:
+            backup = await self._keeper.take(self.runtime, instance, kind)
+        except StateArchiveFailed as exc:
+            log.warning("instance backup failed", instance_id=str(instance.id), reason=str(exc))
+            return Outcome("failed", f"The backup failed: {exc}", failed=True)
+        await self._audit(instance, "instance.backup", {"backup_id": str(backup.id), "kind": kind,
+                                                        "size": backup.size})
+        return Outcome("backed_up", f"Backed up ({backup.size / 1024:.0f} KB).")
+
+    async def _restore(self, instance: Instance, progress: ProgressLog, backup_id: uuid.UUID) -> Outcome:
+        keeper = self._keeper
+        async with self.sessions() as session:
+            backup = await session.get(InstanceBackup, backup_id)
+        if backup is None or backup.user_id != instance.user_id:
+            return Outcome("failed", "That backup no longer exists.", failed=True)
+        if (await self.runtime.status(instance.id, instance.runtime_state)).state is not GatewayState.GONE:
+            await progress.emit("safety", "Backing up the current state first (kept as a pre-restore backup).")
+            try:  # not pruned yet: the backup being restored may be the oldest kept
+                await keeper.take(self.runtime, instance, "pre-restore", prune=False)
+            except StateArchiveFailed as exc:
+                return Outcome("failed", f"Nothing was changed: the pre-restore backup failed: {exc}", failed=True)
+        await progress.emit("stopping", "Stopping the gateway.")
+        await self.runtime.stop(instance.id, instance.runtime_state, self.config.stop_grace_s)
+        await progress.emit("restoring", f"Restoring the backup of {backup.created_at:%Y-%m-%d %H:%M} UTC.")
+        try:
+            await self.runtime.unpack_state(instance.id, instance.runtime_state, keeper.read(backup), backup.size)
+            await progress.emit("doctor", "Checking the restored state (openclaw doctor).")
+            doctor = await self.runtime.exec(instance.id, instance.runtime_state, DOCTOR_ARGV)
+            check("doctor", doctor.exit_code, doctor.output)
+        except (StateArchiveFailed, BackupMissing, BackupCorrupt) as exc:
+            await self.runtime.settle_state(instance.id, instance.runtime_state, keep_restored=False)
+            await self._deploy(instance, progress)  # back up on the state it had
+            return Outcome("failed", f"The restore failed and your assistant kept its state: {exc}", failed=True)
+        started = await self._deploy(instance, progress)
+        if started.failed:
+            await progress.emit("rolling_back", "The restored state did not start: putting the previous one back.")
+            await self.runtime.settle_state(instance.id, instance.runtime_state, keep_restored=False)
+            await self._deploy(instance, progress)
+            return Outcome("failed", f"The restored state did not start ({started.message}); your assistant is "
+                                     "back on its state from before the restore.", failed=True)
+        await self.runtime.settle_state(instance.id, instance.runtime_state, keep_restored=True)
+        await keeper.prune(instance)
+        await self._audit(instance, "instance.restore", {"backup_id": str(backup.id),
+                                                         "from_instance": str(backup.instance_id)})
+        return Outcome("restored", f"Restored the backup of {backup.created_at:%Y-%m-%d %H:%M} UTC. {started.message}")
+
+    @property
+    def _keeper(self) -> BackupKeeper:
+        if self.backups is None:
+            raise RuntimeError("instance backups are not configured")
+        return self.backups
 
     # -- helpers --------------------------------------------------------------------------
     async def _launch_request(self, instance: Instance, port: int) -> LaunchRequest:

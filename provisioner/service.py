@@ -33,7 +33,7 @@ from db.models import KEY_OWN, KEY_PLATFORM, Instance, User
 from db.read_cache import READ_CACHE_TTL_S, ReadCache
 from db.redaction import redacted_lines
 from db.sealing import KeyRing, open_from, seal_into
-from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, SUSPENDED_BY_OPERATOR, Status
+from db.status import ACTIVE, COUNTED, DOING, LOCKED, RUNNING_OR_ASLEEP, SUSPENDED_BY_OPERATOR, Action, Status
 from db.types import utcnow
 from provisioner.admission import ADMISSION_LOCK, Admission, AdmitAll, StartCheck
 from provisioner.entitlements import Allowance, Entitlements, limit_message
@@ -161,35 +161,10 @@ class InstanceService:
         bot = await self._checked_bot(telegram_bot_token) if telegram_bot_token not in (None, "") else None
 
         async with self.sessions() as session:
-            await lock_for_transaction(session, ADMISSION_LOCK)
-            owned = await session.scalar(
-                select(func.count()).select_from(Instance).where(
-                    Instance.user_id == user.id, Instance.status.in_(COUNTED)
-                )
-            )
-            if owned >= allowance.max_instances:
-                raise LimitReached(limit_message(allowance))
-            waits = allowance.payment_required  # stored, not started: billing deploys it once paid
-            if not waits:
-                await self._check_memory_budget(session, allowance.memory_mb)
+            waits = await self._make_room(session, user, allowance)
             if bot is not None:
                 await self._check_bot_unused(session, bot[1], None)
-            instance = Instance(
-                user_id=user.id,
-                status=Status.AWAITING_PAYMENT if waits else Status.PROVISIONING,
-                subdomain=_new_subdomain(),
-                memory_mb=allowance.memory_mb,
-                cpus=allowance.cpus,
-                runtime=self.manager.runtime.name,
-                runtime_state={},
-                model_provider=provider.id,
-                model=model_id,
-                telegram_allow_from=allow_from,
-            )
-            seal_into(self.keyring, instance, "api_key_sealed", key)
-            instance.key_source = KEY_OWN if key is not None else KEY_PLATFORM
-            seal_into(self.keyring, instance, "gateway_secret_sealed", SecretStr(secrets.token_urlsafe(32)))
-            issue_credential(self.keyring, instance)
+            instance = self._new_row(user, allowance, provider.id, model_id, key, allow_from, waits)
             if bot is not None:
                 token, identity = bot
                 seal_into(self.keyring, instance, "telegram_bot_token_sealed", token)
@@ -203,6 +178,64 @@ class InstanceService:
             await session.commit()
         if holder is not None:
             await self.manager.deploy(instance.id, holder=holder)
+        return instance
+
+    async def create_copy(self, user: User, source: Instance, claim_for: Action) -> tuple[Instance, str]:
+        """A new instance of `user` like `source` (provider, model, key, Telegram owner), with
+        credentials of its own and no Telegram bot (a bot token serves one instance: its owner
+        gives the copy another). Inserted under a lease for `claim_for`: the caller starts it."""
+        await self.admission.check(user)
+        self._check_runtime()
+        allowance = await self.entitlements.allowance(user)
+        async with self.sessions() as session:
+            if await self._make_room(session, user, allowance):
+                raise LimitReached("Your plan is not active: pay for it before restoring into a new assistant.")
+            key = open_from(self.keyring, source, "api_key_sealed")
+            instance = self._new_row(user, allowance, source.model_provider, source.model, key,
+                                     source.telegram_allow_from, False)
+            holder = self.manager.claim(instance, claim_for)
+            session.add(instance)
+            audit.record(session, actor="user", action="instance.create", user_id=user.id, instance_id=instance.id,
+                         details={"provider": source.model_provider, "model": source.model, "telegram": False,
+                                  "copy_of": str(source.id), "key": instance.key_source})
+            await session.commit()
+        return instance, holder
+
+    async def _make_room(self, session: AsyncSession, user: User, allowance: Allowance) -> bool:
+        """Under the admission lock: refuse an instance beyond the owner's cap, or one that would
+        start beyond the memory budget. True when it must wait for payment (not started)."""
+        await lock_for_transaction(session, ADMISSION_LOCK)
+        owned = await session.scalar(
+            select(func.count()).select_from(Instance).where(
+                Instance.user_id == user.id, Instance.status.in_(COUNTED)
+            )
+        )
+        if owned >= allowance.max_instances:
+            raise LimitReached(limit_message(allowance))
+        waits = allowance.payment_required  # stored, not started: billing deploys it once paid
+        if not waits:
+            await self._check_memory_budget(session, allowance.memory_mb)
+        return waits
+
+    def _new_row(self, user: User, allowance: Allowance, provider_id: str, model_id: str, key: SecretStr | None,
+                 allow_from: int | None, waits: bool) -> Instance:
+        """An instance row with fresh credentials of its own (not yet added)."""
+        instance = Instance(
+            user_id=user.id,
+            status=Status.AWAITING_PAYMENT if waits else Status.PROVISIONING,
+            subdomain=_new_subdomain(),
+            memory_mb=allowance.memory_mb,
+            cpus=allowance.cpus,
+            runtime=self.manager.runtime.name,
+            runtime_state={},
+            model_provider=provider_id,
+            model=model_id,
+            telegram_allow_from=allow_from,
+        )
+        seal_into(self.keyring, instance, "api_key_sealed", key)
+        instance.key_source = KEY_OWN if key is not None else KEY_PLATFORM
+        seal_into(self.keyring, instance, "gateway_secret_sealed", SecretStr(secrets.token_urlsafe(32)))
+        issue_credential(self.keyring, instance)
         return instance
 
     # -- change configuration (applied by the next start or restart) ------------------------

@@ -20,6 +20,7 @@ from billing.service import Billing
 from metrics import Metrics
 from model_gateway.caps import SpendCaps
 from model_gateway.reports import UsageReports
+from provisioner.instance_backups.service import InstanceBackups
 from provisioner.resources.history import ResourceHistory
 from provisioner.service import InstanceService
 from web.proxy import ReverseProxy
@@ -43,6 +44,7 @@ class WebServices:
     metrics: Metrics = field(default_factory=Metrics)  # the platform's, served at /metrics
     resources: ResourceHistory | None = None  # gateways' CPU and memory samples; None: none taken here
     admin: AdminTools | None = None  # the operator's section (web/pages/admin)
+    backups: InstanceBackups | None = None  # instance backups; None: off
 
 
 @dataclass(frozen=True)

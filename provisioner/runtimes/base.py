@@ -141,6 +141,24 @@ class Runtime(abc.ABC):
         """What the gateway uses now; None when it does not run or it cannot be known."""
         return None
 
+    # -- instance backups (provisioner/runtimes/state_archives.py says how) ------------------------
+    def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The bytes of a verified `openclaw backup create` archive of the instance's state, made
+        while its gateway runs or not; what it wrote to make it is gone once this is closed."""
+        raise NotImplementedError(f"the {self.name} runtime cannot back up instances")
+
+    async def unpack_state(self, instance_id: uuid.UUID, state: dict[str, Any], archive: AsyncIterator[bytes],
+                           size: int) -> None:
+        """With the gateway stopped: `openclaw backup restore` the archive (`size` bytes) into a
+        fresh directory and put its state in place of the instance's, the replaced state kept
+        aside until `settle_state`."""
+        raise NotImplementedError(f"the {self.name} runtime cannot restore instances")
+
+    async def settle_state(self, instance_id: uuid.UUID, state: dict[str, Any], keep_restored: bool) -> None:
+        """After a restore: drop the state kept aside (`keep_restored`), or put it back in place
+        of the restored one. Nothing when nothing is kept aside."""
+        raise NotImplementedError(f"the {self.name} runtime cannot restore instances")
+
     def matches(self, found: dict[str, Any], state: dict[str, Any]) -> bool:
         """Whether a gateway found by `list_all` (its `info`) is the one `state` records."""
         return all(state.get(key) == value for key, value in found.items())

@@ -21,6 +21,7 @@ import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,8 @@ from provisioner.openclaw.pairing import NODE_QUERY, REQUEST_QUERY, STATE_DB, se
 from provisioner.runtimes.base import (ExecResult, GatewayState, LaunchRequest, Listed, Observed, ResourceUse,
                                        Runtime, Started)
 from provisioner.runtimes.docker_spec import (
+    BACKUPS_DIR,
+    BACKUPS_WORK,
     GATEWAY_PORT,
     LABEL,
     CREDENTIALS_DIR,
@@ -44,6 +47,8 @@ from provisioner.runtimes.docker_spec import (
     container_config,
     container_name,
     label_filter,
+    maintenance_config,
+    maintenance_name,
     network_config,
     network_name,
     placement,
@@ -54,12 +59,21 @@ from provisioner.runtimes.docker_spec import (
     volume_name,
 )
 from provisioner.runtimes.logfiles import LineCutter
+from provisioner.runtimes import state_archives as archives
 from provisioner.runtimes.subnets import DEFAULT_POOL, DEFAULT_PREFIX, next_subnet
 
 log = structlog.get_logger(__name__)
 
 STATE_VERSION = 1
 NODE_UID = 1000
+PREVIOUS_STATE = f"{BACKUPS_DIR}/work/state.previous"
+# `openclaw backup` verifies SQLite snapshots in TMPDIR and wants 256 MiB to spare there (measured:
+# the container's /tmp tmpfs is refused); the backups volume is on disk.
+ON_DISK = {"TMPDIR": BACKUPS_WORK}  # the state a restore replaced, until its start succeeded
+# Moves every entry of $2 (a directory) into $3, which is made empty first when $1 is "fresh"
+# (GNU find and mv in the image; across volumes mv copies, then deletes).
+MOVE_ALL = ('set -e; [ "$1" = fresh ] && rm -rf "$3" && mkdir -m 700 "$3"; '
+            'find "$2" -mindepth 1 -maxdepth 1 -exec mv -t "$3" {} +')
 _GONE, _ALREADY = 404, (304, 409)
 
 
@@ -97,6 +111,7 @@ class DockerRuntime(Runtime):
     async def create_container(self, spec: ContainerSpec, config_json: bytes) -> DockerContainer:
         container = await self.docker.containers.create(container_config(spec), name=container_name(spec.instance_id))
         await container.put_archive(STATE_DIR, _config_archive(config_json))  # before start: no secret in it
+        await container.put_archive(BACKUPS_DIR, _private_archive({"work": None}))
         return container
 
     async def write_secret_files(self, request: LaunchRequest, files: dict[str, str]) -> None:
@@ -143,7 +158,7 @@ class DockerRuntime(Runtime):
                 return Started(self.endpoint(adopted), adopted)  # re-adopted, not started twice
             await self.remove_container(existing)  # a stopped one: made again from today's image and config
         proxy_from = await self._ensure_network(request)
-        for purpose in ("state", "secrets"):
+        for purpose in ("state", "secrets", "backups"):
             await self._ensure_volume(request, purpose)
         gateway = build_gateway(request, placement(request.memory_mb, proxy_from))
         await self.write_secret_files(request, gateway.secret_files)
@@ -175,6 +190,8 @@ class DockerRuntime(Runtime):
     async def list_all(self) -> list[Listed]:
         found = []
         for container in await self.docker.containers.list(filters=json.dumps(label_filter())):
+            if container["Labels"].get(f"{LABEL}.role") == "maintenance":
+                continue  # not a gateway: a backup or restore of a stopped one
             try:
                 instance_id = uuid.UUID(container["Labels"][f"{LABEL}.instance"])
             except (KeyError, ValueError):
@@ -234,10 +251,80 @@ class DockerRuntime(Runtime):
             yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
+        """In the gateway's container while it runs, else in a maintenance container over its volumes."""
+        async with self._shell(instance_id, state) as container:
+            return await _run_in(container, ["node", "openclaw.mjs", *argv])
+
+    # -- instance backups ---------------------------------------------------------------------------
+    async def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
+        async with self._shell(instance_id, state) as container:
+            archive = f"{BACKUPS_WORK}/{archives.scratch_name()}.tar.gz"
+            try:
+                made = await _run_in(container, ["node", "openclaw.mjs", *archives.create_argv(archive)], ON_DISK)
+                archives.check("backup create", made.exit_code, made.output)
+                async for chunk in _output_of(container, ["cat", archive]):
+                    yield chunk
+            finally:
+                await _run_in(container, ["rm", "-rf", archive])
+
+    async def unpack_state(self, instance_id: uuid.UUID, state: dict[str, Any], archive: AsyncIterator[bytes],
+                           size: int) -> None:
+        async with self._maintenance(instance_id) as container:
+            work = f"{BACKUPS_WORK}/{archives.scratch_name()}"
+            try:
+                await _run_in(container, ["mkdir", "-m", "700", work])
+                await container.put_archive(work, _one_file_tar(archives.ARCHIVE_NAME, archive, size))
+                target = f"{work}/restored"
+                restored = await _run_in(container, ["node", "openclaw.mjs",
+                                                     *archives.restore_argv(f"{work}/{archives.ARCHIVE_NAME}", target)], ON_DISK)
+                archives.check("backup restore", restored.exit_code, restored.output)
+                listing = await _run_in(container, ["ls", "-A", target])
+                manifest = await _run_in(container, ["cat", f"{target}/{archives.manifest_name(listing.output.split())}"])
+                new_state = str(PurePosixPath(target) / archives.state_asset(archives.parse_manifest(manifest.output)))
+                moved = await _run_in(container, ["sh", "-c", MOVE_ALL, "sh", "fresh", STATE_DIR, PREVIOUS_STATE])
+                archives.check("moving the state aside", moved.exit_code, moved.output)
+                moved = await _run_in(container, ["sh", "-c", MOVE_ALL, "sh", "into", new_state, STATE_DIR])
+                archives.check("moving the restored state in", moved.exit_code, moved.output)
+            finally:
+                await _run_in(container, ["rm", "-rf", work])
+
+    async def settle_state(self, instance_id: uuid.UUID, state: dict[str, Any], keep_restored: bool) -> None:
+        async with self._maintenance(instance_id) as container:
+            if (await _run_in(container, ["test", "-d", PREVIOUS_STATE])).exit_code != 0:
+                return
+            if not keep_restored:
+                cleared = await _run_in(container, ["find", STATE_DIR, "-mindepth", "1", "-maxdepth", "1",
+                                                    "-exec", "rm", "-rf", "{}", "+"])
+                archives.check("clearing the restored state", cleared.exit_code, cleared.output)
+                moved = await _run_in(container, ["sh", "-c", MOVE_ALL, "sh", "into", PREVIOUS_STATE, STATE_DIR])
+                archives.check("putting the previous state back", moved.exit_code, moved.output)
+            await _run_in(container, ["rm", "-rf", PREVIOUS_STATE])
+
+    @contextlib.asynccontextmanager
+    async def _shell(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[DockerContainer]:
+        """The gateway's own container while it runs, else a maintenance container."""
         container = await self.get_container(instance_id, state)
-        if container is None:
-            return ExecResult(1, "the instance's container does not exist")
-        return await _run_in(container, ["node", "openclaw.mjs", *argv])
+        if container is not None and (await container.show())["State"]["Running"]:
+            yield container
+            return
+        async with self._maintenance(instance_id) as maintenance:
+            yield maintenance
+
+    @contextlib.asynccontextmanager
+    async def _maintenance(self, instance_id: uuid.UUID) -> AsyncIterator[DockerContainer]:
+        """A maintenance container over the instance's volumes (made when missing), removed after."""
+        name = maintenance_name(instance_id)
+        await self.remove_container(self.docker.containers.container(name))  # one a killed platform left
+        for purpose in ("state", "secrets", "backups"):
+            await self.docker.volumes.create(volume_config(instance_id, None, self.config.version, purpose))
+        container = await self.docker.containers.create(
+            maintenance_config(instance_id, self.config.image, self.config.version), name=name)
+        try:
+            await container.put_archive(BACKUPS_DIR, _private_archive({"work": None}))
+            await container.start()
+            yield container
+        finally:
+            await self.remove_container(container)
 
     async def approve_pairing(self, instance_id: uuid.UUID, state: dict[str, Any], code: str) -> int | None:
         container = await self.get_container(instance_id, state)
@@ -264,6 +351,7 @@ class DockerRuntime(Runtime):
         await self._delete_network(instance_id)
         await self._remove_seed(instance_id)
         await self._delete_volume(instance_id, "credentials")  # always: the database keeps the secrets
+        await self._delete_volume(instance_id, "backups")  # only archives on their way
         if not keep_data:  # kept volumes still carry their labels: found again for a restore
             for purpose in ("state", "secrets"):
                 await self._delete_volume(instance_id, purpose)
@@ -357,14 +445,41 @@ def recorded_container(instance_id: uuid.UUID, state: dict[str, Any]) -> str:
     return state.get("container") or state.get("id") or container_name(instance_id)
 
 
-async def _run_in(container: DockerContainer, argv: list[str]) -> ExecResult:
+async def _run_in(container: DockerContainer, argv: list[str], env: dict[str, str] | None = None) -> ExecResult:
     """Run a command in a running container as the node user: its exit code and output."""
-    execution = await container.exec(argv, user=f"{NODE_UID}:{NODE_UID}")
+    execution = await container.exec(argv, user=f"{NODE_UID}:{NODE_UID}",
+                                     environment=[f"{k}={v}" for k, v in (env or {}).items()] or None)
     output = bytearray()
     async with execution.start(detach=False) as stream:
         while (message := await stream.read_out()) is not None:
             output += message.data
     return ExecResult((await execution.inspect()).get("ExitCode") or 0, output.decode(errors="replace"))
+
+
+async def _output_of(container: DockerContainer, argv: list[str]) -> AsyncIterator[bytes]:
+    """What a command writes to stdout, streamed as it comes; an error if it fails."""
+    execution = await container.exec(argv, user=f"{NODE_UID}:{NODE_UID}")
+    errors = bytearray()
+    async with execution.start(detach=False) as stream:
+        while (message := await stream.read_out()) is not None:
+            if message.stream == 1:
+                yield message.data
+            else:
+                errors += message.data
+    exit_code = (await execution.inspect()).get("ExitCode") or 0
+    archives.check(argv[0], exit_code, errors.decode(errors="replace"))
+
+
+async def _one_file_tar(name: str, content: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """A tar stream of one file (the node user's, 0600) for the engine's archive upload."""
+    yield archives.tar_header(name, size, NODE_UID)
+    written = 0
+    async for chunk in content:
+        written += len(chunk)
+        yield chunk
+    if written != size:
+        raise ValueError(f"the archive was {written} bytes, not the {size} recorded")
+    yield archives.tar_end(size)
 
 
 def _config_archive(config_json: bytes) -> bytes:

@@ -34,6 +34,10 @@ STATE_DIR = f"{HOME}/.openclaw"
 SECRETS_DIR = f"{HOME}/.config/openclaw"  # auth-profile keys, a volume apart from the state
 CACHE_DIR = f"{HOME}/.cache"
 CREDENTIALS_DIR = "/run/secrets"  # the gateway's secret files (Gateway.secret_files), read-only
+# Instance backups on their way in or out (provisioner/runtimes/state_archives.py): a volume of its
+# own, outside the state dir; the node user writes in its `work` directory (the volume's root is root's).
+BACKUPS_DIR = f"{HOME}/backups"
+BACKUPS_WORK = f"{BACKUPS_DIR}/work"
 USER = "1000:1000"
 PIDS_LIMIT = 512
 LOG_MAX_SIZE, LOG_MAX_FILES = "10m", "3"
@@ -169,6 +173,7 @@ def host_config(spec: ContainerSpec) -> dict:
             {"Type": "volume", "Source": volume_name(spec.instance_id, "secrets"), "Target": SECRETS_DIR},
             {"Type": "volume", "Source": volume_name(spec.instance_id, "credentials"), "Target": CREDENTIALS_DIR,
              "ReadOnly": True},
+            {"Type": "volume", "Source": volume_name(spec.instance_id, "backups"), "Target": BACKUPS_DIR},
         ],
         "Tmpfs": dict(TMPFS),
         "ReadonlyRootfs": True,
@@ -201,6 +206,38 @@ def seed_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, image: str, 
             "SecurityOpt": ["no-new-privileges:true"],
         },
     }
+
+
+def maintenance_config(instance_id: uuid.UUID, image: str, version: str) -> dict:
+    """The body of POST /containers/create for a maintenance container: the instance's state,
+    auth-profile and backups volumes with the gateway's hardening and no network, idle, for
+    `openclaw` commands (backup, restore, doctor) while its gateway is stopped."""
+    return {
+        "Image": image,
+        "User": USER,
+        "Env": [f"HOME={HOME}", f"XDG_CACHE_HOME={CACHE_DIR}", "TMPDIR=/tmp"],
+        "Cmd": ["node", "-e", "setInterval(() => {}, 1 << 30)"],
+        "Labels": labels(instance_id, None, version) | {f"{LABEL}.role": "maintenance"},
+        "HostConfig": {
+            "NetworkMode": "none",
+            "Mounts": [
+                {"Type": "volume", "Source": volume_name(instance_id, "state"), "Target": STATE_DIR},
+                {"Type": "volume", "Source": volume_name(instance_id, "secrets"), "Target": SECRETS_DIR},
+                {"Type": "volume", "Source": volume_name(instance_id, "backups"), "Target": BACKUPS_DIR},
+            ],
+            "Tmpfs": dict(TMPFS),
+            "ReadonlyRootfs": True,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges:true"],
+            "PidsLimit": PIDS_LIMIT,
+            "Memory": 1024 * MIB,
+            "MemorySwap": 1024 * MIB,
+        },
+    }
+
+
+def maintenance_name(instance_id: uuid.UUID) -> str:
+    return f"{container_name(instance_id)}-maintenance"
 
 
 def network_config(instance_id: uuid.UUID, owner_id: uuid.UUID | None, version: str,

@@ -40,6 +40,7 @@ from provisioner.runtimes import procfs
 from provisioner.runtimes.base import (ExecResult, GatewayState, LaunchRequest, Listed, Observed, ResourceUse,
                                        Runtime, Started)
 from provisioner.runtimes.logfiles import follow_lines, open_log, rotate_if_large, tail_lines
+from provisioner.runtimes import state_archives as archives
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,9 @@ GATEWAY_LOG = "logs/gateway.log"  # the gateway's stdout and stderr, in its inst
 # OpenClaw's launcher keeps Node's compile cache here under TMPDIR (openclaw.mjs; setting
 # NODE_COMPILE_CACHE instead makes it respawn itself and keep a parent process).
 COMPILE_CACHE_LINK = "tmp/node-compile-cache"
+BACKUPS_SUBDIR = "backups"  # archives on their way in or out: beside the state dir, never inside it
+PREVIOUS_STATE = "state.previous"  # the state a restore replaced, until its start succeeded
+READ_BYTES = 1024 * 1024
 
 
 class ProcessRuntime(Runtime):
@@ -276,6 +280,51 @@ class ProcessRuntime(Runtime):
         if self.deleted_dir.is_dir():
             for kept in self.deleted_dir.glob(f"{instance_id}-*"):
                 await asyncio.to_thread(shutil.rmtree, kept, ignore_errors=True)
+
+    # -- instance backups -----------------------------------------------------------------
+    async def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
+        work = private_dir(private_dir(self.instance_dir(instance_id) / BACKUPS_SUBDIR) / archives.scratch_name())
+        try:
+            archive = work / archives.ARCHIVE_NAME
+            made = await self.exec(instance_id, state, archives.create_argv(str(archive)))
+            archives.check("backup create", made.exit_code, made.output)
+            with open(archive, "rb") as file:  # noqa: ASYNC230 (each read runs in a thread)
+                while chunk := await asyncio.to_thread(file.read, READ_BYTES):
+                    yield chunk
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+
+    async def unpack_state(self, instance_id: uuid.UUID, state: dict[str, Any], archive: AsyncIterator[bytes],
+                           size: int) -> None:
+        home = self.make_layout(instance_id)
+        work = private_dir(home / BACKUPS_SUBDIR / archives.scratch_name())
+        try:
+            path, target = work / archives.ARCHIVE_NAME, work / "restored"
+            with open(path, "wb") as file:  # noqa: ASYNC230 (each write runs in a thread)
+                async for chunk in archive:
+                    await asyncio.to_thread(file.write, chunk)
+            restored = await self.exec(instance_id, state, archives.restore_argv(str(path), str(target)))
+            archives.check("backup restore", restored.exit_code, restored.output)
+            manifest = archives.parse_manifest((target / archives.manifest_name(os.listdir(target))).read_text())
+            new_state = target / archives.state_asset(manifest)
+            previous = home / PREVIOUS_STATE
+            await asyncio.to_thread(shutil.rmtree, previous, ignore_errors=True)  # an older restore's, settled
+            if (home / "state").exists():
+                (home / "state").rename(previous)
+            new_state.rename(home / "state")
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, ignore_errors=True)
+
+    async def settle_state(self, instance_id: uuid.UUID, state: dict[str, Any], keep_restored: bool) -> None:
+        home = self.instance_dir(instance_id)
+        previous = home / PREVIOUS_STATE
+        if not previous.exists():
+            return
+        if not keep_restored:
+            await asyncio.to_thread(shutil.rmtree, home / "state", ignore_errors=True)
+            previous.rename(home / "state")
+        else:
+            await asyncio.to_thread(shutil.rmtree, previous, ignore_errors=True)
 
     # -- helpers --------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any], path: Path) -> None:

@@ -64,10 +64,11 @@ def test_the_named_sets_partition_what_runs_and_what_rests() -> None:
     assert Status.DELETING not in COUNTED and Status.HIBERNATED in COUNTED  # asleep still counts toward the cap
 
 
-OWNER = [Action.DEPLOY, Action.RESTART, Action.STOP, Action.DELETE]
+OWNER = [Action.DEPLOY, Action.RESTART, Action.STOP, Action.DELETE, Action.BACKUP, Action.RESTORE]
 PREEMPTS = {
     (Action.STOP, Action.DEPLOY), (Action.STOP, Action.RESTART),
     (Action.DELETE, Action.DEPLOY), (Action.DELETE, Action.RESTART), (Action.DELETE, Action.STOP),
+    (Action.DELETE, Action.BACKUP), (Action.DELETE, Action.RESTORE),  # a backup or restore yields to a delete only
 } | {(owner, background) for owner in OWNER for background in BACKGROUND}
 ACTION_PAIRS = [(wanted, current) for wanted in Action for current in Action]
 

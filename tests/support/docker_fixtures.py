@@ -72,7 +72,8 @@ async def remove_everything_of(docker: aiodocker.Docker, instance_ids: list[uuid
                        lambda: _delete_network(docker, network_name(instance_id)),
                        lambda: DockerVolume(docker, volume_name(instance_id, "state")).delete(),
                        lambda: DockerVolume(docker, volume_name(instance_id, "secrets")).delete(),
-                       lambda: DockerVolume(docker, volume_name(instance_id, "credentials")).delete()):
+                       lambda: DockerVolume(docker, volume_name(instance_id, "credentials")).delete(),
+                       lambda: DockerVolume(docker, volume_name(instance_id, "backups")).delete()):
             try:
                 await remove()
             except aiodocker.DockerError:

@@ -252,6 +252,30 @@ class PairingApproval(RequestBody):
     problems = {"code": "A pairing code is the 8 letters and digits your bot sent (no 0, O, 1 or I), e.g. HX7K2MQP."}
 
 
+class InstanceBackupInfo(ResponseBody):
+    id: uuid.UUID
+    instance_id: uuid.UUID
+    created_at: Timestamp
+    kind: Literal["manual", "scheduled", "pre-upgrade", "pre-restore"]
+    size: int = Field(description="Bytes of the archive a download gives (openclaw backup's .tar.gz).")
+    sha256: str = Field(description="SHA-256 of that archive, hex.")
+    openclaw_version: str
+    stored: list[Literal["local", "s3"]] = Field(description="Where its encrypted copies are.")
+    download_url: str
+
+
+class InstanceBackupList(ResponseBody):
+    backups: list[InstanceBackupInfo]
+
+
+class RestoreRequest(RequestBody):
+    target: Literal["same", "new"] = Field("same", description='"same": into this instance (its current state is '
+                                           'backed up first); "new": into a new instance of yours, which gets '
+                                           "credentials of its own and no Telegram bot (set one in its settings).")
+
+    problems = {"target": 'target must be "same" or "new".'}
+
+
 class InstanceList(ResponseBody):
     instances: list[InstanceInfo]
 

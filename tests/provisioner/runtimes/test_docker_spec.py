@@ -74,6 +74,8 @@ def test_the_container_is_hardened_and_labelled() -> None:
                 # the gateway's secret files: read-only for it, written by the seed container
                 {"Type": "volume", "Source": volume_name(INSTANCE, "credentials"), "Target": "/run/secrets",
                  "ReadOnly": True},
+                # instance backups written there, outside the state dir, then streamed out
+                {"Type": "volume", "Source": volume_name(INSTANCE, "backups"), "Target": "/home/node/backups"},
             ],
             "Tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m",
                       "/home/node/.cache": "rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0700"},
