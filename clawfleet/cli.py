@@ -26,7 +26,7 @@ from clawfleet import backup as backups
 from clawfleet.admin_cli import add_admin_commands
 from clawfleet.logs import configure_logging
 from clawfleet.settings import Settings, SettingsError, load_settings
-from db.engine import create_engine, create_session_factory, describe_url
+from db.engine import create_engine, create_session_factory, describe_url, missing_sqlite_file
 from db.backup_cipher import BackupError
 from db.errors import ServiceError
 from db.keyfile import key_file, load_keyring, read_key_file, write_key_file
@@ -345,6 +345,10 @@ def cmd_admin_link(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
         phrase = backups.passphrase(settings, confirm=True)
+        missing = missing_sqlite_file(settings.database_url)
+        if missing is not None:  # opening it would make an empty database, and back that up
+            raise BackupError(f"there is no database at {missing}, so nothing to back up (are CLAWFLEET_DATA_DIR "
+                              "and CLAWFLEET_DATABASE_URL the install's?)")
         print(asyncio.run(_with_engine(settings, lambda engine: backups.back_up(engine, settings, args.output, phrase))))
     except BackupError as exc:
         raise CommandError(f"backup: {exc}") from None

@@ -64,6 +64,16 @@ async def ping(engine: AsyncEngine) -> bool:
         return False
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names when it does not exist (an engine would create it); None for
+    any other database, or a file that is there."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    database = Path(parsed.database)
+    return None if database.exists() else database
+
+
 def describe_url(url: str) -> str:
     """The URL for humans and logs: the password hidden."""
     return make_url(url).render_as_string(hide_password=True)

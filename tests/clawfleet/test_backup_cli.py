@@ -115,7 +115,10 @@ def test_without_a_passphrase_or_with_a_short_one_no_backup_is_written(tmp_path)
     short = run_clawfleet(clawfleet_env(tmp_path / "data", backup_passphrase="hunter2"), "backup", "-o", str(backup), cwd=tmp_path)
     assert short.returncode == 1 and "7 characters long; use at least 12" in short.stderr
     assert "hunter2" not in short.stderr
-    assert not backup.exists()
+    nowhere = run_clawfleet(clawfleet_env(tmp_path / "data", backup_passphrase="a passphrase long enough"),
+                            "backup", "-o", str(backup), cwd=tmp_path)
+    assert nowhere.returncode == 1 and "there is no database at" in nowhere.stderr, nowhere.stderr
+    assert not backup.exists() and not (tmp_path / "data" / "clawfleet.db").exists()  # none made either
 
 
 async def test_configured_keys_must_open_the_backup_or_the_keys_go_to_a_file_named(tmp_path, platform) -> None:
