@@ -71,7 +71,7 @@ async def pay(request: web.Request) -> web.Response:
     form = await form_fields(request, {"plan"})
     billing = billing_of_pages(request)
     instance = await request.app[SERVICES].instances.get(user, request.match_info["id"])
-    if billing is None or instance.status not in WAITS_FOR_PAYMENT:
+    if billing is None or not waits_for_payment(instance):
         raise redirect(f"/instances/{instance.id}")
     try:
         url = await billing.checkout_url(user, form.get("plan") or None, via="web")
@@ -82,6 +82,11 @@ async def pay(request: web.Request) -> web.Response:
 
 
 WAITS_FOR_PAYMENT = (Status.AWAITING_PAYMENT, Status.SUSPENDED)
+
+
+def waits_for_payment(instance: Instance) -> bool:
+    """Held back by billing alone: an operator's suspension is not lifted by paying."""
+    return instance.status in WAITS_FOR_PAYMENT and instance.admin_suspended_at is None
 
 
 @routes.post("/instances/{id}/spend-cap")
@@ -104,7 +109,7 @@ async def save_spend_cap(request: web.Request) -> web.Response:
 def payment_panel(request: web.Request, instance: Instance) -> dict | None:
     """What an assistant billing holds back says, and where to pay (with billing on only)."""
     billing = billing_of_pages(request)
-    if billing is None or instance.status not in WAITS_FOR_PAYMENT:
+    if billing is None or not waits_for_payment(instance):
         return None
     kept_until = None
     if instance.status == Status.SUSPENDED:

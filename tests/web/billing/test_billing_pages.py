@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from db.models import Instance, Subscription, User
+from db.types import utcnow
 from tests.support.web_client import WebUser
 
 OPENAI_KEY = "sk-proj-canaryCANARYcanary0123456789"
@@ -136,6 +137,16 @@ async def test_a_suspended_instance_says_until_when_its_data_is_kept(browser_for
     kept = instance.updated_at + timedelta(days=30)
     assert page.has("Suspended: your subscription ended") and page.has(f"kept until {kept:%B} {kept.day}, {kept.year}")
     assert page.has("Subscribe")
+
+    # suspended by the operator too: paying would not lift that, so no payment is offered
+    async with sessions() as session:
+        await session.execute(update(Instance).where(Instance.id == instance.id).values(
+            admin_suspended_at=utcnow(), admin_suspended_from="running", status_reason="Suspended by the operator."))
+        await session.commit()
+    page = await person.get(f"/instances/{instance.id}")
+    assert page.has("Suspended by the operator.") and not page.has("Subscribe") and not page.has("Pay and start it")
+    went = await person.post(f"/instances/{instance.id}/pay", {"plan": "personal"}, csrf=page.csrf, follow=False)
+    assert went.status == 303 and went.headers["Location"] == f"/instances/{instance.id}"  # not to Checkout
 
 
 async def test_over_the_plan_lists_what_runs_with_a_stop_button_each(api, browser_for, telegram, stripe_fake,
