@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web import edge, health, metrics, telegram_webhook
+from web.api import admin as admin_api
 from web.api import account_links, auth_routes, instance_backups, instances, me, openapi, stripe_webhook, tokens, usage
 from web.api import billing as billing_api
 from web.auth import authenticate
@@ -40,6 +41,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(auth_routes.routes)
     app.add_routes(instances.routes)
     app.add_routes(instance_backups.routes)
+    app.add_routes(admin_api.routes)
     app.add_routes(account_links.routes)
     app.add_routes(telegram_webhook.routes)
     app.add_routes(billing_api.routes)

@@ -456,3 +456,88 @@ class TelegramUpdate(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": {"type": "object"}})
 
     update_id: int
+
+
+# -- admin -------------------------------------------------------------------------------------
+class AdminUser(ResponseBody):
+    id: uuid.UUID
+    email: str | None
+    telegram_user_id: int | None
+    telegram_username: str | None
+    is_admin: bool
+    instances: int = Field(description="How many instances the account has.")
+    plan: str | None = Field(description="The plan of its latest subscription (billing on); null: none.")
+    subscription: str | None = Field(description="Stripe's status of that subscription: active, past_due, canceled…")
+    created_at: Timestamp
+
+
+class AdminUserList(ResponseBody):
+    users: list[AdminUser]
+    next: str | None = Field(description="Pass as ?after= for the next page; null on the last page.")
+
+
+class AdminInstance(ResponseBody):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    owner_email: str | None
+    owner_telegram_id: int | None
+    subdomain: str
+    status: Status
+    status_reason: str | None
+    suspended_by_operator: bool = Field(description="An operator's suspension, which billing never lifts.")
+    model_provider: str
+    model: str
+    memory_mb: int | None = Field(description="The memory its gateway was given at its last start.")
+    restart_count: int
+    memory_restarts: int
+    created_at: Timestamp
+
+
+class AdminInstanceList(ResponseBody):
+    instances: list[AdminInstance]
+    next: str | None = Field(description="Pass as ?after= for the next page; null on the last page.")
+
+
+class SuspensionRequest(RequestBody):
+    reason: str = Field("", description="Told to the owner in chat and kept in the audit log; 500 characters at most.")
+
+
+class SuspensionOutcome(ResponseBody):
+    instance_id: uuid.UUID
+    status: str = Field(description="Its status now, or the one it is on its way to.")
+    message: str
+
+
+class SuspensionOutcomes(ResponseBody):
+    outcomes: list[SuspensionOutcome]
+
+
+class AuditEntry(ResponseBody):
+    id: uuid.UUID
+    at: Timestamp
+    actor: str
+    action: str
+    user_id: uuid.UUID | None
+    user_email: str | None
+    instance_id: uuid.UUID | None
+    details: dict
+
+
+class AuditPage(ResponseBody):
+    entries: list[AuditEntry]
+    next: str | None = Field(description="Pass as ?after= for the next page; null on the last page.")
+
+
+class BroadcastRequest(RequestBody):
+    text: str = Field(description="What every bot user is sent (plain text).")
+
+
+class BroadcastProgress(ResponseBody):
+    id: uuid.UUID
+    text: str
+    recipients: int
+    delivered: int
+    failed: int
+    waiting: int
+    done: bool
+    created_at: Timestamp
