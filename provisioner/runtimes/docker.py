@@ -251,9 +251,21 @@ class DockerRuntime(Runtime):
             yield line
 
     async def exec(self, instance_id: uuid.UUID, state: dict[str, Any], argv: list[str]) -> ExecResult:
-        """In the gateway's container while it runs, else in a maintenance container over its volumes."""
+        """In the gateway's container while it runs, else in a maintenance container over its volumes
+        (none for an instance that has no state volume: nothing to run against, and nothing made)."""
+        if not await self._has_volume(instance_id, "state"):
+            return ExecResult(1, "this instance has no state here yet")
         async with self._shell(instance_id, state) as container:
             return await _run_in(container, ["node", "openclaw.mjs", *argv])
+
+    async def _has_volume(self, instance_id: uuid.UUID, purpose: str) -> bool:
+        try:
+            await DockerVolume(self.docker, volume_name(instance_id, purpose)).show()
+        except aiodocker.DockerError as exc:
+            if exc.status == _GONE:
+                return False
+            raise
+        return True
 
     # -- instance backups ---------------------------------------------------------------------------
     async def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
