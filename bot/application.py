@@ -19,6 +19,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes, Defaults
 from telegram.warnings import PTBUserWarning
 
+from bot.backups import backup_handlers
 from bot.billing import billing_handlers
 from bot.changes import changes_handler
 from bot.context import SERVICES, BotContext, BotServices
@@ -92,6 +93,7 @@ class ProvisioningBot:
             application.add_handler(changes_handler(self.config.conversation_timeout_s))
         application.add_handlers(billing_handlers())  # before management's placeholder /billing
         application.add_handlers(usage_handlers())
+        application.add_handlers(backup_handlers())
         application.add_handlers(management_handlers())
         application.add_error_handler(_on_error)
         return application

@@ -15,6 +15,7 @@ from billing.service import Billing
 from db.models import User
 from model_gateway.caps import SpendCaps
 from model_gateway.reports import UsageReports
+from provisioner.instance_backups.service import InstanceBackups
 from db.sealing import KeyRing
 from provisioner.service import InstanceService
 
@@ -34,6 +35,7 @@ class BotServices:
     billing: Billing | None = None  # plans, Checkout and the portal; None while billing is off
     usage: UsageReports | None = None  # what the model gateway recorded (/usage); None: no model gateway
     caps: SpendCaps | None = None  # monthly spending caps (/usage cap); None: none enforced here
+    backups: InstanceBackups | None = None  # instance backups (/backups); None: off
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):

@@ -29,6 +29,7 @@ HELP = (
     "/status: how your assistant is doing\n"
     "/restart, /stop, /start_instance: control it\n"
     "/logs: its latest log lines\n"
+    "/backups: its backups; back up now or restore the latest\n"
     "/pair CODE: approve the pairing code your bot sent someone\n"
     "/model: change the provider or model\n"
     "/key: replace the API key\n"
@@ -50,6 +51,7 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("stop", "Stop your assistant"),
     ("start_instance", "Start your assistant again"),
     ("logs", "Latest log lines"),
+    ("backups", "Back up or restore your assistant"),
     ("pair", "Approve a pairing code"),
     ("model", "Change provider or model"),
     ("key", "Replace the API key"),
@@ -65,6 +67,8 @@ COMMANDS = [  # for setMyCommands: what Telegram's menu shows
     ("cancel", "Stop what we are doing"),
 ]
 
+NO_ASSISTANT = "You have no assistant yet. Send /start to set one up."
+
 _VERBS = {"start": "Starting your assistant", "stop": "Stopping your assistant",
           "restart": "Restarting your assistant"}
 
@@ -74,7 +78,7 @@ async def their_instance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     user = current_user(context)
     owned = await services(context).instances.list(user)
     if not owned:
-        await update.effective_chat.send_message("You have no assistant yet. Send /start to set one up.")
+        await update.effective_chat.send_message(NO_ASSISTANT)
         return user, None
     return user, max(owned, key=lambda instance: instance.created_at)
 

@@ -44,8 +44,9 @@ def render(title: str, events: list[ProgressEvent]) -> str:
 
 
 async def follow(message: Message, title: str, events: AsyncIterator[ProgressEvent], instance: Instance,
-                 dashboard_url: str) -> ProgressEvent | None:
-    """Edit `message` as the action goes; returns its last event (None if the stream ended early)."""
+                 dashboard_url: str, *, retry: InlineKeyboardMarkup | None = None) -> ProgressEvent | None:
+    """Edit `message` as the action goes; returns its last event (None if the stream ended early).
+    `retry`: what a failure offers (by default, starting the instance again)."""
     seen: list[ProgressEvent] = []
     last_edit = 0.0
     try:
@@ -61,7 +62,7 @@ async def follow(message: Message, title: str, events: AsyncIterator[ProgressEve
         final = seen[-1]
         text = render(title, seen)
         if final.failed:
-            await edit(message, f"{text}\n\n{escape(final.reason or final.message)}", retry_button(instance))
+            await edit(message, f"{text}\n\n{escape(final.reason or final.message)}", retry or retry_button(instance))
         elif final.step == "ready":
             await edit(message, f"{text}\n\nWrite to your bot: it answers you now.\n"
                                 f"Dashboard: {escape(dashboard_url)}", ready_buttons(instance, dashboard_url))

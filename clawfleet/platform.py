@@ -219,7 +219,8 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             entry = TelegramEntry(accounts, invites, access, Refusals(sessions))
             services = BotServices(accounts, instances, keyring, invites, access, entry,
                                    billing_enabled=settings.billing_enabled, account_links=account_links,
-                                   billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps)
+                                   billing=billing, usage=UsageReports(sessions), caps=model_gateway.caps,
+                                   backups=backups)
             await stack.enter_async_context(running_bot(bot, services, sessions))
         admin = await stack.enter_async_context(
             open_admin(settings, sessions, login_links, suspensions, notifier, manager.holder, bot is not None))

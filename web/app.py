@@ -16,6 +16,7 @@ from web.instance_site import sign_in as instance_sign_in
 from web.instance_site.routing import instance_hosts
 from web.keys import CONFIG, SERVICES
 from web.pages import account, billing, dashboard, instance, instance_settings, onboard, pairing, public
+from web.pages import instance_backups as instance_backup_pages
 from web.pages import account_links as account_link_pages
 from web.pages import admin as admin_pages
 from web.pages.errors import page_errors
@@ -51,6 +52,7 @@ def create_app(services: WebServices, config: WebConfig) -> web.Application:
     app.add_routes(dashboard.routes)
     app.add_routes(instance.routes)
     app.add_routes(instance_settings.routes)
+    app.add_routes(instance_backup_pages.routes)
     app.add_routes(tokens.routes)
     app.add_routes(me.routes)
     app.add_routes(usage.routes)

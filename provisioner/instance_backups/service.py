@@ -89,7 +89,7 @@ class InstanceBackups:
         self.instances._check_runtime()
         if target == "same":
             instance = await self.instances._actionable(user, instance_id, "restore into")
-            await self.manager.restore(instance.id, backup.id, check=await self.instances._room_to_start(user))
+            await self.manager.restore(instance.id, backup.id, check=await self.instances.room_to_start(user))
         else:
             source = await self.instances.get(user, instance_id)
             instance, holder = await self.instances.create_copy(user, source, Action.RESTORE)

@@ -40,8 +40,9 @@ class Chat:
     async def send(self, text: str) -> dict:
         return await self.bot.user_sends(self.user, text)
 
-    async def press(self, message: dict, callback_data: str) -> None:
-        await self.bot.user_presses(self.user, message, callback_data)
+    async def press(self, message: dict, callback_data: str, *, offered: bool = True) -> dict:
+        """Tap a button of `message` (`offered=False`: one an earlier release put there); the query."""
+        return await self.bot.user_presses(self.user, message, callback_data, offered=offered)
 
     async def reply(self, contains: str | Callable[[dict], bool] | None = None, timeout: float = 10) -> dict:
         """The next new message or edit from the bot (matching, when asked)."""

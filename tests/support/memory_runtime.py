@@ -7,11 +7,19 @@ Variants, one line each in a test (as JupyterHub's tests swap spawners):
   MemoryRuntime(never_ready=True)         live, never ready (start timeout)
   MemoryRuntime(exits_on_start=True)      "process" exits right after spawning
   MemoryRuntime(hangs_on_start=True)      the engine call to start never returns
+
+Its instance backups behave as the real runtimes' do, over a few bytes of state per instance
+(`states`, a test writes what it wants there): `archive_state` yields a gzipped tar of it (what
+`openclaw backup create` makes), `unpack_state` puts an archive's state in place and keeps the
+replaced one aside until `settle_state`. `backups_fail = True` makes archiving fail as a failed
+`openclaw backup create` does; `archive_delay_s` makes it take that long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +38,9 @@ from provisioner.runtimes.base import (
     Runtime,
     Started,
 )
+from provisioner.runtimes.state_archives import StateArchiveFailed
+
+STATE_FILE = "state/workspace/notes.md"  # where an archive holds an instance's `states` entry
 
 
 @dataclass
@@ -58,6 +69,10 @@ class MemoryRuntime(Runtime):
         self.logs_by_instance: dict[uuid.UUID, list[str]] = {}
         self.pairing_requests: dict[uuid.UUID, dict[str, int]] = {}  # a test adds code -> sender id
         self.owners: dict[uuid.UUID, int] = {}  # the sender each instance's config now allows
+        self.states: dict[uuid.UUID, bytes] = {}  # each instance's state, as its backups hold it
+        self.states_aside: dict[uuid.UUID, bytes] = {}  # replaced by a restore, until it is settled
+        self.backups_fail = False
+        self.archive_delay_s = 0.0
 
     async def start(self, request: LaunchRequest, state: dict[str, Any]) -> Started:
         if request.instance_id in self.gateways:  # re-adopted, not started twice
@@ -139,6 +154,29 @@ class MemoryRuntime(Runtime):
             self.owners[instance_id] = sender
         return sender
 
+    async def archive_state(self, instance_id: uuid.UUID, state: dict[str, Any]) -> AsyncIterator[bytes]:
+        await asyncio.sleep(self.archive_delay_s)
+        if self.backups_fail:
+            raise StateArchiveFailed("openclaw backup create failed (exit 1): disk full")
+        archive = state_archive(self.states.get(instance_id, b""))
+        for start in range(0, len(archive), 1024):  # in pieces, as a stream comes
+            yield archive[start:start + 1024]
+
+    async def unpack_state(self, instance_id: uuid.UUID, state: dict[str, Any], archive: AsyncIterator[bytes],
+                           size: int) -> None:
+        received = b"".join([chunk async for chunk in archive])
+        with tarfile.open(fileobj=io.BytesIO(received), mode="r:gz") as tar:
+            restored = tar.extractfile(STATE_FILE).read()
+        self.states_aside[instance_id] = self.states.get(instance_id, b"")
+        self.states[instance_id] = restored
+
+    async def settle_state(self, instance_id: uuid.UUID, state: dict[str, Any], keep_restored: bool) -> None:
+        if instance_id not in self.states_aside:
+            return
+        aside = self.states_aside.pop(instance_id)
+        if not keep_restored:
+            self.states[instance_id] = aside
+
     async def remove(self, instance_id: uuid.UUID, state: dict[str, Any], keep_data: bool) -> None:
         await self.stop(instance_id, state, 0)
         self.removed[instance_id] = keep_data
@@ -147,3 +185,13 @@ class MemoryRuntime(Runtime):
         for instance_id in list(self.gateways):
             await self.stop(instance_id, {}, 0)
         await asyncio.sleep(0)
+
+
+def state_archive(content: bytes) -> bytes:
+    """A gzipped tar holding `content` at STATE_FILE, the shape of an openclaw backup archive."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        entry = tarfile.TarInfo(STATE_FILE)
+        entry.size, entry.mtime = len(content), 0
+        tar.addfile(entry, io.BytesIO(content))
+    return buffer.getvalue()

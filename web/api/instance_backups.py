@@ -3,6 +3,7 @@ download is the decrypted archive, streamed; nothing is held whole in memory."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
 
 from aiohttp import web
@@ -64,6 +65,12 @@ async def create_backup(request: web.Request) -> web.Response:
 async def download_backup(request: web.Request) -> web.StreamResponse:
     backup, chunks = await _backups(request).download(current_user(request), request.match_info["id"],
                                                       request.match_info["backup_id"])
+    return await send_archive(request, backup, chunks)
+
+
+async def send_archive(request: web.Request, backup: InstanceBackup,
+                       chunks: AsyncIterator[bytes]) -> web.StreamResponse:
+    """A downloaded backup as a file the browser saves (the dashboard's download sends it too)."""
     response = web.StreamResponse(headers={
         "Content-Type": ARCHIVE,
         "Content-Length": str(backup.size),

@@ -13,6 +13,7 @@ from db.status import Status
 from web.errors import STATUS_OF
 from web.forms import form_fields
 from web.keys import CONFIG, SERVICES
+from web.pages.backups_panel import backups_panel
 from web.pages.billing_links import allowing_stripe_forms, billing_of_pages, date_text, payment_failed
 from web.pages.guard import signed_in
 from web.pages.instance_view import instance_view
@@ -36,8 +37,13 @@ NOTICES = {
     "unchanged": "Nothing changed: the settings were already these.",
     "cap_saved": "Saved: your monthly spending cap, for all your assistants together, is updated.",
     "cap_removed": "Your own monthly spending cap is removed.",
+    "backup": "Backing up: follow the steps below. Your assistant keeps running meanwhile.",
+    "restore": "Restoring the backup: follow the steps below.",
+    "restore_new": "This is your new assistant: the backup is being restored into it. Follow the steps below.",
+    "backup_deleted": "The backup is deleted.",
 }
-ACTED = {"start", "stop", "restart"}  # notices that follow an action: its progress is shown
+# notices that follow an action: its progress is shown
+ACTED = {"start", "stop", "restart", "backup", "restore", "restore_new"}
 PURGE_CHOICES = {"keep": False, "erase": True}
 CAP_FIELD = "spend_cap_usd"
 
@@ -118,8 +124,10 @@ def payment_panel(request: web.Request, instance: Instance) -> dict | None:
 
 
 async def instance_response(request: web.Request, user: User, *, notice: str = "", problem: str | None = None,
-                            cap_form: tuple[str, str] | None = None, status: int = 200) -> web.Response:
-    """The page; `cap_form`: what was typed in the cap form and why it was refused."""
+                            cap_form: tuple[str, str] | None = None, backup_problem: str | None = None,
+                            status: int = 200) -> web.Response:
+    """The page; `cap_form`: what was typed in the cap form and why it was refused;
+    `backup_problem`: why a request of the Backups section was refused."""
     service = request.app[SERVICES].instances
     instance = await service.get(user, request.match_info["id"])
     shown = instance_view(service, instance)
@@ -143,6 +151,8 @@ async def instance_response(request: web.Request, user: User, *, notice: str = "
         "usage": await usage_panel(request, user, instance, typed=cap_form[0] if cap_form else None,
                                    error=cap_form[1] if cap_form else None),
         "resources": await resource_panel(request, instance),
+        "backups": await backups_panel(request, user, instance, busy=shown["action"] is not None,
+                                       problem=backup_problem),
     }, status=status)
     return allowing_stripe_forms(response, billing_of_pages(request))
 

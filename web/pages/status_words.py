@@ -35,6 +35,10 @@ ACTION_WORDS: dict[Action, str] = {
     Action.RECOVER: "Coming back up",
     Action.HALT: "Stopping",
     Action.CRASHED: "Recovering from a crash",
+    Action.FREE_MEMORY: "Restarting to free memory",
+    Action.BACKUP: "Backing up",
+    Action.SCHEDULED_BACKUP: "Backing up (scheduled)",
+    Action.RESTORE: "Restoring a backup",
 }
 
 # The buttons each status offers when nothing is in progress (a locked status offers none).

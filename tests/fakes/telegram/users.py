@@ -59,9 +59,11 @@ class UserActions(UpdateQueue):
             message["caption"] = caption
         return self._receive(chat, message)
 
-    async def user_presses(self, user: UserRef, message: JsonDict | int, callback_data: str) -> JsonDict:
+    async def user_presses(self, user: UserRef, message: JsonDict | int, callback_data: str, *,
+                           offered: bool = True) -> JsonDict:
         """The user taps the inline button carrying `callback_data` on a message the bot sent;
-        returns the CallbackQuery (its "id" keys `callback_answers`)."""
+        returns the CallbackQuery (its "id" keys `callback_answers`). `offered=False`: a button
+        the message had as an earlier release of the bot sent it, whatever its markup says now."""
         fake_user = self.telegram._resolve_user(user)
         chat = self._chats.get(fake_user.id)
         message_id = message["message_id"] if isinstance(message, dict) else int(message)
@@ -69,9 +71,9 @@ class UserActions(UpdateQueue):
         if stored is None:
             raise LookupError(f"{fake_user.id} has no message {message_id} from {self!r} to press")
         buttons = [b for row in stored.message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
-        if not any(b.get("callback_data") == callback_data for b in buttons):
-            offered = [b.get("callback_data") for b in buttons]
-            raise LookupError(f"message {message_id} has no button with callback_data={callback_data!r}: {offered}")
+        if offered and not any(b.get("callback_data") == callback_data for b in buttons):
+            on_message = [b.get("callback_data") for b in buttons]
+            raise LookupError(f"message {message_id} has no button with callback_data={callback_data!r}: {on_message}")
         query_id = str(random.randint(10**17, 9 * 10**18))
         self._open_queries.add(query_id)
         query = {"id": query_id, "from": fake_user.as_user(), "message": deep_copy(stored.message),
