@@ -48,6 +48,7 @@ from provisioner.entitlements import Entitlements, OperatorDefaults
 from provisioner.gateway_calls import gateway_busy
 from provisioner.instance_backups.cipher import BackupCorrupt
 from provisioner.instance_backups.keeper import BackupKeeper, BackupMissing
+from provisioner.instance_backups.words import size_text
 from provisioner.instance_urls import InstanceUrls
 from provisioner.model_access import issue_credential, route_url
 from provisioner.notify import Notifier, NullNotifier
@@ -662,7 +663,7 @@ class InstanceManager:
             return Outcome("failed", f"The backup failed: {exc}", failed=True)
         await self._audit(instance, "instance.backup", {"backup_id": str(backup.id), "kind": kind,
                                                         "size": backup.size})
-        return Outcome("backed_up", f"Backed up ({backup.size / 1024:.0f} KB).")
+        return Outcome("backed_up", f"Backed up ({size_text(backup.size)}).")
 
     async def _restore(self, instance: Instance, progress: ProgressLog, backup_id: uuid.UUID) -> Outcome:
         keeper = self._keeper

@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import audit
-from db.errors import InvalidInput, NotFound
+from db.errors import Conflict, InvalidInput, NotFound
 from db.models import Instance, InstanceBackup, User
 from db.status import Action
+from provisioner.instance_backups.cipher import BackupCorrupt
 from provisioner.instance_backups.keeper import BackupKeeper, BackupMissing
 from provisioner.manager import InstanceManager
 from provisioner.service import InstanceService
@@ -67,6 +68,8 @@ class InstanceBackups:
             first = await anext(stream)
         except BackupMissing as exc:
             raise NotFound(str(exc)) from None
+        except BackupCorrupt:
+            raise Conflict("This backup's file is damaged and cannot be opened; take a new backup.") from None
 
         async def chunks() -> AsyncIterator[bytes]:
             yield first

@@ -80,6 +80,25 @@ async def test_download_is_the_archive_as_a_file_to_save(browser_for, site) -> N
     assert _state_in(archive) == b"what the assistant knew"
 
 
+async def test_a_damaged_backup_is_refused_with_words_not_an_error_page(browser_for, site) -> None:
+    person, user = await signed_up(browser_for)
+    instance = await created(site, user)
+    site.platform.runtime.states[instance.id] = b"soon damaged"
+    await _backed_up(site, user, instance.id)
+    [backup] = await site.platform.backups.list(user, instance.id)
+    stored = site.platform.backups.keeper.local.path(instance.id, backup.id)
+    damaged = bytearray(stored.read_bytes())
+    damaged[-20] ^= 0xFF  # one byte of the sealed archive changed
+    stored.write_bytes(bytes(damaged))
+    status, answer = await site.call("GET", f"/api/instances/{instance.id}/backups/{backup.id}/download",
+                                     token=await _token_of(site, user))
+    assert status == 409 and "damaged" in answer["error"]["message"], answer
+
+
+async def _token_of(site, user) -> str:
+    return (await site.platform.accounts.start_session(user)).token
+
+
 async def _backup_to_restore(browser_for, site, state: bytes):
     """A person, their assistant backed up with `state`, and the restore page's path of that backup."""
     person, user = await signed_up(browser_for)
