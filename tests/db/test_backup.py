@@ -71,7 +71,7 @@ async def _populate(engine: AsyncEngine, ring: KeyRing) -> Instance:
 
 async def _all_rows(engine: AsyncEngine) -> dict[str, list[tuple]]:
     async with engine.connect() as conn:
-        return {table.name: [tuple(row) for row in await conn.execute(select(table).order_by(table.c.id))]
+        return {table.name: [tuple(row) for row in await conn.execute(select(table).order_by(*table.primary_key.columns))]
                 for table in Base.metadata.sorted_tables}
 
 
