@@ -27,7 +27,9 @@ class PlanEntitlements:
             # plan step then offers only those plans).
             included = max((plan.included_usage_usd for plan in self.plans), default=0.0)
             return Allowance(default.instances, default.memory_mb, default.cpus, payment_required=True,
-                             included_usage_usd=included or None)
+                             included_usage_usd=included or None, backup_every_hours=default.backup_every_hours,
+                             backups_kept=default.backups_kept)
         return Allowance(plan.instances, plan.memory_mb, plan.cpus, plan_name=plan.name,
                          spend_cap_ceiling_usd=plan.spend_cap_ceiling_usd or None,
-                         included_usage_usd=plan.included_usage_usd or None, overage_billed=plan.bills_overage)
+                         included_usage_usd=plan.included_usage_usd or None, overage_billed=plan.bills_overage,
+                         backup_every_hours=plan.backup_every_hours, backups_kept=plan.backups_kept)

@@ -12,7 +12,11 @@ from pathlib import Path
 
 PLAN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # kept in subscriptions.plan (32 characters)
 FIELDS = {"name", "stripe_price", "price_label", "instances", "memory_mb", "cpus", "trial_days",
-          "included_usage_usd", "overage", "overage_price", "spend_cap_ceiling_usd", "backup_retention_days"}
+          "included_usage_usd", "overage", "overage_price", "spend_cap_ceiling_usd", "backup_every_hours",
+          "backups_kept"}
+# Fields a plan no longer has, and what says the same now.
+REPLACED = {"backup_retention_days": "backups_kept (how many backups each assistant keeps) with backup_every_hours "
+                                     "(how often one is taken): together they bound how far back backups go"}
 # What happens once a plan's included usage is spent: "stop": calls on the platform's key stop;
 # "bill": they go on, and what they cost beyond it is billed through Stripe metered usage
 # (billing.overage) on the plan's `overage_price`.
@@ -38,8 +42,10 @@ class Plan:
     included_usage_usd: float = 0.0
     overage: str = "stop"
     overage_price: str | None = None  # with overage "bill" only
-    # Room for what later parts of the platform enforce; read and kept, not acted on yet.
-    backup_retention_days: int = 0
+    # Instance backups: every how many hours each running assistant is backed up (0: only when
+    # its owner asks), and how many each keeps, the newest.
+    backup_every_hours: int = 24
+    backups_kept: int = 7
 
     @property
     def bills_overage(self) -> bool:
@@ -114,6 +120,8 @@ def _plan(plan_id: str, fields: object, fail) -> Plan:
     if not isinstance(fields, dict):
         raise fail(f"plans.{plan_id} must be a table ([plans.{plan_id}])", plan_id)
     for key in fields:
+        if key in REPLACED:
+            raise fail(f"plans.{plan_id}.{key} is replaced by {REPLACED[key]}", plan_id, key)
         if key not in FIELDS:
             raise fail(f"plans.{plan_id}: unknown field {key!r} (known: {', '.join(sorted(FIELDS))})", plan_id, key)
     for key in REQUIRED:
@@ -172,7 +180,8 @@ def _plan(plan_id: str, fields: object, fail) -> Plan:
                 price_label=text("price_label", required=False), instances=whole("instances", 1, 1000),
                 memory_mb=whole("memory_mb", 256, 1 << 20), cpus=cpus, trial_days=whole("trial_days", 0, 730),
                 included_usage_usd=included, overage=policy, overage_price=overage_price,
-                spend_cap_ceiling_usd=ceiling, backup_retention_days=whole("backup_retention_days", 0, 3650))
+                spend_cap_ceiling_usd=ceiling, backup_every_hours=whole("backup_every_hours", 0, 8760, 24),
+                backups_kept=whole("backups_kept", 1, 1000, 7))
 
 
 def _line_of(lines: list[str], plan_id: str | None, key: str | None) -> int | None:

@@ -18,6 +18,8 @@ from model_gateway.server import ModelGatewayConfig, allowed_peers
 from provisioner.entitlements import OperatorDefaults
 from provisioner.instance_urls import InstanceUrls
 from provisioner.instance_backups.keeper import KeeperConfig
+from provisioner.instance_backups.s3 import S3Config
+from provisioner.instance_backups.schedule import ScheduleConfig
 from provisioner.manager import ManagerConfig
 from provisioner.reconcile.decisions import Backoff
 from provisioner.memory_watch import MemoryWatchConfig
@@ -50,7 +52,8 @@ def operator_defaults(settings: Settings) -> OperatorDefaults:
     users = frozenset(int(user) if user.isdigit() else user for user in settings.platform_key_users)
     return OperatorDefaults(settings.max_instances_per_user, settings.instance_memory_mb, settings.instance_cpus,
                             platform_key_usd=settings.platform_key_usd if settings.platform_keys else 0.0,
-                            platform_key_users=users)
+                            platform_key_users=users, backup_every_hours=settings.instance_backup_every_hours,
+                            backups_kept=settings.instance_backups_kept)
 
 
 def manager_config(settings: Settings, model_gateway_port: int | None = None) -> ManagerConfig:
@@ -69,7 +72,24 @@ def manager_config(settings: Settings, model_gateway_port: int | None = None) ->
 
 
 def keeper_config(settings: Settings) -> KeeperConfig:
-    return KeeperConfig(openclaw_version=settings.openclaw_version, kept=settings.instance_backups_kept)
+    return KeeperConfig(openclaw_version=settings.openclaw_version)
+
+
+def s3_config(settings: Settings) -> S3Config | None:
+    """The bucket instance backups are uploaded to; None without CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET."""
+    if settings.instance_backup_s3_bucket is None:
+        return None
+    assert settings.instance_backup_s3_access_key_id and settings.instance_backup_s3_secret_access_key
+    return S3Config(bucket=settings.instance_backup_s3_bucket,
+                    access_key_id=settings.instance_backup_s3_access_key_id,
+                    secret_access_key=settings.instance_backup_s3_secret_access_key,
+                    region=settings.instance_backup_s3_region, endpoint_url=settings.instance_backup_s3_endpoint_url,
+                    prefix=settings.instance_backup_s3_prefix)
+
+
+def schedule_config(settings: Settings) -> ScheduleConfig:
+    return ScheduleConfig(interval_s=settings.instance_backup_check_interval_s,
+                          concurrency=settings.instance_backup_concurrency)
 
 
 def service_config(settings: Settings) -> ServiceConfig:

@@ -59,6 +59,8 @@ from clawfleet.configs import (
     outbox_config,
     reconciler_config,
     retention_config,
+    s3_config,
+    schedule_config,
     service_config,
     stripe_config,
     throttle_config,
@@ -78,7 +80,11 @@ from model_gateway.routes import Routes
 from model_gateway.server import ModelGateway, running_model_gateway, upstream_session_options
 from model_gateway.usage_book import UsageBook
 from provisioner.entitlements import Entitlements
+from provisioner.instance_backups.gauges import BackupGauges
 from provisioner.instance_backups.keeper import BackupKeeper
+from provisioner.instance_backups.s3 import S3Store, S3Unusable, open_s3_store
+from provisioner.instance_backups.schedule import LEASE_NAME as BACKUP_SCHEDULE_LEASE
+from provisioner.instance_backups.schedule import BackupSchedule
 from provisioner.instance_backups.service import InstanceBackups
 from provisioner.instance_backups.store import LocalStore
 from provisioner.manager import InstanceManager
@@ -125,6 +131,7 @@ class Platform:
     resource_sampler: ResourceSampler | None = None  # None while no runtime can run gateways here
     admin: AdminTools | None = None  # the operator's: the admin section, its API
     backups: InstanceBackups | None = None  # instance backups (each user's OpenClaw state)
+    backup_schedule: BackupSchedule | None = None  # None while no runtime can run gateways here
 
 
 PLATFORM = web.AppKey("platform", Platform)  # on the app build_app returns, for tests and benchmarks
@@ -180,8 +187,9 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
                             telegram=notifier.notify if bot is not None else None)
         account_links = await stack.enter_async_context(
             sending_links(AccountLinks(sessions, login_links, delivery, throttle_config(settings))))
+        bucket = await stack.enter_async_context(open_backup_bucket(settings))
         keeper = BackupKeeper(sessions, keyring, LocalStore(settings.data_dir / "instance-backups"),
-                              keeper_config(settings))
+                              keeper_config(settings), bucket, entitlements=entitlements, metrics=metrics)
         manager = await stack.enter_async_context(
             open_manager(InstanceManager(sessions, runtime, keyring, manager_config(settings, model_gateway.port), http,
                                          notifier=notifier, entitlements=entitlements,
@@ -189,7 +197,7 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
         instances = InstanceService(sessions, keyring, manager, entitlements, service_config(settings),
                                     http, admission=access)
         backups = InstanceBackups(sessions, instances, manager, keeper)
-        reconciler = sampler = None
+        reconciler = sampler = schedule = None
         if runtime.unavailable_reason is None:
             reconciler = await stack.enter_async_context(
                 running_reconciler(Reconciler(sessions, manager, reconciler_config(settings), http)))
@@ -197,7 +205,12 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             await stack.enter_async_context(running(every_as_singleton(
                 sessions, SAMPLER_LEASE, sampler.holder, settings.lease_ttl_s, settings.resource_sample_interval_s,
                 sampler.run_once, "resource sampling"), "resource-sampler"))
+            schedule = BackupSchedule(sessions, manager, keeper, entitlements, schedule_config(settings))
+            await stack.enter_async_context(running(every_as_singleton(
+                sessions, BACKUP_SCHEDULE_LEASE, schedule.holder, settings.lease_ttl_s, schedule.config.interval_s,
+                schedule.run_once, "scheduled instance backups"), "instance-backup-schedule"))
         metrics.read_at_scrape(FleetGauges(sessions, metrics).read)
+        metrics.read_at_scrape(BackupGauges(sessions, metrics).read)
         if runtime.unavailable_reason is None and settings.memory_restart_percent > 0:
             watch = MemoryWatch(sessions, manager, memory_watch_config(settings), model_gateway.activity.idle_for_s)
             await stack.enter_async_context(running(watch.run(), "memory-watch"))
@@ -226,7 +239,28 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             open_admin(settings, sessions, login_links, suspensions, notifier, manager.holder, bot is not None))
         yield Platform(engine, sessions, keyring, runtime, accounts, invites, login_links, access, manager,
                        instances, reconciler, bot, account_links, proxy, model_gateway, billing, outbox, metrics,
-                       sampler, admin, backups)
+                       sampler, admin, backups, schedule)
+
+
+@asynccontextmanager
+async def open_backup_bucket(settings: Settings) -> AsyncIterator[S3Store | None]:
+    """The bucket instance backups are uploaded to (None without one), checked in the background:
+    a bucket that refuses is logged, naming the setting to fix, and the platform runs all the
+    same, its backups kept here and uploaded by the schedule once the bucket takes them."""
+    config = s3_config(settings)
+    if config is None:
+        yield None
+        return
+
+    async def check(store: S3Store) -> None:
+        try:
+            await store.check()
+        except S3Unusable as exc:
+            log.warning("the instance-backup bucket cannot be used; backups stay on this server until it can",
+                        reason=str(exc))
+
+    async with open_s3_store(config) as store, running(check(store), "backup-bucket-check"):
+        yield store
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -155,8 +156,22 @@ class Settings(BaseSettings):
     # docker image ships one); off: each instance fills its own in its tmp dir.
     shared_compile_cache: bool = True
     data_retention_days: int = Field(30, ge=0)
-    # Instance backups (provisioner/instance_backups/): how many each instance keeps, the newest.
+    # Instance backups (provisioner/instance_backups/): how many each instance keeps, the newest,
+    # and every how many hours each running instance is backed up (0: no scheduled backups),
+    # while billing is off (plans say both when it is on); how often the schedule looks for
+    # instances due, and how many it backs up at once.
     instance_backups_kept: int = Field(7, ge=1, le=1000)
+    instance_backup_every_hours: int = Field(24, ge=0, le=8760)
+    instance_backup_check_interval_s: float = Field(900, gt=0)
+    instance_backup_concurrency: int = Field(2, ge=1, le=32)
+    # An S3-compatible bucket each backup is uploaded to as well (off while BUCKET is unset):
+    # ENDPOINT_URL empty means AWS's own; PREFIX begins every key (several platforms, one bucket).
+    instance_backup_s3_bucket: str | None = None
+    instance_backup_s3_endpoint_url: str | None = None
+    instance_backup_s3_region: str = "us-east-1"
+    instance_backup_s3_access_key_id: SecretStr | None = None
+    instance_backup_s3_secret_access_key: SecretStr | None = None
+    instance_backup_s3_prefix: str = ""
 
     # Billing is on once the Stripe key is set; it needs the plans file and the webhook secret
     # (comma-separated while rotating: a delivery signed with any of them is accepted).
@@ -298,6 +313,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an email address, like clawfleet@example.com or ClawFleet <cf@example.com>")
         return value.strip()
 
+    @field_validator("instance_backup_s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None  # set but empty: AWS's own, as when unset
+
+    @field_validator("instance_backup_s3_bucket")
+    @classmethod
+    def _s3_bucket(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value.strip()):
+            raise ValueError("must be a bucket name: 3-63 lowercase letters, digits, dots and hyphens")
+        return value.strip()
+
+    @field_validator("instance_backup_s3_prefix")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        return value.strip().strip("/")
+
     @field_validator("debian_mirror")
     @classmethod
     def _mirror(cls, value: str | None) -> str | None:
@@ -330,6 +364,7 @@ class Settings(BaseSettings):
                 load_plans(self.plans_file)
             except PlansError as problem:
                 raise ValueError(f"CLAWFLEET_PLANS_FILE: {problem}") from None
+        self._check_backup_bucket()
         if self.model_prices_file is not None:
             try:
                 load_prices(self.model_prices_file)
@@ -341,6 +376,18 @@ class Settings(BaseSettings):
                              f"CLAWFLEET_INSTANCE_DOMAIN={self.instance_domain}: give the instances a domain "
                              "the dashboard is not in")
         return self
+
+    def _check_backup_bucket(self) -> None:
+        keys = {"ACCESS_KEY_ID": self.instance_backup_s3_access_key_id,
+                "SECRET_ACCESS_KEY": self.instance_backup_s3_secret_access_key}
+        if self.instance_backup_s3_bucket is None:
+            if any(key is not None for key in keys.values()) or self.instance_backup_s3_endpoint_url:
+                raise ValueError("CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET is not set, so the other "
+                                 "CLAWFLEET_INSTANCE_BACKUP_S3_ settings would do nothing: set the bucket too")
+            return
+        for name, key in keys.items():
+            if key is None or not key.get_secret_value().strip():
+                raise ValueError(f"CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET needs CLAWFLEET_INSTANCE_BACKUP_S3_{name}")
 
     def _keys_from_file(self, path: Path) -> list[SecretStr]:
         if self.secret_keys:

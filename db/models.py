@@ -347,7 +347,8 @@ class InstanceBackup(Base):
     """One encrypted archive of an instance's OpenClaw state (provisioner/instance_backups/).
     The archive is encrypted with a data key of its own, sealed here; `size` and `sha256` are the
     decrypted archive's (what a download gives). Where it is: `local_path` under DATA_DIR,
-    `s3_key` in the bucket, either or both."""
+    `s3_key` in the bucket once uploaded, either or both; `s3_error` says why it is not in the
+    bucket yet (an upload not finished, or the bucket's refusal), so the schedule tries again."""
 
     __tablename__ = "instance_backups"
     __table_args__ = (
@@ -365,6 +366,7 @@ class InstanceBackup(Base):
     data_key_sealed: Mapped[str] = mapped_column(Text, info=SEALED, nullable=False)
     local_path: Mapped[str | None] = mapped_column(String(512))
     s3_key: Mapped[str | None] = mapped_column(String(512))
+    s3_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = _created()
 
 

@@ -55,6 +55,19 @@ class Metrics:
                                      "together, from their latest samples.", **on)
         self.gateway_memory_share_max = Gauge("clawfleet_gateway_memory_limit_ratio_max", "The fullest gateway's "
                                               "memory as a share of its limit (0-1), from the latest samples.", **on)
+        self.instance_backups_taken = Counter("clawfleet_instance_backups_taken", "Instance backups stored, by "
+                                              "kind (manual, scheduled, pre-restore, ...).", ["kind"], **on)
+        self.instance_backups_failed = Counter("clawfleet_instance_backups_failed", "Instance backups that failed, "
+                                               "by kind.", ["kind"], **on)
+        self.instance_backup_upload_failures = Counter("clawfleet_instance_backup_upload_failures", "Uploads of "
+                                                       "an instance backup to the S3 bucket that failed (each "
+                                                       "is tried again by the next scheduled round).", **on)
+        self.instance_backups_not_uploaded = Gauge("clawfleet_instance_backups_not_uploaded", "Instance backups "
+                                                   "whose upload to the bucket has not succeeded yet.", **on)
+        self.instance_backup_oldest_age = Gauge("clawfleet_instance_backup_oldest_latest_age_seconds", "Among "
+                                                "running instances, the age of the oldest latest backup (an "
+                                                "instance never backed up counts from its creation); 0 with "
+                                                "none running.", **on)
         # billing
         self.stripe_events = Counter("clawfleet_stripe_events", "Stripe webhook deliveries, by event type (those "
                                      "billing acts on; other, or unverified) and outcome.", ["type", "outcome"], **on)

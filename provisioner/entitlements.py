@@ -25,6 +25,10 @@ class Allowance:
     # Past the included usage, calls on the platform's key go on and are billed (plan overage
     # "bill"), up to the cap; False: they stop.
     overage_billed: bool = False
+    # Instance backups: every how many hours each running instance is backed up (0: never on a
+    # schedule), and how many backups each instance keeps, the newest.
+    backup_every_hours: int = 24
+    backups_kept: int = 7
 
 
 def limit_message(allowance: Allowance) -> str:
@@ -43,18 +47,22 @@ class Entitlements(Protocol):
 @dataclass(frozen=True)
 class OperatorDefaults:
     """The operator's figures (CLAWFLEET_MAX_INSTANCES_PER_USER, _INSTANCE_MEMORY_MB, _INSTANCE_CPUS),
-    and who may use the operator's own model keys, up to how much a month
-    (CLAWFLEET_PLATFORM_KEY_USERS, CLAWFLEET_PLATFORM_KEY_USD)."""
+    who may use the operator's own model keys, up to how much a month
+    (CLAWFLEET_PLATFORM_KEY_USERS, CLAWFLEET_PLATFORM_KEY_USD), and the backup schedule
+    (CLAWFLEET_INSTANCE_BACKUP_EVERY_HOURS, CLAWFLEET_INSTANCE_BACKUPS_KEPT)."""
 
     max_instances_per_user: int
     memory_mb: int = 1536
     cpus: float = 1.0
     platform_key_usd: float = 0.0
     platform_key_users: frozenset[int | str] = frozenset()  # Telegram ids and (verified) emails
+    backup_every_hours: int = 24
+    backups_kept: int = 7
 
     async def allowance(self, user: User) -> Allowance:
         return Allowance(self.max_instances_per_user, self.memory_mb, self.cpus,
-                         included_usage_usd=self.platform_key_usd or None if self._on_platform_key(user) else None)
+                         included_usage_usd=self.platform_key_usd or None if self._on_platform_key(user) else None,
+                         backup_every_hours=self.backup_every_hours, backups_kept=self.backups_kept)
 
     def _on_platform_key(self, user: User) -> bool:
         if user.telegram_user_id is not None and user.telegram_user_id in self.platform_key_users:

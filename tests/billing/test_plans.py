@@ -26,6 +26,7 @@ def test_the_example_file_holds_two_plans_with_everything_set(repo_root):
     assert plans.default == "personal"
     team = plans.get("team")
     assert (team.name, team.instances, team.memory_mb, team.cpus, team.trial_days) == ("Team", 3, 2048, 2.0, 7)
+    assert (team.backup_every_hours, team.backups_kept) == (6, 28)
     assert plans.by_price("price_personal").id == "personal"
     assert plans.get("nope") is None and plans.by_price("price_nope") is None
 
@@ -33,7 +34,9 @@ def test_the_example_file_holds_two_plans_with_everything_set(repo_root):
 def test_optional_fields_default_and_integers_are_accepted_as_cpus():
     plan = parse_plans(GOOD).get("solo")
     assert plan.cpus == 1.0 and plan.trial_days == 0 and plan.price_label == ""
-    assert plan.included_usage_usd == 0.0 and plan.backup_retention_days == 0
+    assert plan.included_usage_usd == 0.0 and (plan.backup_every_hours, plan.backups_kept) == (24, 7)
+    off = parse_plans(GOOD + "backup_every_hours = 0\nbackups_kept = 1\n").get("solo")
+    assert (off.backup_every_hours, off.backups_kept) == (0, 1)
 
 
 @pytest.mark.parametrize(("text", "line", "words"), [
@@ -42,6 +45,9 @@ def test_optional_fields_default_and_integers_are_accepted_as_cpus():
     (GOOD.replace("cpus = 1", "cpus = nan"), 8, "cpus must be a number"),
     (GOOD.replace('name = "Solo"\n', ""), 3, "name is missing"),
     (GOOD + "colour = 3\n", 9, "unknown field 'colour'"),
+    (GOOD + "backups_kept = 0\n", 9, "backups_kept must be a whole number from 1 to 1000"),
+    (GOOD + "backup_every_hours = 1.5\n", 9, "backup_every_hours must be a whole number from 0"),
+    (GOOD + "backup_retention_days = 30\n", 9, "backup_retention_days is replaced by backups_kept"),
     (GOOD.replace('default = "solo"', 'default = "gold"'), 1, "default must name one of the plans"),
     ("mode = 1\n" + GOOD, 1, "unknown setting 'mode'"),
     (GOOD.replace("[plans.solo]", "[plans.Solo!]"), None, "not valid TOML"),

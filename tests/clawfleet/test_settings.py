@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from clawfleet.configs import web_config
+from clawfleet.configs import s3_config, web_config
 from clawfleet.settings import Settings, SettingsError, load_settings
 
 ENV_PREFIX = "CLAWFLEET_"
@@ -216,4 +216,37 @@ def test_the_metrics_token_is_secret_and_empty_means_none(monkeypatch) -> None:
 def test_a_resource_sample_interval_too_short_names_the_variable(monkeypatch) -> None:
     monkeypatch.setenv("CLAWFLEET_RESOURCE_SAMPLE_INTERVAL_S", "1")
     with pytest.raises(SettingsError, match="CLAWFLEET_RESOURCE_SAMPLE_INTERVAL_S"):
+        load_settings(_env_file=None)
+
+
+def test_the_backup_bucket_is_off_by_default_and_its_keys_are_secret(monkeypatch) -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.instance_backup_s3_bucket is None and s3_config(settings) is None
+    assert (settings.instance_backup_every_hours, settings.instance_backups_kept) == (24, 7)
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET", "fleet-backups")
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_BACKUP_S3_ENDPOINT_URL", "https://s3.example.net/")
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_BACKUP_S3_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID")
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_BACKUP_S3_SECRET_ACCESS_KEY", "very-secret-key-material")
+    monkeypatch.setenv("CLAWFLEET_INSTANCE_BACKUP_S3_PREFIX", "/prod/")
+    settings = load_settings(_env_file=None)
+    config = s3_config(settings)
+    assert (config.bucket, config.endpoint_url, config.prefix, config.region) == \
+        ("fleet-backups", "https://s3.example.net", "prod", "us-east-1")
+    assert config.secret_access_key.get_secret_value() == "very-secret-key-material"
+    assert "very-secret-key-material" not in repr(settings) + repr(config)
+    assert "AKIAEXAMPLEKEYID" not in repr(settings) + repr(config)
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET": "fleet-backups"}, "needs CLAWFLEET_INSTANCE_BACKUP_S3_ACCESS_KEY_ID"),
+    ({"CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET": "fleet-backups", "CLAWFLEET_INSTANCE_BACKUP_S3_ACCESS_KEY_ID": "AKIA1"},
+     "needs CLAWFLEET_INSTANCE_BACKUP_S3_SECRET_ACCESS_KEY"),
+    ({"CLAWFLEET_INSTANCE_BACKUP_S3_SECRET_ACCESS_KEY": "s"}, "CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET is not set"),
+    ({"CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET": "Fleet_Backups"}, "CLAWFLEET_INSTANCE_BACKUP_S3_BUCKET: must be a bucket"),
+    ({"CLAWFLEET_INSTANCE_BACKUP_EVERY_HOURS": "-1"}, "CLAWFLEET_INSTANCE_BACKUP_EVERY_HOURS"),
+], ids=["no-keys", "no-secret", "keys-without-bucket", "bad-name", "negative-interval"])
+def test_a_half_set_backup_bucket_stops_start_up_naming_what_is_missing(monkeypatch, env, expected) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=expected):
         load_settings(_env_file=None)
