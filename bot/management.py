@@ -99,8 +99,15 @@ STATUS_WORDS = {Status.AWAITING_PAYMENT: "waiting for payment (/billing)",
                 Status.HIBERNATED: "asleep; it wakes on your next message"}
 
 
+OPERATOR_SUSPENDED = "suspended by the platform's operator: it stays stopped, with its data, until they resume it"
+
+
+def _held_by_operator(instance: Instance) -> bool:
+    return instance.status == Status.SUSPENDED and instance.admin_suspended_at is not None
+
+
 def status_text(instance: Instance, url: str) -> str:
-    word = STATUS_WORDS.get(instance.status, instance.status)
+    word = OPERATOR_SUSPENDED if _held_by_operator(instance) else STATUS_WORDS.get(instance.status, instance.status)
     lines = [f"<b>{'@' + escape(instance.telegram_bot_username) if instance.telegram_bot_username else 'Your assistant'}"
              f"</b>: {escape(word)}"]
     if instance.status == Status.RUNNING and instance.running_since:
@@ -109,12 +116,16 @@ def status_text(instance: Instance, url: str) -> str:
     lines.append(f"Dashboard: {escape(url)}")
     if instance.restart_count:
         lines.append(f"Restarted after a crash: {instance.restart_count} time(s)")
+    if instance.memory_restarts:
+        lines.append(f"Restarted at a quiet moment to free memory: {instance.memory_restarts} time(s)")
     if instance.status_reason:
         lines.append(f"\n{escape(instance.status_reason)}")
     return "\n".join(lines)
 
 
-def status_buttons(instance: Instance) -> InlineKeyboardMarkup:
+def status_buttons(instance: Instance) -> InlineKeyboardMarkup | None:
+    if _held_by_operator(instance):  # neither paying nor starting lifts it: nothing to press
+        return None
     if instance.status in (Status.AWAITING_PAYMENT, Status.SUSPENDED):  # paying, not starting, is the way on
         return InlineKeyboardMarkup([[InlineKeyboardButton("Choose a plan", callback_data="billing:show")]])
     if instance.status in ACTIVE:

@@ -47,6 +47,21 @@ async def test_status_shows_state_model_uptime_and_url(deployed: Instance, chat:
     assert set(buttons(status)) == {f"act:restart:{deployed.id}", f"act:stop:{deployed.id}"}
 
 
+async def test_status_of_an_instance_the_operator_suspended_offers_neither_paying_nor_starting(
+        deployed: Instance, chat: Chat, platform, sessions) -> None:
+    await platform.app[PLATFORM].admin.suspensions.suspend(deployed.id, actor="cli:test", reason="abuse")
+    async with sessions() as session:  # as the memory watch counts its restarts
+        row = await session.get(Instance, deployed.id)
+        row.memory_restarts = 2
+        await session.commit()
+    await chat.send("/status")
+    status = await chat.reply(lambda m: "@managed_bot: suspended" in m.get("text", ""))
+    text = collapse(status["text"])
+    assert "suspended by the platform's operator" in text and "subscription" not in text, text
+    assert "Restarted at a quiet moment to free memory: 2 time(s)" in text
+    assert buttons(status) == {}  # no "Choose a plan", no "Start"
+
+
 async def test_stop_start_and_restart_from_commands_and_buttons(deployed: Instance, chat: Chat, sessions,
                                                                 runtime) -> None:
     await chat.send("/stop")
