@@ -30,7 +30,7 @@ async def test_rotation_reseals_everything_and_the_old_key_can_be_dropped(engine
 
     report = await rotate_secrets(engine, KeyRing.from_encoded([new_key, old_key]))
     assert report.resealed == 7  # 4 API keys + 3 bot tokens; the missing token is skipped
-    assert report.per_table == {"instances": 7, "onboarding_drafts": 0}  # every table with sealed columns
+    assert report.per_table == {"instances": 7, "onboarding_drafts": 0, "instance_backups": 0}  # every table with sealed columns
     assert report.already_current == 0
 
     new_only = KeyRing.from_encoded([new_key])
