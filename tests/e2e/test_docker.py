@@ -21,7 +21,7 @@ from clawfleet.settings import Settings
 from db.models import Instance
 from provisioner.providers import get_provider
 from provisioner.runtimes.base import LaunchRequest
-from provisioner.runtimes.docker_spec import container_name, label_filter, network_name
+from provisioner.runtimes.docker_spec import BACKUPS_DIR, container_name, label_filter, network_name
 from provisioner.runtimes.egress import EgressRules
 from provisioner.runtimes.egress import installed as egress_installed
 from tests.support.api_client import Api, migrated, running_api
@@ -127,7 +127,9 @@ async def test_an_instance_is_hardened_and_cannot_reach_another(api: Api, docker
     assert int(heap.split("--max-old-space-size=")[1].split()[0]) * 1024 * 1024 < host["Memory"]
     assert set(host["Tmpfs"]) == {"/tmp", "/home/node/.cache"}
     mounts = {m["Destination"]: m for m in shown["Mounts"]}
-    assert set(mounts) == {"/home/node/.openclaw", "/home/node/.config/openclaw", "/run/secrets"}
+    # state, auth-profile keys, the secret files, and where instance backups are made (on disk:
+    # the engine's archive API cannot read a tmpfs, and OpenClaw's verify needs more room than /tmp)
+    assert set(mounts) == {"/home/node/.openclaw", "/home/node/.config/openclaw", "/run/secrets", BACKUPS_DIR}
     assert mounts["/run/secrets"]["RW"] is False  # the gateway's secret files (tests/provisioner/runtimes)
     assert all(m["Type"] == "volume" for m in mounts.values())
     assert not any("docker.sock" in (m.get("Source") or "") for m in shown["Mounts"])
