@@ -32,6 +32,12 @@ def client_address(request: web.Request) -> str | None:
     return str(peer)
 
 
+def peer_address(request: web.Request) -> str | None:
+    """The TCP peer itself, whatever any header says: for what must believe no proxy at all (the
+    metrics' loopback-only default, where a proxy on this host is a loopback peer too)."""
+    return request.remote
+
+
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(text.strip())

@@ -1,9 +1,9 @@
 """GET /metrics: the platform's Prometheus metrics (metrics/), in the text format.
 
 With CLAWFLEET_METRICS_TOKEN set, a scraper sends it as `Authorization: Bearer <token>`,
-compared in constant time. Without it, only a loopback peer is answered: the TCP peer itself,
-never X-Forwarded-For, which any client can write (and a proxy on the same host is a loopback
-peer too, so put the token on anything that is reachable from outside)."""
+compared in constant time. Without it, only a loopback peer is answered: the TCP peer itself
+(web.client_address.peer_address), never a header a client can write (and a proxy on the same
+host is a loopback peer too, so put the token on anything that is reachable from outside)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from db.errors import AccessDenied, AuthenticationFailed
 from web.api.operations import operation
 from web.auth import AUTHORIZATION, bearer_token
+from web.client_address import peer_address
 from web.keys import CONFIG, SERVICES
 
 PATH = "/metrics"
@@ -53,7 +54,7 @@ def _is_loopback(peer: str | None) -> bool:
            description="With CLAWFLEET_METRICS_TOKEN set, send it as a bearer token (401 without it or with another); "
                        "unset, only loopback peers are answered (403 for the others).")
 async def metrics_page(request: web.Request) -> web.Response:
-    check_scraper(request.remote, bearer_token(request), request.app[CONFIG].metrics_token)
+    check_scraper(peer_address(request), bearer_token(request), request.app[CONFIG].metrics_token)
     metrics = request.app[SERVICES].metrics
     await metrics.refresh()
     body = await asyncio.to_thread(generate_latest, metrics.registry)
