@@ -56,7 +56,7 @@ async def _first_round_over(api: Api) -> None:
     async def over() -> bool:
         async with api.platform.sessions() as session:
             lease = await session.scalar(select(Lease).where(Lease.name == LEASE_NAME))
-        return lease is not None and lease.expires_at > utcnow() + timedelta(minutes=5)
+        return lease is not None and lease.expires_at is not None and lease.expires_at > utcnow() + timedelta(minutes=5)
     await eventually(over, what=lambda: "the schedule's first round did not end")
 
 
