@@ -209,11 +209,11 @@ async def open_platform(settings: Settings, *, runtime: Runtime | None = None,
             await stack.enter_async_context(running(every_as_singleton(
                 sessions, BACKUP_SCHEDULE_LEASE, schedule.holder, settings.lease_ttl_s, schedule.config.interval_s,
                 schedule.run_once, "scheduled instance backups"), "instance-backup-schedule"))
+            if settings.memory_restart_percent > 0:
+                watch = MemoryWatch(sessions, manager, memory_watch_config(settings), model_gateway.activity.idle_for_s)
+                await stack.enter_async_context(running(watch.run(), "memory-watch"))
         metrics.read_at_scrape(FleetGauges(sessions, metrics).read)
         metrics.read_at_scrape(BackupGauges(sessions, metrics).read)
-        if runtime.unavailable_reason is None and settings.memory_restart_percent > 0:
-            watch = MemoryWatch(sessions, manager, memory_watch_config(settings), model_gateway.activity.idle_for_s)
-            await stack.enter_async_context(running(watch.run(), "memory-watch"))
         retention = Retention(sessions, manager, retention_config(settings))
         await stack.enter_async_context(running(every_as_singleton(
             sessions, RETENTION_LEASE, retention.holder, settings.lease_ttl_s, retention.config.interval_s,

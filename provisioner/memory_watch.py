@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.leases import as_singleton, every
 from db.models import Instance, LatestResourceSample
 from db.status import Status
-from db.types import utcnow
 from db.errors import Conflict
 from provisioner.manager import InstanceManager
 from provisioner.resources.history import ResourceHistory
@@ -100,11 +99,9 @@ class MemoryWatch:
         idle = self.idle_for_s(row.id)
         if idle is not None and idle < self.config.quiet_s:
             return Verdict.NOT_QUIET
-        if row.lease_holder is not None and row.lease_expires_at is not None and row.lease_expires_at > utcnow():
-            return Verdict.BUSY
         try:
             await self.manager.free_memory(row.id)
-        except Conflict:  # an action took it meanwhile
+        except Conflict:  # another action holds the instance (a background one never pre-empts it)
             return Verdict.BUSY
         del self._high_since[row.id]  # after the restart it must stay high again for as long
         return Verdict.RESTARTING

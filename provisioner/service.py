@@ -146,7 +146,7 @@ class InstanceService:
         """`use_platform_key`: run on the operator's key for the provider (CLAWFLEET_PLATFORM_KEYS),
         which the owner's plan includes usage of, instead of a key of their own."""
         await self.admission.check(user)
-        self._check_runtime()
+        self.check_runtime()
         provider = _provider(model_provider)
         model_id = _model(provider, model)
         allowance = await self.entitlements.allowance(user)
@@ -185,7 +185,7 @@ class InstanceService:
         credentials of its own and no Telegram bot (a bot token serves one instance: its owner
         gives the copy another). Inserted under a lease for `claim_for`: the caller starts it."""
         await self.admission.check(user)
-        self._check_runtime()
+        self.check_runtime()
         allowance = await self.entitlements.allowance(user)
         async with self.sessions() as session:
             if await self._make_room(session, user, allowance):
@@ -300,30 +300,30 @@ class InstanceService:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self, user: User, instance_id: uuid.UUID | str) -> Instance:
-        instance = await self._actionable(user, instance_id, "start")
-        self._check_runtime()
+        instance = await self.actionable(user, instance_id, "start")
+        self.check_runtime()
         if instance.status == Status.RUNNING and self.manager.action_in_progress(instance.id) is None:
             raise Conflict("This instance is already running.")
         await self.manager.deploy(instance.id, check=await self.room_to_start(user))
-        return await self._audited(user, instance, "instance.start")
+        return await self.audited(user, instance, "instance.start")
 
     async def stop(self, user: User, instance_id: uuid.UUID | str) -> Instance:
-        instance = await self._actionable(user, instance_id, "stop")
+        instance = await self.actionable(user, instance_id, "stop")
         if instance.status == Status.STOPPED:
             raise Conflict("This instance is already stopped.")
         await self.manager.stop(instance.id)
-        return await self._audited(user, instance, "instance.stop")
+        return await self.audited(user, instance, "instance.stop")
 
     async def restart(self, user: User, instance_id: uuid.UUID | str) -> Instance:
-        instance = await self._actionable(user, instance_id, "restart")
-        self._check_runtime()
+        instance = await self.actionable(user, instance_id, "restart")
+        self.check_runtime()
         await self.manager.restart(instance.id, check=await self.room_to_start(user))
-        return await self._audited(user, instance, "instance.restart")
+        return await self.audited(user, instance, "instance.restart")
 
     async def delete(self, user: User, instance_id: uuid.UUID | str, *, purge: bool) -> Instance:
         instance = await self.get(user, instance_id)
         await self.manager.delete(instance.id, keep_data=not purge)
-        return await self._audited(user, instance, "instance.delete", {"purge": purge})
+        return await self.audited(user, instance, "instance.delete", {"purge": purge})
 
     async def delete_all(self, user: User, *, timeout_s: float = 120) -> list[Instance]:
         """Every instance of the user deleted with its data (their account goes next); returns
@@ -355,7 +355,7 @@ class InstanceService:
                 await self.manager.deploy(row.id, check=check)
             except LimitReached:
                 break  # the plan's places are taken: the rest wait (the owner chooses what to stop)
-            await self._audited(user, row, "instance.start_paid", {"was": row.status}, actor="billing")
+            await self.audited(user, row, "instance.start_paid", {"was": row.status}, actor="billing")
             started.append(row.id)
         return started
 
@@ -370,7 +370,7 @@ class InstanceService:
             if row.status in (Status.AWAITING_PAYMENT, Status.SUSPENDED, Status.DELETING):
                 continue
             await self.manager.suspend(row.id, reason)
-            await self._audited(user, row, "instance.suspend", {"was": row.status}, actor="billing")
+            await self.audited(user, row, "instance.suspend", {"was": row.status}, actor="billing")
             suspended.append(row.id)
         return suspended
 
@@ -459,23 +459,26 @@ class InstanceService:
             return [], True
         return await hub.stored(key, latest.action_seq)
 
-    # -- helpers --------------------------------------------------------------------------
-    async def _actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
+    # -- checks shared with the use cases built on this one (instance backups) ----------------
+    async def actionable(self, user: User, instance_id: uuid.UUID | str, verb: str) -> Instance:
+        """The user's instance, unless a lock (payment, suspension, deletion) keeps it from `verb`."""
         instance = await self.get(user, instance_id)
         if instance.status in LOCKED:
             why = SUSPENDED_BY_OPERATOR if instance.admin_suspended_at else LOCKED[Status(instance.status)]
             raise Conflict(f"Cannot {verb} this instance: {why}.")
         return instance
 
-    async def _audited(self, user: User, instance: Instance, action: str, details: dict | None = None, *,
-                       actor: str = "user") -> Instance:
+    async def audited(self, user: User, instance: Instance, action: str, details: dict | None = None, *,
+                      actor: str = "user") -> Instance:
+        """Record `action` in the audit log; the instance as it is now."""
         async with self.sessions() as session:
             audit.record(session, actor=actor, action=action, user_id=user.id, instance_id=instance.id,
                          details=details)
             await session.commit()
             return await session.get(Instance, instance.id) or instance
 
-    def _check_runtime(self) -> None:
+    def check_runtime(self) -> None:
+        """Unavailable when this server's runtime cannot run gateways."""
         reason = self.manager.runtime.unavailable_reason
         if reason:
             raise Unavailable(f"Assistants cannot be started on this server right now ({reason}).")

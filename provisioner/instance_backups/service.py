@@ -53,10 +53,10 @@ class InstanceBackups:
 
     async def back_up(self, user: User, instance_id: uuid.UUID | str) -> Instance:
         """Begin a manual backup; follow it on the instance's progress stream."""
-        instance = await self.instances._actionable(user, instance_id, "back up")
-        self.instances._check_runtime()
+        instance = await self.instances.actionable(user, instance_id, "back up")
+        self.instances.check_runtime()
         await self.manager.backup(instance.id, "manual")
-        return await self.instances._audited(user, instance, "instance.backup_requested")
+        return await self.instances.audited(user, instance, "instance.backup_requested")
 
     async def download(self, user: User, instance_id: uuid.UUID | str,
                        backup_id: uuid.UUID | str) -> tuple[InstanceBackup, AsyncIterator[bytes]]:
@@ -89,15 +89,15 @@ class InstanceBackups:
         if target not in TARGETS:
             raise InvalidInput('target must be "same" or "new".', field="target")
         backup = await self.get(user, instance_id, backup_id)
-        self.instances._check_runtime()
+        self.instances.check_runtime()
         if target == "same":
-            instance = await self.instances._actionable(user, instance_id, "restore into")
+            instance = await self.instances.actionable(user, instance_id, "restore into")
             await self.manager.restore(instance.id, backup.id, check=await self.instances.room_to_start(user))
         else:
             source = await self.instances.get(user, instance_id)
             instance, holder = await self.instances.create_copy(user, source, Action.RESTORE)
             await self.manager.restore(instance.id, backup.id, holder=holder)
-        return await self.instances._audited(user, instance, "instance.restore_requested",
+        return await self.instances.audited(user, instance, "instance.restore_requested",
                                    {"backup_id": str(backup.id), "target": target})
 
     async def delete(self, user: User, instance_id: uuid.UUID | str, backup_id: uuid.UUID | str) -> None:

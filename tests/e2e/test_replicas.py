@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from db.engine import create_engine, create_session_factory
 from db.migrate import upgrade
-from db.models import Instance
+from db.models import Instance, Lease
 from db.sealing import generate_key
 from db.types import utcnow
 from tests.support.instance_hosts import HostBrowser
@@ -78,9 +78,9 @@ async def replicas(tmp_path, database, model, telegram, openclaw_install):
 
 
 async def _live_leases(engine) -> dict[str, str]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT name, holder FROM leases WHERE holder IS NOT NULL AND expires_at > :now"),
-                                  {"now": utcnow()})
+    async with create_session_factory(engine)() as session:
+        rows = await session.execute(select(Lease.name, Lease.holder).where(Lease.holder.is_not(None),
+                                                                            Lease.expires_at > utcnow()))
         return dict(rows.all())
 
 

@@ -1,6 +1,6 @@
 """The installed `clawfleet` command run as an operator runs it, in a process of its own, with
-only the settings given (none of the test process's own CLAWFLEET_* keys, database or passphrase
-leak into it); by default on a SQLite file of the test's own (another process writing to the
+only the settings given (the test process's own key ring, database and passphrase settings do
+not leak into it); by default on a SQLite file of the test's own (another process writing to the
 suite's shared SQLite file would pull it from under the suite's open connections)."""
 
 from __future__ import annotations
